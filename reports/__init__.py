@@ -1,0 +1,1 @@
+"""Metrics and HTML reports over stored walk-forward results."""

@@ -1,0 +1,61 @@
+"""The `walkforward` command line: dispatch to subcommands and map errors to exit codes.
+
+Exit codes: 0 done, 2 bad input (one line on stderr, never a traceback), 130
+interrupted (a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from backtest.errors import UserError
+from walkforward.commands import COMMANDS
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse hook
+        raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="walkforward",
+        description="Walk-forward validation and friction-aware backtests of PPO trading policies.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"walkforward.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"walkforward.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        return int(args.func(args) or EXIT_OK)
+    except UserError as exc:
+        message = " ".join(str(exc).split("\n"))
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: completed work is saved; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
