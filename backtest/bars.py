@@ -91,7 +91,7 @@ class Bars:
     @property
     def timestamps_ns(self) -> np.ndarray:
         """Bar start times as int64 nanoseconds since the epoch (UTC)."""
-        return self.index.asi8
+        return self.index.as_unit("ns").asi8  # the index may be in us/ms (pandas 3 defaults)
 
     def slice(self, start: int, stop: int) -> "Bars":
         """Bars ``start:stop`` by position, keeping the metadata."""

@@ -1,0 +1,378 @@
+"""Loading and validating bar files: `load_bars` and `DataError` (DESIGN 3.1).
+
+What is accepted (and the choices made where files are ambiguous):
+
+- One file per symbol (the symbol is the file stem unless ``symbol=`` is given), a
+  directory of such files, a list of files, a DataFrame, or a long file with a
+  ``symbol``/``ticker`` column (any header case) holding several symbols.
+- CSV (also gzip/zip/bz2/xz) and parquet; headers in any case and spacing; short
+  names ``o h l c v`` and ``vol`` are understood.
+- ``Adj Close``: ``close`` stays the traded price and ``Adj Close`` is ignored; it is
+  used as the close only when there is no ``close`` column.
+- The time is a ``timestamp``/``datetime``/``date``/``time`` column (separate ``Date``
+  and ``Time`` columns are joined), else an unnamed
+  first (index) column, else a parquet DatetimeIndex. ISO strings, M/D/Y dates and
+  epoch numbers (seconds, milliseconds, microseconds or nanoseconds, told apart by
+  magnitude) are read. Epoch numbers and strings with an offset are UTC-exact;
+  naive timestamps are wall time of the exchange (``calendar``'s time zone,
+  America/New_York for XNYS) for equities and UTC for crypto and FX.
+- Asset class: the ``asset_class`` argument, else the symbol (``BTC-USD``,
+  ``ETHUSDT`` -> crypto; ``EURUSD``, ``EUR/USD``, ``EURUSD=X`` -> fx), else bars on a
+  Saturday (New York time) -> crypto, else equity.
+- Daily bars keep their own time stamp: a naive date is exchange-local midnight
+  (05:00 UTC in winter for XNYS); a bar stamped at 00:00 UTC belongs to that UTC date.
+- The timeframe is the most common gap between consecutive bars (a day or more is
+  daily), unless ``timeframe=`` is given.
+
+Validation refuses, with file, row (1-based data row, header excluded) or
+timestamp, what is wrong and how to fix it: missing columns, unparsable or
+duplicate timestamps, NaN/infinite/non-numeric values, non-positive prices, high
+below low, open or close outside [low, high], negative volume, fewer than
+``min_bars`` bars. Unsorted rows are sorted with a `UserWarning`; nothing else is
+repaired. Equity bars outside regular hours (or daily bars on non-session dates)
+are dropped with a warning unless ``keep_extended``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest.bars import ASSET_CLASSES, PRICE_COLUMNS, Bars
+from backtest.errors import DataError
+from backtest.io_formats import (
+    TIME_NAMES,
+    UNNAMED_NAMES,
+    file_stem,
+    is_bar_file,
+    normalise_name,
+    parse_timestamps,
+    read_table,
+)
+from backtest.resample import resample as resample_bars
+from backtest.sessions import calendar_sessions, tag_sessions
+
+__all__ = ["DataError", "load_bars", "detect_asset_class", "infer_timeframe"]
+
+_CRYPTO = {"BTC", "XBT", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC", "BNB", "DOT", "AVAX", "MATIC",
+           "LINK", "BCH", "TRX", "SHIB", "ATOM", "XLM", "XMR", "UNI", "ETC", "FIL", "NEAR", "APT",
+           "ARB", "OP", "USDT", "USDC"}
+_QUOTES = ("USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH")
+_FIAT = {"USD", "EUR", "JPY", "GBP", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "DKK", "HKD", "SGD",
+         "MXN", "ZAR", "TRY", "CNH", "CNY", "PLN", "HUF", "CZK", "ILS", "INR", "KRW", "BRL"}
+
+
+def detect_asset_class(symbol: str | None, weekday: np.ndarray | None = None) -> str:
+    """Symbol heuristics first, then Saturday bars (crypto), else equity.
+
+    ``weekday`` (Monday=0) should be New York local (wall time for naive data): FX opens
+    Sunday 17:00 and equity after-hours run to Friday 20:00 there, so only crypto trades
+    on a New York Saturday.
+    """
+    if symbol:
+        s = symbol.upper().replace("=X", "")
+        parts = [p for p in re.split(r"[-/_:. ]", s) if p]
+        if parts and (parts[0] in _CRYPTO or any(s.endswith(q) and s[: -len(q)] in _CRYPTO for q in _QUOTES)):
+            return "crypto"
+        if s.endswith(("USDT", "USDC", "BUSD")):
+            return "crypto"
+        joined = "".join(parts)
+        if len(joined) == 6 and joined[:3] in _FIAT and joined[3:] in _FIAT and joined[:3] != joined[3:]:
+            return "fx"
+    if weekday is not None and bool(np.any(weekday == 5)):
+        return "crypto"
+    return "equity"
+
+
+def infer_timeframe(ns: np.ndarray) -> pd.Timedelta | None:
+    """Most common positive gap between bars; a day or more (weekends, holidays) is 1 day."""
+    if len(ns) < 2:
+        return None
+    diffs = np.diff(ns)
+    diffs = diffs[diffs > 0]
+    if len(diffs) == 0:
+        return None
+    values, counts = np.unique(diffs, return_counts=True)
+    mode = pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
+    return pd.Timedelta(days=1) if pd.Timedelta(hours=20) <= mode <= pd.Timedelta(days=4) else mode
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _expand(source) -> list[tuple[object, str]]:
+    """(path or DataFrame, display name) for every input."""
+    if isinstance(source, pd.DataFrame):
+        return [(source, "<DataFrame>")]
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and is_bar_file(p))
+            if not files:
+                raise DataError(f"{path}: directory holds no .csv or .parquet bar files; point at a bar file or a folder of them")
+            return [(p, str(p)) for p in files]
+        if not path.exists():
+            raise DataError(f"{path}: no such file or directory; check the path")
+        return [(path, str(path))]
+    if isinstance(source, Sequence) and len(source) > 0:
+        out: list[tuple[object, str]] = []
+        for item in source:
+            out.extend(_expand(item))
+        return out
+    raise DataError(f"data source {source!r} is not a file, directory, list of files or DataFrame")
+
+
+def _columns(raw: pd.DataFrame, name: str) -> dict[str, str]:
+    """Map canonical name -> raw column name, refusing ambiguous or missing columns."""
+    mapping: dict[str, str] = {}
+    for col in raw.columns:
+        key = normalise_name(col)
+        if key in mapping:
+            raise DataError(f"{name}: columns {mapping[key]!r} and {col!r} both mean {key!r}; keep one of them")
+        mapping[key] = col
+    time_col = next((mapping[k] for k in TIME_NAMES if k in mapping), None)
+    if time_col is None:
+        time_col = next((mapping[k] for k in UNNAMED_NAMES if k in mapping), None)
+    if time_col is None and len(raw.columns) and str(raw.columns[0]).lower().startswith("unnamed"):
+        time_col = raw.columns[0]
+    if "close" not in mapping and "adj_close" in mapping:
+        mapping["close"] = mapping["adj_close"]
+    missing = [c for c in PRICE_COLUMNS if c not in mapping]
+    if time_col is None:
+        missing.insert(0, "timestamp")
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, raw.columns))}); "
+            f"a bar file needs a date/timestamp column and open, high, low, close, volume "
+            f"(data without volume: add a volume column of 0)"
+        )
+    out = {c: mapping[c] for c in PRICE_COLUMNS}
+    out["timestamp"] = time_col
+    if "symbol" in mapping:
+        out["symbol"] = mapping["symbol"]
+    return out
+
+
+def _join_date_time(raw: pd.DataFrame) -> pd.DataFrame:
+    """Separate ``Date`` and ``Time`` columns (and no timestamp/datetime column) become one."""
+    keys = {normalise_name(c): c for c in raw.columns}
+    if "date" not in keys or "time" not in keys or "timestamp" in keys or "datetime" in keys:
+        return raw
+    date, time = raw[keys["date"]], raw[keys["time"]]
+    joined = date.astype("string").str.strip() + " " + time.astype("string").str.strip()
+    return raw.drop(columns=[keys["date"], keys["time"]]).assign(timestamp=joined)
+
+
+def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None, many: bool):
+    """[(symbol, frame, 1-based data rows)] for one table (long or single-symbol)."""
+    raw = _join_date_time(raw)
+    cols = _columns(raw, name)
+    rows = np.arange(1, len(raw) + 1)
+    if "symbol" not in cols:
+        if symbol is not None and many and default_symbol.upper() != symbol.upper():
+            return []  # several sources: ``symbol`` picks the file named after it
+        return [(default_symbol if many else (symbol or default_symbol), raw, rows, cols)]
+    sym = raw[cols["symbol"]].astype("string").str.strip()
+    codes, names = pd.factorize(sym.mask(sym == ""))
+    if (codes < 0).any():
+        row = int(rows[np.flatnonzero(codes < 0)[0]])
+        raise DataError(f"{name}: row {row}: symbol is empty; fill the {cols['symbol']!r} column on every row")
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    out = []
+    for k, value in enumerate(names):
+        if symbol is not None and str(value).upper() != symbol.upper():
+            continue
+        idx = order[bounds[k] : bounds[k + 1]]
+        out.append((str(value), raw.iloc[idx], rows[idx], cols))
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _where(name: str, rows: np.ndarray, ts_text, i: int) -> str:
+    stamp = f" ({ts_text(i)})" if ts_text is not None else ""
+    return f"{name}: row {int(rows[i])}{stamp}"
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, int]:
+    bad = np.flatnonzero(mask)
+    return int(bad[0]), len(bad)
+
+
+def _stamp(ns: int, aware: bool) -> str:
+    return str(pd.Timestamp(int(ns), unit="ns", tz="UTC" if aware else None))
+
+
+def _numeric(frame: pd.DataFrame, cols: dict, name: str, rows: np.ndarray, ts_text) -> dict[str, np.ndarray]:
+    values = {}
+    for c in PRICE_COLUMNS:
+        raw = frame[cols[c]]
+        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw.dtype) else raw
+        arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        text_bad = (num.isna() & raw.notna()).to_numpy()
+        if text_bad.any():
+            i, n = _first_bad(text_bad)
+            raise DataError(f"{_where(name, rows, ts_text, i)}: {c} is not a number ({raw.iloc[i]!r}; {n} such row(s)); "
+                            f"fix or remove those rows")
+        for mask, what in ((np.isnan(arr), "missing (NaN/empty)"), (np.isinf(arr), "infinite")):
+            if mask.any():
+                i, n = _first_bad(mask)
+                raise DataError(f"{_where(name, rows, ts_text, i)}: {c} is {what} ({n} such row(s)); "
+                                f"fill or remove those rows in the source, they are not repaired automatically")
+        values[c] = arr
+    return values
+
+
+def _check_prices(v: dict[str, np.ndarray], name: str, rows: np.ndarray, ts_text) -> None:
+    o, h, l, c, vol = (v[k] for k in PRICE_COLUMNS)
+    checks = (
+        (np.minimum(np.minimum(o, h), np.minimum(l, c)) <= 0, "has a non-positive price",
+         "prices must be > 0; remove the row or fix the price"),
+        (h < l, "has high below low", "swap or fix high/low"),
+        ((c < l) | (c > h), "has close outside [low, high]", "fix close, high or low"),
+        ((o < l) | (o > h), "has open outside [low, high]", "fix open, high or low"),
+        (vol < 0, "has negative volume", "volume must be >= 0"),
+    )
+    for mask, what, fix in checks:
+        if mask.any():
+            i, n = _first_bad(mask)
+            vals = ", ".join(f"{k}={v[k][i]:g}" for k in PRICE_COLUMNS)
+            raise DataError(f"{_where(name, rows, ts_text, i)} {what} ({vals}; {n} such row(s)); {fix}")
+
+
+def _timestamps(frame, cols, name, rows):
+    ns, aware, bad = parse_timestamps(frame[cols["timestamp"]])
+    if bad.any():
+        i, n = _first_bad(bad)
+        value = frame[cols["timestamp"]].iloc[i]
+        raise DataError(f"{_where(name, rows, None, i)}: timestamp {value!r} cannot be parsed or is out of range ({n} such row(s)); "
+                        f"use ISO 8601 (2023-11-24 14:30:00), M/D/Y dates or epoch seconds/milliseconds")
+    return ns, aware
+
+
+def _localise(ns: np.ndarray, tz: str, name: str, rows: np.ndarray) -> np.ndarray:
+    idx = pd.DatetimeIndex(ns.astype("datetime64[ns]"))
+    local = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    bad = np.asarray(local.isna())
+    if bad.any():
+        i, n = _first_bad(bad)
+        raise DataError(f"{name}: row {int(rows[i])}: naive timestamp {idx[i]} does not exist or is ambiguous in {tz} "
+                        f"(daylight-saving change; {n} such row(s)); give timestamps in UTC or with an offset")
+    return local.tz_convert("UTC").as_unit("ns").asi8
+
+
+def _sort_unique(ns: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray | None:
+    """Permutation that sorts ``ns`` (None when sorted); refuses duplicates."""
+    order = None
+    if len(ns) > 1 and bool((np.diff(ns) < 0).any()):
+        order = np.argsort(ns, kind="stable")
+        warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=4)
+        ns, rows = ns[order], rows[order]
+    dup = np.diff(ns) == 0
+    if dup.any():
+        i, n = _first_bad(dup)
+        stamp = pd.Timestamp(int(ns[i]), unit="ns")
+        raise DataError(f"{name}: rows {int(rows[i])} and {int(rows[i + 1])} have the same timestamp {stamp} "
+                        f"({n} duplicate(s)); keep one bar per timestamp")
+    return order
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended) -> Bars:
+    ns, aware = _timestamps(frame, cols, name, rows)
+    values = _numeric(frame, cols, name, rows, lambda i: _stamp(ns[i], aware))
+    order = _sort_unique(ns, rows, name)
+    if order is not None:
+        ns, rows = ns[order], rows[order]
+        values = {k: v[order] for k, v in values.items()}
+    ac = asset_class or detect_asset_class(symbol)
+    if asset_class is None and ac == "equity":
+        wall = pd.DatetimeIndex(ns.astype("datetime64[ns]"))
+        wall = wall.tz_localize("UTC").tz_convert("America/New_York") if aware else wall
+        ac = detect_asset_class(symbol, np.asarray(wall.day_of_week))
+    if not aware and ac == "equity":
+        try:
+            tz = calendar_sessions(calendar, pd.Timestamp(int(ns[0])), pd.Timestamp(int(ns[-1])))[4]
+        except DataError as exc:
+            raise DataError(f"{name}: {symbol}: {exc}") from exc
+        ns = _localise(ns, tz, name, rows) if tz != "UTC" else ns
+    index = pd.DatetimeIndex(ns.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+    _check_prices(values, name, rows, lambda i: str(index[i]))
+    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(ns)
+    if tf is None:
+        raise DataError(f"{name}: {symbol} has {len(ns)} bar(s), too few to infer the timeframe; pass timeframe=")
+    try:
+        tagged = tag_sessions(pd.DataFrame(values, index=index), ac, calendar=calendar,
+                              keep_extended=keep_extended, timeframe=tf)
+    except DataError as exc:
+        raise DataError(f"{name}: {symbol}: {exc}") from exc
+    dropped = len(index) - len(tagged)
+    if dropped:
+        warnings.warn(f"{name}: dropped {dropped} {symbol} bar(s) outside regular {ac} sessions"
+                      f"{' (' + calendar + ')' if ac == 'equity' else ''}; pass keep_extended=True to keep them",
+                      UserWarning, stacklevel=3)
+    return Bars(tagged, symbol=symbol, asset_class=ac, timeframe=tf,
+                calendar=calendar if ac == "equity" else None, source=name)
+
+
+def load_bars(
+    source,
+    symbol: str | None = None,
+    asset_class: str | None = None,
+    timeframe: str | pd.Timedelta | None = None,
+    calendar: str = "XNYS",
+    keep_extended: bool = False,
+    resample: str | pd.Timedelta | None = None,
+    min_bars: int = 2,
+) -> list[Bars]:
+    """Load, validate and session-tag bars: one `Bars` per symbol, in file order.
+
+    See the module docstring for accepted layouts and conventions; every problem with
+    the input raises `DataError`.
+    """
+    if asset_class is not None and asset_class not in ASSET_CLASSES:
+        raise DataError(f"asset_class must be one of {ASSET_CLASSES} or None (auto), got {asset_class!r}")
+    if timeframe is not None:
+        try:
+            timeframe = pd.Timedelta(timeframe)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"timeframe {timeframe!r} is not a duration; use e.g. '15min', '1h', '1D'") from exc
+        if timeframe <= pd.Timedelta(0):
+            raise DataError(f"timeframe must be positive, got {timeframe}")
+    if int(min_bars) < 1:
+        raise DataError(f"min_bars must be >= 1, got {min_bars!r}")
+    out: list[Bars] = []
+    seen: dict[str, str] = {}
+    sources = _expand(source)
+    for item, name in sources:
+        raw = item if isinstance(item, pd.DataFrame) else read_table(item)
+        if isinstance(item, pd.DataFrame) and not isinstance(raw.index, pd.RangeIndex):
+            raw = raw.reset_index()
+        if len(raw) == 0:
+            raise DataError(f"{name}: has no data rows; add bars")
+        stem = "DATA" if isinstance(item, pd.DataFrame) else file_stem(item)
+        for sym, frame, rows, cols in _split(raw, name, stem, symbol, len(sources) > 1):
+            if sym in seen:
+                raise DataError(f"{name}: symbol {sym!r} also comes from {seen[sym]}; give each symbol one source")
+            seen[sym] = name
+            bars = _build(sym, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended)
+            if resample is not None:
+                bars = resample_bars(bars, resample)
+            if len(bars) < int(min_bars):
+                raise DataError(f"{name}: {sym} has {len(bars)} bar(s) after validation, fewer than the {min_bars} "
+                                f"needed; supply a longer history or ask for fewer/shorter folds")
+            out.append(bars)
+    if not out:
+        where = sources[0][1] if len(sources) == 1 else f"{len(sources)} files"
+        raise DataError(f"{where}: symbol {symbol!r} not found (neither a file name nor a symbol column value); "
+                        f"check the symbol")
+    return out

@@ -1,0 +1,155 @@
+"""Reading bar files into raw tables and parsing their timestamps.
+
+Every failure of a reader (empty file, header only, binary garbage, a corrupt
+parquet file) becomes a `DataError` naming the file, never a pandas/pyarrow
+exception. Timestamps accept ISO strings (with or without offsets), M/D/Y dates,
+datetime columns, and epoch numbers whose unit (s, ms, us, ns) is told by their
+magnitude (whole numbers that all read as YYYYMMDD are dates); they are returned as int64 nanoseconds plus a flag saying whether the
+source carried a time zone (naive ones are localised later, once the asset class
+is known).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest.errors import DataError
+
+CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+
+#: Header names (lower case, spaces/underscores/dashes removed) that hold the bar time.
+TIME_NAMES = ("timestamp", "datetime", "date", "time", "ts", "timeutc", "datetimeutc", "dateutc", "opentime")
+UNNAMED_NAMES = ("", "unnamed0", "index", "indexlevel0")
+_ALIASES = {
+    "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vol": "volume",
+    "adjclose": "adj_close", "adjustedclose": "adj_close", "closeadj": "adj_close",
+    "ticker": "symbol", "sym": "symbol", "instrument": "symbol",
+}
+_NS_MIN_TIME, _NS_MAX_TIME = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-04-01")
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_OTHER_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%y",
+                  "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
+
+
+def is_bar_file(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith(".") and name.endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)
+
+
+def file_stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(CSV_SUFFIXES + PARQUET_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def normalise_name(name: object) -> str:
+    key = re.sub(r"[\s_\-.:]+", "", str(name).strip().lower())
+    return _ALIASES.get(key, key)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The file as a DataFrame (index reset into columns), or `DataError`."""
+    name = path.name.lower()
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty; expected a header row and bar rows")
+    try:
+        if name.endswith(PARQUET_SUFFIXES):
+            frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):
+                frame = frame.reset_index()
+        else:
+            frame = pd.read_csv(path, skipinitialspace=True)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every reader failure is the user's file
+        kind = "parquet" if name.endswith(PARQUET_SUFFIXES) else "CSV"
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise DataError(f"{path}: cannot be read as {kind} ({detail}); check the file is a valid {kind} bar file") from exc
+    if len(frame) == 0:
+        raise DataError(f"{path}: has a header but no data rows; add bars or remove the file")
+    return frame
+
+
+def _epoch_ns(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers to ns, unit by magnitude: <1e11 s, <1e14 ms, <1e17 us, else ns."""
+    finite = values[np.isfinite(values)]
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    scale = 1e9 if top < 1e11 else 1e6 if top < 1e14 else 1e3 if top < 1e17 else 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.round(values * scale)
+    out = np.full(len(values), np.iinfo(np.int64).min, dtype=np.int64)
+    ok = np.isfinite(scaled) & (np.abs(scaled) < 9.2e18)
+    out[ok] = scaled[ok].astype(np.int64)
+    return out
+
+
+def _strings_to_datetime(text: pd.Series) -> pd.Series:
+    text = text.str.replace(r"\s*(?:UTC|GMT)$", "+00:00", regex=True, case=False)
+    first = text.dropna()
+    aware = bool(len(first)) and bool(_OFFSET.search(str(first.iloc[0]).strip()))
+    best, best_bad = None, None
+    for fmt in ("ISO8601",) + _OTHER_FORMATS:  # no "mixed": it reads words like "now"
+        try:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=aware)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        bad = int((parsed.isna() & text.notna()).sum())
+        if best is None or bad < best_bad:
+            best, best_bad = parsed, bad
+        if bad == 0:
+            break
+    return best
+
+
+def _numeric_times(values: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Numbers are epoch times, except whole numbers that all read as YYYYMMDD dates
+    (19000101..21001231; as epoch seconds they would all fall in August 1970)."""
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite == np.round(finite)).all() and finite.min() >= 19000101 and finite.max() <= 21001231:
+        text = pd.Series(values).map(lambda v: f"{int(v)}" if np.isfinite(v) else None)
+        parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+        if parsed.notna().sum() == finite.size:
+            bad = parsed.isna().to_numpy()
+            ns = parsed.astype("datetime64[ns]").to_numpy().view(np.int64).copy()
+            ns[bad] = np.iinfo(np.int64).min
+            return ns, False, bad
+    ns = _epoch_ns(values)
+    return ns, True, ns == np.iinfo(np.int64).min
+
+
+def parse_timestamps(column: pd.Series) -> tuple[np.ndarray, bool, np.ndarray]:
+    """``(ns, aware, bad)``: int64 ns (UTC when aware, wall time when naive), whether the
+    source had a time zone, and a mask of rows that could not be parsed."""
+    values = column
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        parsed, aware = values.dt.tz_convert("UTC"), True
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        parsed, aware = values, False
+    elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return _numeric_times(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    else:
+        text = values.astype("string").str.strip()
+        text = text.mask(text == "")
+        numeric = pd.to_numeric(text, errors="coerce")
+        if numeric.notna().all() and len(text):
+            return _numeric_times(numeric.to_numpy(dtype=np.float64))
+        parsed = _strings_to_datetime(text)
+        aware = isinstance(parsed.dtype, pd.DatetimeTZDtype)
+        if aware:
+            parsed = parsed.dt.tz_convert("UTC")
+    filled = parsed.dt.tz_localize(None) if aware else parsed
+    with np.errstate(all="ignore"):  # nanoseconds cover 1677-09 .. 2262-04
+        filled = filled.where((filled > _NS_MIN_TIME) & (filled < _NS_MAX_TIME))
+    bad = filled.isna().to_numpy()
+    ns = filled.astype("datetime64[ns]").to_numpy().view(np.int64).copy()
+    ns[bad] = np.iinfo(np.int64).min
+    return ns, aware, bad
