@@ -1,0 +1,393 @@
+"""Friction-aware simulator (DESIGN 3.3-3.5): one numba kernel, two ways in.
+
+`simulate(bars, actions, config)` runs a whole action stream; `Simulator` steps one
+decision at a time (the policy loop). Both call the same kernel
+(`backtest._sim_kernel.step`), so they give identical results.
+
+Timing: the decision for bar t is filled at ``open[t]`` and marked at ``close[t]``.
+
+State (flat arrays, mirrored by the torch environment; indices in `_sim_kernel`):
+
+- float64 ``fs``: cash, position (signed units), entry_price (average cost of the open
+  position; unchanged by reductions, 0 flat), mark_price (last close), equity (last
+  mark: ``cash + position * mark``), prev_close_equity (equity at the close of the
+  previous session);
+- int64 ``ist``: next bar, bars_in_position, current session, pending (session of the
+  last unmatched increase, for PDT), dt0..dt2 (sessions of the last 3 day trades),
+  lot ring head and count, fills and trades written, PDT rejections;
+- float64 ``lots[capacity, 8]``: FIFO lots (qty, ref price, exec price, entry bar and
+  per-unit slippage, spread, impact, commission); a full ring merges into its newest lot.
+
+One step at bar t with action a, in this exact order (float64, no FMA, every
+parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``):
+
+1. Session roll: if ``session_index[t]`` differs from the current session,
+   ``prev_close_equity = equity`` and the current session becomes it.
+2. Decode (`backtest.account.ActionSpace`): ``o = open[t]``, ``E = cash + pos * o``.
+   BUY s flat/long: increase, ``q = ((E * buy_fraction) * s) / o``; BUY s short: cover
+   ``s * (-pos)``. SELL s long: reduce ``s * pos``; flat/short: increase short with the
+   BUY quantity when ``allow_short`` (else rejected, nothing to sell). CLOSE: reduce
+   ``|pos|`` (flat: rejected, nothing to sell). HOLD does nothing but mark (step 7).
+3. PDT check (`backtest.pdt`): on bars where the rule applies (``pdt_on[t]``), a reducing
+   order in the session of the last unmatched increase is a day trade; if
+   ``prev_close_equity < 25000`` and the window ``s-4..s`` already holds 3 day trades,
+   the order is rejected (reason pdt).
+4. Costs and sizing (`backtest.costs`): ``slip = slippage_fraction(uniform(seed, t))``,
+   ``half = spread * 0.5``. Increases: ``E <= 0`` rejects (cash); cap
+   ``q <= (max_position * E) / o - |pos|`` (reason max_position); long buys need
+   ``q * unit + per_order <= cash`` with ``unit = (o * (1 + ((slip + half) + imp(q)))) *
+   (1 + per_notional) + per_share``, else ``q = ((cash - per_order) / unit) * (1 - 1e-12)``
+   (reason cash; ``imp(q)`` is the impact of the uncapped q, an upper bound, so the capped
+   fill is always affordable). Any order: ``q <= volume_cap * volume[t]`` when the cap is
+   on (reason volume_cap); ``floor(q)`` when not fractional. ``q <= 0`` rejects (reason of
+   the binding cap, else min_size).
+5. Fill: ``imp = impact(q)`` (square-root law ``(y * sigma[t]) * sqrt(q / adv[t])`` when
+   mode auto, ``adv > 0`` and both are known, else ``k * sqrt((q * o) / E)``, with ``q * o``
+   in place of ``E`` when ``E <= 0``; mode none: 0), ``px = o * (1 + side *
+   ((slip + half) + imp))``, components ``(q * o) * slip``, ``(q * o) * half``,
+   ``(q * o) * imp``, commission ``per_order + per_share * q + per_notional * (q * px)``;
+   ``cash = (cash - side * (q * px)) - commission``; ``pos = pos + side * q``.
+6. Bookkeeping. Increase: ``pending = s``; entry_price ``= px`` from flat (and
+   bars_in_position = 0) else ``(|pos_old| * entry + q * px) / |pos_new|``; push a lot.
+   Reduce: if it was a day trade, shift ``dt0, dt1, dt2 = dt1, dt2, s`` and clear
+   pending; consume lots FIFO (all when the position is now 0) into one trade record:
+   ``gross = pside * (q * o - sum(m * lot_ref))``, each cost = exit component + sum of
+   ``m * per-unit lot cost``, ``net = (((gross - slippage) - spread) - impact) -
+   commission``, ``return = net / sum(m * lot_exec)``; entry_price = 0 when flat.
+7. Mark: ``equity = cash + pos * close[t]``, mark_price = close[t], bars_in_position
+   += 1 if pos != 0 else 0.
+
+`Simulator.reset(t0)`: cash = equity = prev_close_equity = initial equity, position 0,
+sessions (current, pending, dt0..dt2) = `backtest.pdt.NO_SESSION`, mark_price =
+``close[t0-1]`` (``open[0]`` when t0 = 0). `Simulator.account_state()` for the next
+decision at t reports ``day_trades_left`` with the equity of step 1 as it will be at t
+(the last mark when ``session_index[t]`` starts a new session).
+
+Per-bar arrays precomputed once (`market_inputs`): ``sigma``/``adv`` (`backtest.costs.impact_inputs`,
+from sessions before the bar's) and ``pdt_on`` (`backtest.pdt.pdt_applies`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backtest import _sim_kernel as K
+from backtest.account import CLOSE, AccountConfig
+from backtest.costs import FrictionConfig, impact_inputs
+from backtest.errors import ConfigError
+from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, check_mode, pdt_applies
+from backtest.state import ACCOUNT_STATE_DTYPE
+from backtest.trades import (COST_COMPONENTS, EQUITY_CSV_COLUMNS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE,
+                             fills_frame, trades_frame)
+
+#: Keeps a cash-capped buy strictly affordable despite rounding (step 4).
+CASH_MARGIN = 1.0 - 1e-12
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything a simulation needs besides bars and actions."""
+
+    account: AccountConfig = field(default_factory=AccountConfig)
+    """Sizing rules and the action space."""
+    friction: FrictionConfig | None = None
+    """Cost models; None takes `FrictionConfig.for_asset_class` of the bars."""
+    pdt: str = "auto"
+    """Pattern-day-trader mode: ``auto``, ``on`` or ``off`` (`backtest.pdt`)."""
+    seed: int = 0
+    """Key of the slippage draws (with the bar index); the env uses the same. The bar index is
+    the position in the `bars` given, so pass the full series with ``start=`` (not a slice)
+    to draw what the training environment drew for the same bar."""
+    lot_capacity: int = 64
+    """FIFO lot ring size; more open lots merge into the newest."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.account, AccountConfig):
+            raise ConfigError(f"SimConfig.account must be an AccountConfig, got {self.account!r}")
+        if self.friction is not None and not isinstance(self.friction, FrictionConfig):
+            raise ConfigError(f"SimConfig.friction must be a FrictionConfig or None, got {self.friction!r}")
+        check_mode(self.pdt)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"SimConfig.seed must be an integer in [0, 2**63), got {self.seed!r}")
+        if isinstance(self.lot_capacity, bool) or not isinstance(self.lot_capacity, int) or self.lot_capacity < 1:
+            raise ConfigError(f"SimConfig.lot_capacity must be an integer >= 1, got {self.lot_capacity!r}")
+
+    def friction_for(self, asset_class: str) -> FrictionConfig:
+        return self.friction if self.friction is not None else FrictionConfig.for_asset_class(asset_class)
+
+
+@dataclass(frozen=True)
+class SimState:
+    """The kernel's full internal state (views; see the module docstring)."""
+
+    fs: np.ndarray
+    ist: np.ndarray
+    lots: np.ndarray
+
+
+@dataclass
+class SimResult:
+    """Fills, trades and per-bar account series of one simulation over bars ``[start, stop)``."""
+
+    bars: object
+    config: SimConfig
+    start: int
+    stop: int
+    actions: np.ndarray
+    fills: np.ndarray  # FILL_DTYPE, one per non-HOLD decision (filled or rejected)
+    trades: np.ndarray  # TRADE_DTYPE, one per exit fill
+    equity: np.ndarray  # per bar, marked at the close
+    cash: np.ndarray
+    position: np.ndarray
+    pdt_rejections: int
+
+    @property
+    def initial_equity(self) -> float:
+        return float(self.config.account.initial_equity)
+
+    @property
+    def net_return(self) -> float:
+        return float(self.equity[-1] / self.initial_equity - 1.0) if len(self.equity) else 0.0
+
+    def trades_frame(self) -> pd.DataFrame:
+        return trades_frame(self.trades)
+
+    def fills_frame(self) -> pd.DataFrame:
+        return fills_frame(self.fills)
+
+    def equity_frame(self) -> pd.DataFrame:
+        idx = self.bars.index[self.start:self.stop]
+        names = np.asarray(self.config.account.action_space.meanings + ("CLOSE",), dtype=object)
+        return pd.DataFrame({
+            "timestamp": idx, "equity": self.equity, "cash": self.cash, "position": self.position,
+            "close": self.bars.close[self.start:self.stop], "action": names[self.actions],
+        }, columns=list(EQUITY_CSV_COLUMNS))
+
+    def costs(self) -> dict[str, float]:
+        """Total cash spent on each cost component over all fills."""
+        filled = self.fills[self.fills["status"] == STATUS_FILLED]
+        return {c: float(filled[c].sum()) for c in COST_COMPONENTS}
+
+    def profit_factor(self) -> float:
+        """Sum of winning net P&L over |sum of losing|; inf with no losers, nan with no trades."""
+        pnl = self.trades["net_pnl"]
+        if len(pnl) == 0:
+            return float("nan")
+        loss = -pnl[pnl < 0].sum()
+        win = pnl[pnl > 0].sum()
+        return float(win / loss) if loss > 0 else float("inf")
+
+    def max_drawdown(self) -> float:
+        """Largest fall from a running peak of equity (initial equity included), as a fraction."""
+        if len(self.equity) == 0:
+            return 0.0
+        eq = np.r_[self.initial_equity, self.equity]
+        peak = np.maximum.accumulate(eq)
+        return float(np.max(1.0 - eq / peak))
+
+    def summary(self) -> dict[str, float]:
+        out = {"net_return": self.net_return, "profit_factor": self.profit_factor(),
+               "max_drawdown": self.max_drawdown(), "trades": int(len(self.trades)),
+               "pdt_rejections": int(self.pdt_rejections)}
+        out.update({f"cost_{k}": v for k, v in self.costs().items()})
+        return out
+
+
+#: Per-bar arrays the kernel reads, in the kernel's tuple order.
+MARKET_KEYS = ("open", "close", "volume", "session", "pdt_on", "sigma", "adv")
+
+
+def market_inputs(bars, config: SimConfig | None = None) -> dict[str, np.ndarray]:
+    """The per-bar arrays of one series, computed once (the torch env reuses them as is):
+    ``open close volume`` (float64), ``session`` (int64 session_index), ``pdt_on`` (bool,
+    `backtest.pdt.pdt_applies`), ``sigma``/``adv`` (`backtest.costs.impact_inputs`, NaN
+    where the square-root law has too little history)."""
+    config = config if config is not None else SimConfig()
+    friction = config.friction_for(bars.asset_class)
+    sigma, adv = impact_inputs(bars, friction.impact.lookback, friction.impact.min_sessions)
+    return {
+        "open": np.ascontiguousarray(bars.open, dtype=np.float64),
+        "close": np.ascontiguousarray(bars.close, dtype=np.float64),
+        "volume": np.ascontiguousarray(bars.volume, dtype=np.float64),
+        "session": np.ascontiguousarray(bars.session_index, dtype=np.int64),
+        "pdt_on": pdt_applies(bars, config.pdt),
+        "sigma": sigma,
+        "adv": adv,
+    }
+
+
+class Simulator:
+    """Step API over one symbol's bars; `simulate` runs through the same kernel."""
+
+    def __init__(self, bars, config: SimConfig | None = None):
+        self.bars = bars
+        self.config = config if config is not None else SimConfig()
+        acct = self.config.account
+        space = acct.action_space
+        self.n_actions = space.n
+        # one extra internal CLOSE row (id n_actions) for close_at_end
+        self._kind = np.r_[space.kind, CLOSE].astype(np.int64)
+        self._size = np.r_[space.size, 1.0].astype(np.float64)
+        friction = self.config.friction_for(bars.asset_class)
+        self.friction = friction
+        self.market = market_inputs(bars, self.config)
+        self._ts = bars.timestamps_ns.astype("datetime64[ns]")
+        self.pdt_on, self.session = self.market["pdt_on"], self.market["session"]
+        self.sigma, self.adv = self.market["sigma"], self.market["adv"]
+        self._mkt = tuple(self.market[k] for k in MARKET_KEYS)
+        self._ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN])
+        self._ip = np.array([int(acct.allow_short), int(acct.fractional), int(self.config.seed)], dtype=np.int64)
+        self._fp = friction.kernel_params()
+        self._one_ff = np.zeros((1, K.N_FF))
+        self._one_fi = np.zeros((1, K.N_FI), dtype=np.int64)
+        self._one_tf = np.zeros((1, K.N_TF))
+        self._one_ti = np.zeros((1, K.N_TI), dtype=np.int64)
+        self.reset(0)
+
+    def __len__(self) -> int:
+        return len(self.bars)
+
+    def reset(self, t0: int = 0, cash: float | None = None) -> np.ndarray:
+        """Start a fresh, flat account deciding next at bar ``t0``; returns `account_state()`."""
+        n = len(self.bars)
+        if not 0 <= int(t0) < n:
+            raise ConfigError(f"reset: t0 must be in [0, {n - 1}], got {t0!r}")
+        c = float(self.config.account.initial_equity if cash is None else cash)
+        self._fs = np.zeros(K.N_F)
+        self._ist = np.zeros(K.N_I, dtype=np.int64)
+        self._lots = np.zeros((self.config.lot_capacity, K.N_LOT))
+        self._fs[K.F_CASH] = c
+        self._fs[K.F_EQUITY] = c
+        self._fs[K.F_PREV_CLOSE_EQUITY] = c
+        self._fs[K.F_MARK] = self._mkt[1][t0 - 1] if t0 > 0 else self._mkt[0][t0]
+        self._ist[K.I_T] = t0
+        for i in (K.I_SESSION, K.I_PENDING, K.I_DT0, K.I_DT1, K.I_DT2):
+            self._ist[i] = NO_SESSION
+        self.trades: list[np.ndarray] = []
+        return self.account_state()
+
+    @property
+    def t(self) -> int:
+        """The bar the next decision is for."""
+        return int(self._ist[K.I_T])
+
+    @property
+    def state(self) -> SimState:
+        return SimState(self._fs, self._ist, self._lots)
+
+    def step(self, action: int) -> np.ndarray:
+        """Decide ``action`` at bar `t`: fill at its open, mark at its close; returns the fill record
+        (status hold for HOLD). A trade closed by the fill is appended to ``self.trades``."""
+        t = self.t
+        if t >= len(self.bars):
+            raise ConfigError(f"step: no bars left (t = {t}); call reset()")
+        a = int(action)
+        if not 0 <= a < self.n_actions:
+            raise ConfigError(f"step: action must be in [0, {self.n_actions - 1}], got {action!r}")
+        return self._step(t, a)
+
+    def _step(self, t: int, a: int) -> np.ndarray:
+        n_trades = self._ist[K.I_N_TRADES]
+        self._ist[K.I_N_TRADES] = 0
+        K.step(t, a, self._mkt, self._kind, self._size, self._ap, self._ip, self._fp, self._fs, self._ist,
+               self._lots, self._one_ff, self._one_fi, 0, self._one_tf, self._one_ti)
+        closed = self._ist[K.I_N_TRADES]
+        self._ist[K.I_N_TRADES] = n_trades + closed
+        if self._kind[a] != 0:
+            self._ist[K.I_N_FILLS] += 1
+        if closed:
+            self.trades.append(_trades_from(self._ts, self._one_tf, self._one_ti, 1)[0])
+        ff, fi = self._one_ff[0], self._one_fi[0]
+        row = (fi[K.FI_BAR], self._ts[t], fi[K.FI_ACTION], fi[K.FI_SIDE], fi[K.FI_STATUS], fi[K.FI_REASON],
+               ff[K.FF_REQ_QTY], ff[K.FF_QTY], ff[K.FF_REF], ff[K.FF_EXEC], ff[K.FF_SLIP], ff[K.FF_SPREAD],
+               ff[K.FF_IMPACT], ff[K.FF_COMM], fi[K.FI_IMPACT_MODEL], fi[K.FI_DAY_TRADE] != 0, ff[K.FF_CASH],
+               ff[K.FF_POS])
+        return np.array([row], dtype=FILL_DTYPE)[0]
+
+    def account_state(self) -> np.ndarray:
+        """`backtest.state.ACCOUNT_STATE_DTYPE` record for the decision at bar `t`."""
+        rec = np.zeros((), dtype=ACCOUNT_STATE_DTYPE)
+        fs, ist = self._fs, self._ist
+        rec["cash"] = fs[K.F_CASH]
+        rec["position"] = fs[K.F_POS]
+        rec["entry_price"] = fs[K.F_ENTRY]
+        rec["mark_price"] = fs[K.F_MARK]
+        rec["bars_in_position"] = ist[K.I_BARS_IN_POS]
+        t = min(self.t, len(self.bars) - 1)
+        rec["day_trades_left"] = K.state_day_trades_left(t, self.session, self.pdt_on, self._ap, fs, ist)
+        return rec
+
+    def run(self, actions, close_at_end: bool = False) -> SimResult:
+        """Step through ``actions`` from bar `t` on in one kernel call."""
+        start = self.t
+        acts = self.config.account.action_space.validate(actions)
+        stop = start + len(acts)
+        if stop > len(self.bars):
+            raise ConfigError(f"{len(acts)} actions from bar {start} run past the {len(self.bars)} bars")
+        if close_at_end and len(acts):
+            acts = acts.copy()
+            acts[-1] = self.n_actions  # the internal CLOSE row
+        n = len(acts)
+        m = int(np.count_nonzero(self._kind[acts] != 0))  # orders; trades <= orders
+        ff, fi = np.empty((m, K.N_FF)), np.empty((m, K.N_FI), dtype=np.int64)
+        tf, ti = np.empty((m, K.N_TF)), np.empty((m, K.N_TI), dtype=np.int64)
+        eq, cash, pos = np.zeros(n), np.zeros(n), np.zeros(n)
+        f0, t0_ = int(self._ist[K.I_N_FILLS]), int(self._ist[K.I_N_TRADES])
+        self._ist[K.I_N_FILLS] = 0
+        self._ist[K.I_N_TRADES] = 0
+        K.run(start, acts, self._mkt, self._kind, self._size, self._ap, self._ip, self._fp, self._fs, self._ist,
+              self._lots, ff, fi, tf, ti, eq, cash, pos)
+        nf, nt = int(self._ist[K.I_N_FILLS]), int(self._ist[K.I_N_TRADES])
+        self._ist[K.I_N_FILLS] = f0 + nf
+        self._ist[K.I_N_TRADES] = t0_ + nt
+        return SimResult(self.bars, self.config, start, stop, acts, _fills_from(self._ts, ff, fi, nf),
+                         _trades_from(self._ts, tf, ti, nt), eq, cash, pos, int(self._ist[K.I_PDT_REJECTS]))
+
+
+def _fills_from(ts, ff: np.ndarray, fi: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=FILL_DTYPE)
+    ff, fi = ff[:n], fi[:n]
+    out["bar"] = fi[:, K.FI_BAR]
+    out["time"] = ts[fi[:, K.FI_BAR]]
+    out["action"] = fi[:, K.FI_ACTION]
+    out["side"] = fi[:, K.FI_SIDE]
+    out["status"] = fi[:, K.FI_STATUS]
+    out["reason"] = fi[:, K.FI_REASON]
+    out["impact_model"] = fi[:, K.FI_IMPACT_MODEL]
+    out["day_trade"] = fi[:, K.FI_DAY_TRADE] != 0
+    for name, col in (("requested_qty", K.FF_REQ_QTY), ("qty", K.FF_QTY), ("ref_price", K.FF_REF),
+                      ("exec_price", K.FF_EXEC), ("slippage", K.FF_SLIP), ("spread", K.FF_SPREAD),
+                      ("impact", K.FF_IMPACT), ("commission", K.FF_COMM), ("cash_after", K.FF_CASH),
+                      ("position_after", K.FF_POS)):
+        out[name] = ff[:, col]
+    return out
+
+
+def _trades_from(ts, tf: np.ndarray, ti: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=TRADE_DTYPE)
+    tf, ti = tf[:n], ti[:n]
+    out["entry_bar"] = ti[:, K.TI_ENTRY_BAR]
+    out["exit_bar"] = ti[:, K.TI_EXIT_BAR]
+    out["entry_time"] = ts[ti[:, K.TI_ENTRY_BAR]]
+    out["exit_time"] = ts[ti[:, K.TI_EXIT_BAR]]
+    out["side"] = ti[:, K.TI_SIDE]
+    for name, col in (("quantity", K.TF_QTY), ("entry_price", K.TF_ENTRY), ("exit_price", K.TF_EXIT),
+                      ("entry_ref", K.TF_ENTRY_REF), ("exit_ref", K.TF_EXIT_REF), ("gross_pnl", K.TF_GROSS),
+                      ("slippage", K.TF_SLIP), ("spread", K.TF_SPREAD), ("impact", K.TF_IMPACT),
+                      ("commission", K.TF_COMM), ("net_pnl", K.TF_NET), ("return", K.TF_RET)):
+        out[name] = tf[:, col]
+    return out
+
+
+def simulate(bars, actions, config: SimConfig | None = None, *, start: int = 0,
+             close_at_end: bool = False) -> SimResult:
+    """Run one decision per bar from ``start`` (``len(actions)`` of them) through the kernel.
+
+    ``close_at_end`` replaces the last decision with a CLOSE so every position ends in a trade.
+    """
+    sim = Simulator(bars, config)
+    sim.reset(start)
+    return sim.run(actions, close_at_end=close_at_end)

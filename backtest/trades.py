@@ -1,0 +1,112 @@
+"""Fill and trade records, their DataFrames and atomic CSV writing.
+
+The simulator kernel writes plain float64/int64 matrices; this module turns them
+into numpy structured records (events as typed records, DESIGN 4) and, at the
+edge, into the DataFrames behind ``trades.csv`` and ``equity.csv``
+(docs/INTERNALS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtest.account import KIND_NAMES, REASON_NAMES
+from backtest.costs import IMPACT_NAMES
+
+#: Fill status codes.
+STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
+STATUS_NAMES = ("hold", "filled", "rejected")
+
+FILL_DTYPE = np.dtype(
+    [
+        ("bar", np.int64),  # bar index of the fill (decision and fill at this bar's open)
+        ("time", "datetime64[ns]"),  # bar start time, UTC
+        ("action", np.int64),  # action id
+        ("side", np.int64),  # +1 buy, -1 sell, 0 none
+        ("status", np.int64),  # STATUS_*: hold, filled (possibly clipped, see reason), rejected
+        ("reason", np.int64),  # backtest.account.REASON_*: why rejected or clipped, 0 none
+        ("requested_qty", np.float64),  # quantity before caps
+        ("qty", np.float64),  # filled quantity (>= 0)
+        ("ref_price", np.float64),  # the bar's open
+        ("exec_price", np.float64),  # open * (1 + side * (slip + half spread + impact))
+        ("slippage", np.float64),  # cash cost of each component
+        ("spread", np.float64),
+        ("impact", np.float64),
+        ("commission", np.float64),
+        ("impact_model", np.int64),  # backtest.costs.IMPACT_*: none, sqrt, portfolio
+        ("day_trade", np.bool_),  # counted as a PDT day trade
+        ("cash_after", np.float64),
+        ("position_after", np.float64),
+    ]
+)
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("entry_bar", np.int64),  # bar of the first FIFO lot consumed
+        ("exit_bar", np.int64),
+        ("entry_time", "datetime64[ns]"),
+        ("exit_time", "datetime64[ns]"),
+        ("side", np.int64),  # +1 long, -1 short
+        ("quantity", np.float64),
+        ("entry_price", np.float64),  # quantity-weighted execution price of the lots consumed
+        ("exit_price", np.float64),  # execution price of the exit fill
+        ("entry_ref", np.float64),  # same at reference prices (opens, before friction)
+        ("exit_ref", np.float64),
+        ("gross_pnl", np.float64),  # side * quantity * (exit_ref - entry_ref): before all costs
+        ("slippage", np.float64),  # entry share + exit, cash
+        ("spread", np.float64),
+        ("impact", np.float64),
+        ("commission", np.float64),
+        ("net_pnl", np.float64),  # gross - slippage - spread - impact - commission
+        ("return", np.float64),  # net_pnl / entry notional at execution prices
+    ]
+)
+
+TRADES_CSV_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
+                      "gross_pnl", "slippage", "spread", "impact", "commission", "net_pnl", "return")
+EQUITY_CSV_COLUMNS = ("timestamp", "equity", "cash", "position", "close", "action")
+COST_COMPONENTS = ("slippage", "spread", "impact", "commission")
+
+
+def trades_frame(trades: np.ndarray) -> pd.DataFrame:
+    """The trades.csv table: one row per exit fill, times in UTC, side as long/short."""
+    out = {c: trades[c] for c in TRADES_CSV_COLUMNS}
+    out["entry_time"] = pd.DatetimeIndex(trades["entry_time"]).tz_localize("UTC")
+    out["exit_time"] = pd.DatetimeIndex(trades["exit_time"]).tz_localize("UTC")
+    out["side"] = np.where(trades["side"] > 0, "long", "short")
+    return pd.DataFrame(out, columns=list(TRADES_CSV_COLUMNS))
+
+
+def fills_frame(fills: np.ndarray) -> pd.DataFrame:
+    """Fills with readable codes (status, reason, impact model)."""
+    df = pd.DataFrame(fills)
+    df["time"] = pd.DatetimeIndex(fills["time"]).tz_localize("UTC")
+    df["status"] = np.asarray(STATUS_NAMES, dtype=object)[fills["status"]]
+    df["reason"] = np.asarray(REASON_NAMES, dtype=object)[fills["reason"]]
+    df["impact_model"] = np.asarray(IMPACT_NAMES, dtype=object)[fills["impact_model"]]
+    return df
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a CSV through a temporary file in the same directory and `os.replace` it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            frame.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["FILL_DTYPE", "TRADE_DTYPE", "TRADES_CSV_COLUMNS", "EQUITY_CSV_COLUMNS", "COST_COMPONENTS",
+           "STATUS_HOLD", "STATUS_FILLED", "STATUS_REJECTED", "KIND_NAMES", "trades_frame", "fills_frame",
+           "write_csv_atomic"]
