@@ -1,0 +1,201 @@
+"""PPO training throughput: our trainer vs Stable-Baselines3 PPO on the same env, plus FLOP/s.
+
+    python -m benchmarks.bench_ppo                 # toy env with the real obs size (5,805)
+    python -m benchmarks.bench_ppo --env trading   # models.env.TradingEnv on the bundled sample
+
+Both trainers get the same env (SB3 through a VecEnv adapter that returns numpy), the
+same tower sizes (separate actor and critic MLPs, ReLU), samples per update, epochs and
+minibatch size. Each runs one untimed warm-up update, then `--updates` timed updates. Defaults follow
+the `smoke` mode's shape (64 envs x 64 steps, minibatch 1024, tiny towers).
+Our extra critic-only epochs are turned off so the work matches. FLOP/s counts the
+work our trainer actually did (market part once per unique bar in the update) against
+the machine's measured float32 matmul rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.config import TrainConfig, resolve_hidden
+from models.network import flops_per_sample
+from models.ppo import PPOTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toy_module():
+    spec = importlib.util.spec_from_file_location("toy_env", ROOT / "tests" / "toy_env.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def make_env(kind: str, n_envs: int, n_bars: int, episode_len: int, seed: int = 0):
+    """The env both trainers train on: the toy env at the real obs size, or TradingEnv."""
+    if kind == "toy":
+        return _toy_module().ToyEnv(n_envs=n_envs, window=100, n_market=58, n_account=5, n_bars=n_bars,
+                                    episode_len=episode_len, n_actions=7, seed=seed)
+    # Written against the interface in docs/INTERNALS.md; adjust here if TradingEnv's signature differs.
+    from backtest.account import AccountConfig
+    from backtest.costs import FrictionConfig
+    from backtest.features import compute_features, default_schema
+    from backtest.normaliser import Normaliser
+    from backtest.sample_data import sample_bars
+    from models.env import TradingEnv
+
+    bars = sample_bars(seed=seed)[0]
+    schema = default_schema()
+    feats = compute_features(bars, schema)
+    norm = Normaliser.fit(feats, 0, len(feats))
+    env = TradingEnv(norm.transform(feats), bars, schema, AccountConfig(), FrictionConfig(), n_envs=n_envs,
+                     episode_len=episode_len, train_range=(schema.warmup_bars, len(feats)), device="cpu",
+                     dtype=torch.float32, seed=seed)
+    env.schema = schema
+    return env
+
+
+def matmul_peak(n: int = 2048, reps: int = 5) -> float:
+    """Measured float32 matmul FLOP/s on this machine (best of `reps`)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = math.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
+    trainer = PPOTrainer(env, env.schema, cfg, verbose=0)
+    unique = []
+    inner = trainer.net.market_for_bars
+
+    def counting(bar_idx, windows, part="both"):
+        unique.append((int(torch.unique(bar_idx).numel()), int(bar_idx.numel()), part))
+        return inner(bar_idx, windows, part)
+
+    trainer.net.market_for_bars = counting
+    trainer.train()  # cfg has warm-up + timed updates
+    timed = trainer.history[1:]
+    seconds = sum(h["seconds"] for h in timed)
+    steps = cfg.batch_size * len(timed)
+    f = flops_per_sample(trainer.net.market_dim, trainer.net.n_account, env.n_actions, cfg.hidden)
+    calls_per_update = len(unique) // (updates + 1)
+    uniq_rows = sum(u for u, _n, _p in unique[calls_per_update:]) / updates  # per timed update
+    # rollout: market part once per bar (projection table) or per sample, rest per sample,
+    # plus the final-obs critic value per sample (from the table when the env gives the bar)
+    n_rows = env.market_windows.shape[0]
+    if n_rows <= cfg.batch_size:
+        rollout = n_rows * f["market"] + cfg.batch_size * 1.5 * f["rest"]
+    else:
+        rollout = cfg.batch_size * 1.5 * (f["market"] + f["rest"])
+    # update: market part forward + weight gradient (2x) over unique bars; rest fwd+bwd (3x) per sample
+    train = 2 * uniq_rows * f["market"] + 3 * cfg.n_epochs * cfg.batch_size * f["rest"]
+    return {"steps_per_s": steps / seconds, "seconds": seconds, "flops_per_update": rollout + train,
+            "unique_share": uniq_rows / (cfg.n_epochs * cfg.batch_size)}
+
+
+def bench_sb3(env, cfg: TrainConfig, updates: int) -> dict:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecEnv
+    import gymnasium as gym
+
+    class Adapter(VecEnv):
+        """Torch batched env -> SB3 VecEnv (numpy, terminal_observation for truncation bootstrap)."""
+
+        def __init__(self, e):
+            space = gym.spaces.Box(-np.inf, np.inf, (e.obs_dim,), np.float32)
+            super().__init__(e.n_envs, space, gym.spaces.Discrete(e.n_actions))
+            self.e, self._actions = e, None
+
+        def reset(self):
+            return self.e.reset().numpy()
+
+        def step_async(self, actions):
+            self._actions = torch.as_tensor(actions, dtype=torch.long)
+
+        def step_wait(self):
+            obs, reward, done, info = self.e.step(self._actions)
+            final = info["final_obs"].numpy()
+            d = done.numpy()
+            infos = [{"terminal_observation": final[i], "TimeLimit.truncated": True} if d[i] else {}
+                     for i in range(self.num_envs)]
+            return obs.numpy(), reward.numpy().astype(np.float32), d, infos
+
+        def close(self):
+            pass
+
+        def get_attr(self, name, indices=None):
+            return [getattr(self.e, name, None)] * self.num_envs
+
+        def set_attr(self, name, value, indices=None):
+            pass
+
+        def env_method(self, *a, **k):
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * self.num_envs
+
+    hidden = list(cfg.hidden)
+    model = PPO("MlpPolicy", Adapter(env), n_steps=cfg.n_steps, batch_size=cfg.minibatch_size, n_epochs=cfg.n_epochs,
+                learning_rate=cfg.actor_lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_coef,
+                ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, device="cpu",
+                policy_kwargs=dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU), verbose=0,
+                seed=cfg.seed)
+    torch.set_flush_denormal(True)  # same CPU float mode our trainer uses while training
+    try:
+        model.learn(cfg.batch_size)  # warm-up update
+        t = time.perf_counter()
+        model.learn(cfg.batch_size * updates, reset_num_timesteps=False)
+        seconds = time.perf_counter() - t
+    finally:
+        torch.set_flush_denormal(False)
+    return {"steps_per_s": cfg.batch_size * updates / seconds, "seconds": seconds}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", choices=["toy", "trading"], default="toy")
+    ap.add_argument("--n-envs", type=int, default=64)
+    ap.add_argument("--n-steps", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--minibatch", type=int, default=1024)
+    ap.add_argument("--hidden", default="tiny", help="preset name or comma-separated sizes")
+    ap.add_argument("--updates", type=int, default=2, help="timed updates per trainer (after one warm-up)")
+    ap.add_argument("--n-bars", type=int, default=600, help="toy env series length (bars shared by envs)")
+    ap.add_argument("--episode-len", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--skip-sb3", action="store_true")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hidden = resolve_hidden(args.hidden if not args.hidden[0].isdigit() else [int(h) for h in args.hidden.split(",")])
+    cfg = TrainConfig(total_steps=args.n_envs * args.n_steps * (args.updates + 1), n_envs=args.n_envs,
+                      n_steps=args.n_steps, n_epochs=args.epochs, critic_epochs=0, minibatch_size=args.minibatch,
+                      hidden=hidden, warmup_frac=0.0)
+    print(f"env={args.env} obs_dim=5805 n_envs={args.n_envs} n_steps={args.n_steps} epochs={args.epochs} "
+          f"minibatch={args.minibatch} hidden={hidden} timed updates={args.updates} threads={torch.get_num_threads()}")
+    peak = matmul_peak()
+    ours = bench_ours(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)
+    print(f"ours : {ours['steps_per_s']:10,.0f} steps/s  ({ours['seconds']:.2f} s)  "
+          f"market rows computed per sample-epoch: {ours['unique_share']:.2f}")
+    achieved = ours["flops_per_update"] * ours["steps_per_s"] / cfg.batch_size
+    print(f"FLOP/s: ours {achieved / 1e9:,.1f} GFLOP/s vs measured float32 matmul peak {peak / 1e9:,.1f} GFLOP/s "
+          f"({achieved / peak:.0%})")
+    if not args.skip_sb3:
+        sb3 = bench_sb3(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)
+        print(f"sb3  : {sb3['steps_per_s']:10,.0f} steps/s  ({sb3['seconds']:.2f} s)")
+        print(f"ratio ours/sb3: {ours['steps_per_s'] / sb3['steps_per_s']:.2f}x (goal 3x)")
+
+
+if __name__ == "__main__":
+    main()

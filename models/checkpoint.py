@@ -1,0 +1,206 @@
+"""Self-describing checkpoints (DESIGN 3.6 contract): data only, never code.
+
+A checkpoint is a dict of tensors and plain Python values (str, numbers, bool, None,
+lists, dicts), written atomically (temp file + `os.replace`) and read only with
+`torch.load(weights_only=True)`, whose restricted unpickler refuses any other object,
+so a crafted file cannot run code. Contents:
+
+    format, format_version, config (TrainConfig as dict), schema (dict) + schema_class,
+    normaliser (arrays as tensors), action_meanings, network {hidden, n_actions,
+    state_dict}, optimizers {actor, critic}, global_step, update, validation_history,
+    best_validation, rng (torch RNG states), versions, data_hash, fold_id, created_utc.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from backtest.errors import CheckpointError, SchemaMismatchError
+
+FORMAT = "rl-walkforward-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "config", "schema", "schema_class", "action_meanings",
+                 "network", "global_step", "update", "validation_history")
+#: Schema classes a checkpoint may name; nothing else is ever imported from a file's contents.
+_SCHEMA_CLASSES = {
+    "backtest.features.FeatureSchema": ("backtest.features", "FeatureSchema"),
+    "backtest.features.schema.FeatureSchema": ("backtest.features", "FeatureSchema"),
+    "models.network.SimpleSchema": ("models.network", "SimpleSchema"),
+}
+
+
+def to_plain(obj):
+    """numpy arrays -> tensors, numpy scalars -> Python numbers, tuples -> lists, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, torch.Tensor) or obj is None:
+        return obj
+    for kind in (bool, int, float, str):  # exact builtins: subclasses (TorchVersion...) are globals
+        if isinstance(obj, kind):
+            return kind(obj)
+    raise CheckpointError(f"cannot store {type(obj).__name__} value {obj!r} in a checkpoint; "
+                          "use tensors, arrays, numbers, strings, lists or dicts")
+
+
+def _to_numpy(obj):
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_numpy(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu().numpy()
+    return obj
+
+
+def package_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    try:
+        out["rl-walkforward"] = md.version("rl-walkforward")
+    except md.PackageNotFoundError:
+        out["rl-walkforward"] = "unknown"
+    return out
+
+
+def schema_class_name(schema) -> str:
+    return f"{type(schema).__module__}.{type(schema).__qualname__}"
+
+
+def schema_from_dict(class_name: str, data: dict):
+    """Rebuild a schema from its dict, for the whitelisted schema classes only."""
+    if class_name not in _SCHEMA_CLASSES:
+        raise CheckpointError(f"checkpoint names schema class {class_name!r}; known: {sorted(_SCHEMA_CLASSES)}")
+    import importlib
+
+    module, name = _SCHEMA_CLASSES[class_name]
+    return getattr(importlib.import_module(module), name).from_dict(_to_numpy(data))
+
+
+def normaliser_from_dict(data):
+    """Rebuild the Normaliser (or return the plain dict if that module is unavailable)."""
+    if data is None:
+        return None
+    data = _to_numpy(data)
+    try:
+        from backtest.normaliser import Normaliser
+    except ImportError:
+        return data
+    return Normaliser.from_dict(data)
+
+
+def build_payload(*, network, config, schema, action_meanings, normaliser=None, optimizers=None,
+                  global_step: int = 0, update: int = 0, validation_history=(), best_validation=None,
+                  rng=None, data_hash: str | None = None, fold_id=None) -> dict:
+    """The checkpoint dict (everything converted to tensors and plain values)."""
+    if len(action_meanings) != network.n_actions:
+        raise CheckpointError(f"action_meanings has {len(action_meanings)} names but the network has "
+                              f"{network.n_actions} actions; pass one name per action")
+    state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict() if hasattr(config, "to_dict") else dict(config),
+        "schema": schema.to_dict(),
+        "schema_class": schema_class_name(schema),
+        "normaliser": normaliser.to_dict() if hasattr(normaliser, "to_dict") else normaliser,
+        "action_meanings": [str(a) for a in action_meanings],
+        "network": {"hidden": list(network.hidden), "n_actions": network.n_actions,
+                    "market_dim": network.market_dim, "n_account": network.n_account, "state_dict": state},
+        "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
+        "global_step": int(global_step),
+        "update": int(update),
+        "validation_history": list(validation_history),
+        "best_validation": best_validation,
+        "rng": rng,
+        "versions": package_versions(),
+        "data_hash": data_hash,
+        "fold_id": fold_id,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return to_plain(payload)
+
+
+def save_checkpoint(path, **kwargs) -> Path:
+    """Write a checkpoint atomically; keyword arguments as `build_payload`. Returns the path."""
+    payload = kwargs.pop("payload", None) or build_payload(**kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read and validate a checkpoint; anything but our data format raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist; pass the path of a checkpoint.pt")
+    try:
+        with warnings.catch_warnings():  # foreign pickles warn about their protocol; we refuse them anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse a user's file is a bad checkpoint
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else type(exc).__name__)
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a readable data-only checkpoint "
+                              f"(refused by torch.load(weights_only=True): {reason}); "
+                              "only files written by this suite are accepted") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not an {FORMAT} file; was it written by another tool?")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {str(path)!r} has format_version={data.get('format_version')!r}; "
+                              f"this version reads {FORMAT_VERSION}; retrain or use a matching release")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: missing {missing}")
+    return data
+
+
+def build_network(data: dict, device="cpu"):
+    """The ActorCritic described by a loaded checkpoint, weights restored, in eval mode."""
+    from models.network import ActorCritic
+
+    schema = schema_from_dict(data["schema_class"], data["schema"])
+    net_info = data["network"]
+    net = ActorCritic(schema, net_info["n_actions"], tuple(net_info["hidden"]))
+    try:
+        net.load_state_dict(net_info["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint network weights do not fit hidden={net_info['hidden']}: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    return net.to(device).eval(), schema
+
+
+def check_architecture(data: dict, network, schema) -> None:
+    """Refuse resuming into a network or schema of a different shape, naming the difference."""
+    info = data["network"]
+    diffs = []
+    for key, mine in (("hidden", list(network.hidden)), ("n_actions", network.n_actions),
+                      ("market_dim", network.market_dim), ("n_account", network.n_account)):
+        if info.get(key) != mine:
+            diffs.append(f"{key}: checkpoint {info.get(key)!r} vs now {mine!r}")
+    version = data["schema"].get("version")
+    if version != getattr(schema, "version", None):
+        diffs.append(f"schema version: checkpoint {version!r} vs now {getattr(schema, 'version', None)!r}")
+    if diffs:
+        raise SchemaMismatchError("cannot resume: architecture differs (" + "; ".join(diffs) +
+                                  "); use the same config and schema, or start a fresh run directory")

@@ -1,0 +1,503 @@
+"""PPO trainer: rollout -> GAE -> clipped policy/value updates -> validation -> checkpoint.
+
+`PPOTrainer.train()` reads top to bottom; each part is a small function tested on its
+own (`collect_rollout`, `models.gae.compute_gae`, `ppo_minibatch_loss`,
+`models.schedule.lr_at`, `validation_score`, `models.checkpoint`).
+
+Env interface (see docs/INTERNALS.md, `models.env.TradingEnv`): `reset() -> obs
+[n_envs, obs_dim]`, `step(actions) -> (obs, reward, done, info)` with auto-reset and
+`info["final_obs"]`; optional `info["terminated"]` (true terminal states, no bootstrap),
+`info["final_bar_index"]` (the bar of `final_obs`, lets the rollout reuse a projection table)
+and `info["reward_components"]` (dict of [n_envs] tensors, logged as means). When the
+env also has `bar_index` and `market_windows` (with `obs[:, :W*n_market] ==
+market_windows[bar_index]`) the buffer keeps bar indices instead of windows and the
+update computes the market part once per unique bar ("bar mode").
+
+Validation score (documented contract for checkpoint selection):
+    score = net_return - 0.05 * max(0, 1 - trades / min_val_trades)
+i.e. net return (a fraction) with a penalty of up to 5 percentage points for trading
+less than `min_val_trades` times (a flat policy cannot win by doing nothing); ties are
+broken by profit factor (capped at 10). Missing keys count as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from backtest.errors import ConfigError
+from models.checkpoint import build_payload, check_architecture, load_checkpoint, save_checkpoint
+from models.config import TrainConfig
+from models.gae import compute_gae
+from models.network import ActorCritic
+from models.policy import Policy
+from models.schedule import lr_at, set_lr
+
+LAST_NAME, BEST_NAME = "last.pt", "best.pt"
+
+
+def validation_score(metrics: dict, min_trades: int = 5) -> tuple[float, float]:
+    """(score, tie-break) for a validation result; larger is better (see module doc)."""
+    net = float(metrics.get("net_return", 0.0) or 0.0)
+    trades = float(metrics.get("trades", 0) or 0)
+    penalty = 0.05 * max(0.0, 1.0 - trades / min_trades) if min_trades > 0 else 0.0
+    pf = metrics.get("pf", 0.0)
+    pf = 0.0 if pf is None or (isinstance(pf, float) and math.isnan(pf)) else min(float(pf), 10.0)
+    return net - penalty, pf
+
+
+# ---------------------------------------------------------------------------- rollout
+@dataclass
+class Rollout:
+    """Preallocated rollout storage [n_steps, n_envs, ...] on the training device."""
+
+    obs: torch.Tensor | None  # full observations (only without bar mode)
+    bars: torch.Tensor | None  # bar index per sample (bar mode)
+    account: torch.Tensor  # account features per sample (bar mode)
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    terminated: torch.Tensor
+    final_values: torch.Tensor
+
+    @classmethod
+    def allocate(cls, n_steps: int, n_envs: int, obs_dim: int, market_dim: int, bar_mode: bool, device):
+        z = lambda *s, dt=torch.float32: torch.zeros(*s, dtype=dt, device=device)  # noqa: E731
+        return cls(obs=None if bar_mode else z(n_steps, n_envs, obs_dim),
+                   bars=z(n_steps, n_envs, dt=torch.long) if bar_mode else None,
+                   account=z(n_steps, n_envs, obs_dim - market_dim),
+                   actions=z(n_steps, n_envs, dt=torch.long), logp=z(n_steps, n_envs), values=z(n_steps, n_envs),
+                   rewards=z(n_steps, n_envs), dones=z(n_steps, n_envs, dt=torch.bool),
+                   terminated=z(n_steps, n_envs, dt=torch.bool), final_values=z(n_steps, n_envs))
+
+
+@dataclass
+class RolloutStats:
+    """Running sums kept as device tensors (read once per update, no per-step sync)."""
+
+    episode_sum: torch.Tensor
+    episode_count: torch.Tensor
+    running_return: torch.Tensor
+    components: dict = field(default_factory=dict)
+
+
+def sample_actions(logits: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample from the categorical policy with an explicit generator; (actions, log-probs)."""
+    logp_all = F.log_softmax(logits.float(), dim=-1)
+    actions = torch.multinomial(logp_all.exp(), 1, generator=gen).squeeze(-1)
+    return actions, logp_all.gather(-1, actions[:, None]).squeeze(-1)
+
+
+#: Largest per-update projection table (bytes) the rollout builds; see `projection_table`.
+TABLE_MAX_BYTES = 1 << 30
+
+
+@torch.no_grad()
+def projection_table(net: ActorCritic, market_windows: torch.Tensor, max_rows: int, chunk: int = 8192):
+    """Market part of both towers for every bar, or None when that is not worth it.
+
+    The weights are fixed during a rollout, so when the series has fewer bars than the
+    rollout has samples (`max_rows`), projecting every bar once and gathering rows per
+    step does fewer FLOPs than projecting each env's window every step.
+    """
+    n = market_windows.shape[0]
+    if n > max_rows or n * 2 * net.h1 * 4 > TABLE_MAX_BYTES:
+        return None
+    dtype = net.actor_market.weight.dtype
+    return torch.cat([net.market_projection(market_windows[s:s + chunk].to(dtype)) for s in range(0, n, chunk)])
+
+
+def _rollout_heads(net: ActorCritic, obs, bar_index, table):
+    if table is None:
+        return net(obs)
+    return net.heads_from_projection(table[bar_index], obs[:, net.market_dim:])
+
+
+def _value(net: ActorCritic, obs, bar_index, table):
+    if table is None or bar_index is None:
+        return net.value(obs)
+    return net.value_from_projection(table[bar_index, net.h1:], obs[:, net.market_dim:])
+
+
+@torch.no_grad()
+def collect_rollout(env, net: ActorCritic, buf: Rollout, obs: torch.Tensor, gen: torch.Generator,
+                    stats: RolloutStats, autocast, table=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill `buf` with n_steps transitions; returns (next obs, V(next obs)). No host syncs.
+
+    With a `projection_table` (bar mode only) the market part comes from the table row of
+    `env.bar_index`, and V(final_obs) from the row of `info["final_bar_index"]` when the env
+    supplies it.
+    """
+    m = net.market_dim
+    for t in range(buf.actions.shape[0]):
+        bar_index = env.bar_index if buf.bars is not None else None
+        if bar_index is not None:
+            buf.bars[t] = bar_index
+        else:
+            buf.obs[t] = obs
+        buf.account[t] = obs[:, m:]
+        with autocast():
+            logits, value = _rollout_heads(net, obs, bar_index, table)
+        actions, logp = sample_actions(logits, gen)
+        obs, reward, done, info = env.step(actions)
+        final_obs = info.get("final_obs")
+        if final_obs is not None:
+            with autocast():
+                buf.final_values[t] = _value(net, final_obs, info.get("final_bar_index"), table).float()
+        buf.actions[t], buf.logp[t], buf.values[t] = actions, logp, value.float()
+        buf.rewards[t], buf.dones[t] = reward, done
+        term = info.get("terminated")
+        buf.terminated[t] = term if term is not None else False
+        _track(stats, reward, done, info.get("reward_components"))
+    with autocast():
+        last_value = _value(net, obs, env.bar_index if buf.bars is not None else None, table).float()
+    return obs, last_value
+
+
+def _track(stats: RolloutStats, reward, done, components) -> None:
+    stats.running_return += reward
+    stats.episode_sum += (stats.running_return * done).sum()
+    stats.episode_count += done.sum()
+    stats.running_return *= ~done
+    for name, value in (components or {}).items():
+        acc = stats.components.setdefault(name, [torch.zeros((), device=reward.device), 0])
+        acc[0] += value.float().mean()
+        acc[1] += 1
+
+
+def next_values_of(buf: Rollout, last_value: torch.Tensor) -> torch.Tensor:
+    """Value of the state after each step: V(final_obs) where an episode ended, else V(next obs)."""
+    following = torch.cat([buf.values[1:], last_value[None]])
+    return torch.where(buf.dones, buf.final_values, following)
+
+
+# ---------------------------------------------------------------------------- update
+def ppo_minibatch_loss(logits, values, actions, old_logp, adv, returns, clip: float,
+                       norm_adv: bool = True) -> dict[str, torch.Tensor]:
+    """Clipped policy loss, value loss (MSE/2), entropy and diagnostics for one minibatch."""
+    logp_all = F.log_softmax(logits.float(), dim=-1)
+    logp = logp_all.gather(-1, actions[:, None]).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+    if norm_adv and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+    v_loss = 0.5 * (values.float() - returns).pow(2).mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_frac = ((ratio - 1).abs() > clip).float().mean()
+    return {"pg_loss": pg_loss, "v_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl, "clip_frac": clip_frac}
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    var = returns.var()
+    return torch.where(var > 0, 1 - (returns - values).var() / var, torch.full_like(var, float("nan")))
+
+
+@dataclass
+class TrainResult:
+    history: list  # one dict per update
+    validation_history: list  # one dict per validation (metrics, score, update, global_step)
+    best_validation: dict | None  # the best entry of validation_history
+    best_state: dict | None  # network state_dict (CPU) at the best validation
+    global_step: int
+    updates: int
+    last_path: Path | None = None
+    best_path: Path | None = None
+
+
+class _Interrupt:
+    """First SIGINT: finish the update, save, raise KeyboardInterrupt. Second: raise at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: leave signals alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch build has it (CPU and CUDA in torch >= 2.4)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, eps=1e-5, foreach=True)
+
+
+@contextmanager
+def _flush_denormals(device: torch.device):
+    """Flush subnormal floats to zero on CPU while training: Adam's second moments drift into
+    the subnormal range and make CPU kernels several times slower; the values lost are < 1e-38."""
+    enabled = device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if enabled:
+            torch.set_flush_denormal(False)
+
+
+class PPOTrainer:
+    """Trains an ActorCritic on a batched env; see the module doc for the env interface."""
+
+    def __init__(self, env, schema, config: TrainConfig, *, device=None, validate=None, run_dir=None,
+                 action_meanings=None, normaliser=None, data_hash=None, fold_id=None, progress=None,
+                 verbose: int = 1, log_path=None) -> None:
+        self.env, self.schema, self.cfg = env, schema, config
+        self.device = torch.device(device if device is not None else getattr(env, "device", "cpu"))
+        if int(env.n_envs) != config.n_envs:
+            raise ConfigError(f"config n_envs={config.n_envs} but the env has n_envs={env.n_envs}; make them equal")
+        if int(env.obs_dim) != int(schema.obs_dim):
+            raise ConfigError(f"env obs_dim={env.obs_dim} != schema obs_dim={schema.obs_dim}; build both from one schema")
+        self.action_meanings = list(action_meanings or [f"action_{i}" for i in range(env.n_actions)])
+        self.validate, self.progress, self.verbose = validate, progress, verbose
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.log_path = Path(log_path) if log_path is not None else (self.run_dir / "train_log.jsonl" if self.run_dir else None)
+        self.normaliser, self.data_hash, self.fold_id = normaliser, data_hash, fold_id
+        self.amp = config.amp and self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.net = ActorCritic(schema, env.n_actions, config.hidden).to(self.device)
+        if config.compile and self.device.type == "cuda":
+            self.net.enable_compile()
+        self.actor_opt = _adam(self.net.actor_parameters(), config.actor_lr)
+        self.critic_opt = _adam(self.net.critic_parameters(), config.critic_lr)
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(config.seed)
+        self.bar_mode = hasattr(env, "market_windows") and hasattr(env, "bar_index")
+        self.global_step, self.update = 0, 0
+        self.history: list[dict] = []
+        self.validation_history: list[dict] = []
+        self.best_validation: dict | None = None
+        self.best_state: dict | None = None
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+
+    def policy(self) -> Policy:
+        """The live network as a deterministic Policy (what validation runs)."""
+        return Policy(self.net, self.schema, self.action_meanings, self.normaliser, self.device, amp=self.amp)
+
+    # ------------------------------------------------------------------ main loop
+    def train(self, resume: bool = True) -> TrainResult:
+        """Run the remaining updates; resumes from `run_dir/last.pt` when present and `resume`."""
+        cfg = self.cfg
+        if resume and self.run_dir is not None and (self.run_dir / LAST_NAME).exists():
+            self.load_state(self.run_dir / LAST_NAME)
+        buf = Rollout.allocate(cfg.n_steps, cfg.n_envs, self.env.obs_dim, self.net.market_dim, self.bar_mode, self.device)
+        obs = self.env.reset()
+        if self.bar_mode:
+            self._check_bar_contract(obs)
+        interrupt = _Interrupt()
+        with interrupt.installed(), _flush_denormals(self.device):
+            while self.update < cfg.n_updates:
+                t0 = time.perf_counter()
+                lrs = self._set_learning_rates()
+                stats = self._new_stats()
+                self.net.eval()
+                with self._autocast():
+                    table = projection_table(self.net, self.env.market_windows, cfg.batch_size) if self.bar_mode else None
+                obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast, table)
+                del table
+                adv, returns = compute_gae(buf.rewards, buf.values, next_values_of(buf, last_value), buf.dones,
+                                           buf.terminated, cfg.gamma, cfg.gae_lambda)
+                self.net.train()
+                losses = self._optimise(buf, adv, returns)
+                self.update += 1
+                self.global_step += cfg.batch_size
+                self._log_update(losses, stats, buf, returns, lrs, time.perf_counter() - t0)
+                if self.validate is not None and (self.update % cfg.validation_every == 0 or self.update == cfg.n_updates):
+                    self._run_validation()
+                if interrupt.requested:
+                    self._save_last()
+                    raise KeyboardInterrupt("training interrupted; the last update is saved, rerun to resume")
+                if cfg.checkpoint_interval and self.update % cfg.checkpoint_interval == 0:
+                    self._save_last()
+        last = self._save_last()
+        return TrainResult(self.history, self.validation_history, self.best_validation, self.best_state,
+                           self.global_step, self.update, last,
+                           self.run_dir / BEST_NAME if self.run_dir and self.best_state is not None else None)
+
+    # ------------------------------------------------------------------ parts
+    def _check_bar_contract(self, obs: torch.Tensor) -> None:
+        """Bar mode trusts obs[:, :W*n] == market_windows[bar_index]; check it once (one sync)."""
+        m = self.net.market_dim
+        expected = self.env.market_windows[self.env.bar_index].to(obs.dtype)
+        if expected.shape != obs[:, :m].shape or not torch.allclose(expected, obs[:, :m], rtol=1e-5, atol=1e-6):
+            raise ValueError("env breaks the bar contract: obs[:, :W*n_market] != market_windows[bar_index] "
+                             "after reset; fix the env's market_windows indexing (see docs/INTERNALS.md)")
+
+    def _set_learning_rates(self) -> tuple[float, float]:
+        cfg = self.cfg
+        lrs = tuple(lr_at(self.update, cfg.n_updates, base, cfg.warmup_frac, cfg.final_lr_frac)
+                    for base in (cfg.actor_lr, cfg.critic_lr))
+        set_lr(self.actor_opt, lrs[0])
+        set_lr(self.critic_opt, lrs[1])
+        return lrs
+
+    def _new_stats(self) -> RolloutStats:
+        z = lambda: torch.zeros((), device=self.device)  # noqa: E731
+        return RolloutStats(z(), z(), torch.zeros(self.cfg.n_envs, device=self.device))
+
+    def _projection(self, flat: dict, idx: torch.Tensor, part: str) -> torch.Tensor:
+        if self.bar_mode:
+            return self.net.market_for_bars(flat["bars"][idx], self.env.market_windows, part)
+        market = flat["obs"][idx, : self.net.market_dim]
+        return self.net.market_projection(market, part)
+
+    def _flatten(self, buf: Rollout, adv, returns) -> dict:
+        flat = {"account": buf.account.flatten(0, 1), "actions": buf.actions.flatten(), "logp": buf.logp.flatten(),
+                "adv": adv.flatten(), "returns": returns.flatten()}
+        if self.bar_mode:
+            flat["bars"] = buf.bars.flatten()
+        else:
+            flat["obs"] = buf.obs.flatten(0, 1)
+        return flat
+
+    def _step(self, loss: torch.Tensor, optimizers, params) -> None:
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for p in params:
+            torch.nn.utils.clip_grad_norm_(p, self.cfg.max_grad_norm)
+        for opt in optimizers:
+            opt.step()
+
+    def _optimise(self, buf: Rollout, adv, returns) -> dict[str, torch.Tensor]:
+        """PPO epochs over shuffled minibatches, then the critic-only epochs."""
+        cfg, net = self.cfg, self.net
+        flat = self._flatten(buf, adv, returns)
+        n, mb = cfg.batch_size, cfg.minibatch_size
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        actor_p, critic_p = net.actor_parameters(), net.critic_parameters()
+        for _epoch in range(cfg.n_epochs):
+            perm = torch.randperm(n, generator=self.gen, device=self.device)
+            for start in range(0, n, mb):
+                idx = perm[start:start + mb]
+                with self._autocast():
+                    logits, values = net.heads_from_projection(self._projection(flat, idx, "both"), flat["account"][idx])
+                parts = ppo_minibatch_loss(logits, values, flat["actions"][idx], flat["logp"][idx], flat["adv"][idx],
+                                           flat["returns"][idx], cfg.clip_coef, cfg.norm_adv)
+                loss = parts["pg_loss"] - cfg.ent_coef * parts["entropy"] + cfg.vf_coef * parts["v_loss"]
+                self._step(loss, (self.actor_opt, self.critic_opt), (actor_p, critic_p))
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0) + v.detach()
+                count += 1
+            if cfg.target_kl is not None and float(parts["approx_kl"]) > cfg.target_kl:
+                break
+        for _epoch in range(cfg.critic_epochs):
+            perm = torch.randperm(n, generator=self.gen, device=self.device)
+            for start in range(0, n, mb):
+                idx = perm[start:start + mb]
+                with self._autocast():
+                    values = net.value_from_projection(self._projection(flat, idx, "critic"), flat["account"][idx])
+                v_loss = 0.5 * (values.float() - flat["returns"][idx]).pow(2).mean()
+                self._step(cfg.vf_coef * v_loss, (self.critic_opt,), (critic_p,))
+        return {k: v / count for k, v in sums.items()}
+
+    def _log_update(self, losses, stats: RolloutStats, buf: Rollout, returns, lrs, seconds: float) -> None:
+        names = list(losses)
+        tensors = [losses[k] for k in names] + [explained_variance(buf.values.flatten(), returns.flatten()),
+                                                 buf.rewards.mean(), stats.episode_sum, stats.episode_count]
+        comp_names = sorted(stats.components)
+        tensors += [stats.components[c][0] / max(1, stats.components[c][1]) for c in comp_names]
+        values = torch.stack([t.float() for t in tensors]).tolist()  # the one host sync per update
+        rec = dict(zip(names, values[: len(names)]))
+        ev, mean_reward, ep_sum, ep_n = values[len(names): len(names) + 4]
+        rec.update(update=self.update, global_step=self.global_step, explained_variance=ev, reward_mean=mean_reward,
+                   episode_return=ep_sum / ep_n if ep_n else float("nan"), episodes=int(ep_n),
+                   actor_lr=lrs[0], critic_lr=lrs[1], seconds=seconds, steps_per_s=self.cfg.batch_size / seconds)
+        rec.update({f"reward_{c}": v for c, v in zip(comp_names, values[len(names) + 4:])})
+        self.history.append(rec)
+        self._write_log({"event": "update", **rec})
+        if self.verbose >= 2:
+            print(f"update {self.update}/{self.cfg.n_updates} step {self.global_step:,} "
+                  f"reward {mean_reward:+.4f} ev {ev:.3f} kl {rec['approx_kl']:.4f} {rec['steps_per_s']:,.0f} steps/s")
+        if self.progress is not None:
+            self.progress(rec)
+
+    def _write_log(self, rec: dict) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as fh:
+            clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()}
+            fh.write(json.dumps(clean, default=str) + "\n")  # strict JSON: NaN/inf written as null
+
+    def _run_validation(self) -> None:
+        metrics = dict(self.validate(self.policy()))
+        score, tie = validation_score(metrics, self.cfg.min_val_trades)
+        entry = {"update": self.update, "global_step": self.global_step, "score": score, "tie_break": tie,
+                 **{k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}}
+        self.validation_history.append(entry)
+        best = self.best_validation
+        improved = best is None or (score, tie) > (best["score"], best["tie_break"])
+        entry["best"] = improved
+        if improved:
+            self.best_validation = entry
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+            if self.run_dir is not None:
+                save_checkpoint(self.run_dir / BEST_NAME, payload=self._payload(with_optimizers=False))
+        self._write_log({"event": "validation", **entry})
+        if self.verbose >= 1:
+            print(f"validation at update {self.update}: score {score:+.4f} "
+                  f"(net {metrics.get('net_return', float('nan'))}, trades {metrics.get('trades', 0)})"
+                  + (" best" if improved else ""))
+
+    # ------------------------------------------------------------------ checkpoints
+    def _payload(self, with_optimizers: bool = True) -> dict:
+        opts = {"actor": self.actor_opt, "critic": self.critic_opt} if with_optimizers else None
+        return build_payload(network=self.net, config=self.cfg, schema=self.schema,
+                             action_meanings=self.action_meanings, normaliser=self.normaliser, optimizers=opts,
+                             global_step=self.global_step, update=self.update,
+                             validation_history=self.validation_history, best_validation=self.best_validation,
+                             rng={"generator": self.gen.get_state()}, data_hash=self.data_hash, fold_id=self.fold_id)
+
+    def save(self, path) -> Path:
+        return save_checkpoint(path, payload=self._payload())
+
+    def _save_last(self) -> Path | None:
+        return self.save(self.run_dir / LAST_NAME) if self.run_dir is not None else None
+
+    def load_state(self, path) -> None:
+        """Resume: weights, optimisers, step and update counters, generator and validation history."""
+        data = load_checkpoint(path, map_location="cpu")
+        check_architecture(data, self.net, self.schema)
+        self.net.load_state_dict(data["network"]["state_dict"])
+        if data.get("optimizers"):
+            self.actor_opt.load_state_dict(data["optimizers"]["actor"])
+            self.critic_opt.load_state_dict(data["optimizers"]["critic"])
+        self.global_step, self.update = int(data["global_step"]), int(data["update"])
+        self.validation_history = list(data["validation_history"])
+        self.best_validation = data.get("best_validation")
+        rng = data.get("rng") or {}
+        if "generator" in rng:
+            self.gen.set_state(rng["generator"].cpu())
+        best_path = Path(path).with_name(BEST_NAME)
+        if self.best_validation is not None and best_path.exists():
+            self.best_state = load_checkpoint(best_path)["network"]["state_dict"]

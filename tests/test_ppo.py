@@ -1,0 +1,172 @@
+"""PPO trainer: determinism, learning on a planted signal, logging, validation and best state."""
+
+import json
+
+import pytest
+import torch
+
+from models.ppo import BEST_NAME, PPOTrainer, ppo_minibatch_loss, validation_score
+from toy_env import ACTIONS3, ToyEnv, mean_reward, small_config, one_torch_thread  # noqa: F401 (autouse fixture)
+
+
+class ObsOnlyEnv:
+    """The toy env without `market_windows`/`bar_index`: forces the full-observation buffer."""
+
+    def __init__(self, env):
+        self._env = env
+        self.n_envs, self.obs_dim, self.n_actions, self.device = env.n_envs, env.obs_dim, env.n_actions, env.device
+
+    def reset(self):
+        return self._env.reset()
+
+    def step(self, actions):
+        return self._env.step(actions)
+
+
+def _params(trainer):
+    return [p.detach().clone() for p in trainer.net.parameters()]
+
+
+def test_same_seed_gives_identical_parameters_on_cpu():
+    runs = []
+    for _ in range(2):
+        env = ToyEnv(seed=4)
+        trainer = PPOTrainer(env, env.schema, small_config(seed=11), verbose=0)
+        trainer.train()
+        runs.append(_params(trainer))
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    env = ToyEnv(seed=4)
+    other = PPOTrainer(env, env.schema, small_config(seed=12), verbose=0)
+    other.train()
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0], _params(other)))
+
+
+def test_unique_bar_buffer_matches_full_observation_buffer():
+    cfg = small_config(total_steps=64 * 16, n_epochs=1, critic_epochs=1)
+    env = ToyEnv(seed=2)
+    a = PPOTrainer(env, env.schema, cfg, verbose=0)
+    assert a.bar_mode
+    a.train()
+    b = PPOTrainer(ObsOnlyEnv(ToyEnv(seed=2)), env.schema, cfg, verbose=0)
+    assert not b.bar_mode
+    b.train()
+    for pa, pb in zip(_params(a), _params(b)):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+def test_learns_planted_signal_and_beats_random():
+    env = ToyEnv(n_envs=64, seed=0)
+    cfg = small_config(total_steps=64 * 32 * 12, n_steps=32, n_epochs=4, minibatch_size=512, hidden=(64, 64))
+    trainer = PPOTrainer(env, env.schema, cfg, verbose=0)
+    result = trainer.train()
+    policy = trainer.policy()
+    gen = torch.Generator().manual_seed(9)
+    trained = mean_reward(ToyEnv(n_envs=256, seed=123), policy)
+    random = mean_reward(ToyEnv(n_envs=256, seed=123), lambda o: torch.randint(0, 3, (o.shape[0],), generator=gen))
+    # the oracle earns about E|N(0,1)| = 0.8 per step; random about 0
+    assert trained > 0.4 > abs(random) + 0.3, (trained, random)
+    assert result.history[-1]["reward_mean"] > result.history[0]["reward_mean"] + 0.1
+
+
+def test_update_log_fields_and_jsonl(tmp_path):
+    env = ToyEnv(seed=1)
+    log = tmp_path / "log.jsonl"
+    seen = []
+    trainer = PPOTrainer(env, env.schema, small_config(), verbose=0, log_path=log, progress=seen.append)
+    result = trainer.train()
+    keys = {"explained_variance", "approx_kl", "clip_frac", "entropy", "pg_loss", "v_loss", "steps_per_s",
+            "reward_pnl", "reward_exploration", "actor_lr", "critic_lr", "global_step", "episode_return"}
+    assert keys <= set(result.history[0])
+    assert len(seen) == len(result.history) == small_config().n_updates
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["update"] for x in lines if x["event"] == "update"] == [1, 2, 3, 4]
+    # logged component mean equals the mean reward (the toy reward is its pnl component)
+    assert result.history[0]["reward_pnl"] == pytest.approx(result.history[0]["reward_mean"], abs=1e-5)
+
+
+def test_validation_keeps_best_state_and_writes_best_checkpoint(tmp_path):
+    env = ToyEnv(seed=1)
+    scores = iter([0.01, 0.05, -0.02, 0.03])
+    calls = []
+
+    def validate(policy):
+        obs = env.reset()
+        calls.append(policy(obs).shape)
+        return {"net_return": next(scores), "trades": 10, "pf": 1.2, "hold_share": 0.5}
+
+    trainer = PPOTrainer(env, env.schema, small_config(validation_interval=1), validate=validate, verbose=0,
+                         run_dir=tmp_path, action_meanings=ACTIONS3)
+    result = trainer.train()
+    assert len(calls) == 4 and calls[0] == (64,)
+    assert [v["update"] for v in result.validation_history] == [1, 2, 3, 4]
+    assert result.best_validation["update"] == 2 and result.best_validation["net_return"] == 0.05
+    from models.checkpoint import load_checkpoint
+
+    best = load_checkpoint(tmp_path / BEST_NAME)
+    assert best["update"] == 2
+    assert all(torch.equal(best["network"]["state_dict"][k], v) for k, v in result.best_state.items())
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert [v["score"] for v in last["validation_history"]] == [v["score"] for v in result.validation_history]
+
+
+def test_validation_score_penalises_few_trades_and_breaks_ties_by_pf():
+    assert validation_score({"net_return": 0.02, "trades": 10, "pf": 1.5}, 5) == (0.02, 1.5)
+    assert validation_score({"net_return": 0.0, "trades": 0}, 5)[0] == pytest.approx(-0.05)
+    assert validation_score({"net_return": 0.0, "trades": 0}, 5) < validation_score({"net_return": -0.01, "trades": 5}, 5)
+    assert validation_score({"net_return": 0.01, "trades": 9, "pf": float("inf")}, 5)[1] == 10.0
+    assert validation_score({"net_return": 0.01, "trades": 9, "pf": float("nan")}, 5)[1] == 0.0
+
+
+def test_minibatch_loss_known_values():
+    logits = torch.zeros(2, 2)  # p = 0.5 each
+    actions = torch.tensor([0, 1])
+    old_logp = torch.log(torch.tensor([0.25, 0.5]))  # ratios 2 and 1
+    adv = torch.tensor([1.0, -1.0])
+    out = ppo_minibatch_loss(logits, torch.tensor([1.0, 0.0]), actions, old_logp, adv, torch.tensor([3.0, 0.0]),
+                             clip=0.2, norm_adv=False)
+    # sample 0: ratio 2 clipped to 1.2 -> -1.2; sample 1: ratio 1 -> +1; mean = -0.1
+    assert out["pg_loss"].item() == pytest.approx(-0.1)
+    assert out["v_loss"].item() == pytest.approx(0.5 * (4 + 0) / 2)
+    assert out["entropy"].item() == pytest.approx(torch.log(torch.tensor(2.0)).item())
+    assert out["clip_frac"].item() == pytest.approx(0.5)
+
+
+def test_cuda_only_options_are_ignored_on_cpu():
+    env = ToyEnv(seed=1)
+    trainer = PPOTrainer(env, env.schema, small_config(total_steps=64 * 16, amp=True, compile=True), verbose=0)
+    assert not trainer.amp and not trainer.net._compiled
+    assert trainer.train().updates == 1
+
+
+def test_env_and_config_mismatch_is_refused():
+    from backtest.errors import ConfigError
+
+    env = ToyEnv(n_envs=32)
+    with pytest.raises(ConfigError, match="n_envs"):
+        PPOTrainer(env, env.schema, small_config(), verbose=0)
+
+
+def test_projection_table_matches_direct_projection_and_has_a_size_rule():
+    from models.ppo import projection_table
+
+    env = ToyEnv(seed=3)
+    trainer = PPOTrainer(env, env.schema, small_config(), verbose=0)
+    table = projection_table(trainer.net, env.market_windows, max_rows=env.n_bars)
+    direct = trainer.net.market_projection(env.market_windows[[5, 100, 511]].contiguous())
+    torch.testing.assert_close(table[[5, 100, 511]], direct)
+    assert projection_table(trainer.net, env.market_windows, max_rows=env.n_bars - 1) is None
+
+
+def test_env_breaking_the_bar_contract_is_caught():
+    class OffByOne(ObsOnlyEnv):
+        """Exposes windows shifted by one bar against the observations it returns."""
+
+        market_windows = torch.roll(ToyEnv(seed=1).market_windows, 1, dims=0)
+
+        @property
+        def bar_index(self):
+            return self._env.bar_index
+
+    env = OffByOne(ToyEnv(seed=1))
+    with pytest.raises(ValueError, match="bar contract"):
+        PPOTrainer(env, ToyEnv().schema, small_config(), verbose=0).train()

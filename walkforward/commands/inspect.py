@@ -1,0 +1,109 @@
+"""`walkforward inspect CHECKPOINT [OTHER]`: what a checkpoint holds; with two, what differs.
+
+Reads only through `models.checkpoint.load_checkpoint` (weights_only loading), so
+inspecting an untrusted file is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("inspect", help="show a checkpoint's config, schema, size and validation; diff two",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt to describe")
+    p.add_argument("other", type=Path, nargs="?", help="second checkpoint: print the differences")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def summarize(path: Path) -> dict:
+    """Flat summary of a checkpoint (plain values only)."""
+    from models.checkpoint import load_checkpoint
+
+    data = load_checkpoint(path)
+    net = data["network"]
+    schema = data["schema"]
+    best = data.get("best_validation") or None
+    n_params = sum(int(t.numel()) for t in net["state_dict"].values())
+    out = {
+        "file": str(path),
+        "file_bytes": Path(path).stat().st_size,
+        "format_version": data["format_version"],
+        "mode": data["config"].get("mode"),
+        "schema_version": schema.get("version"),
+        "window": schema.get("window"),
+        "market_inputs": net.get("market_dim"),
+        "account_inputs": net.get("n_account"),
+        "hidden": list(net["hidden"]),
+        "n_actions": net["n_actions"],
+        "action_meanings": list(data["action_meanings"]),
+        "parameters": n_params,
+        "global_step": data["global_step"],
+        "updates": data["update"],
+        "validations": len(data["validation_history"]),
+        "best_validation": {k: v for k, v in best.items() if isinstance(v, (int, float, str, bool))} if best else None,
+        "fold_id": data.get("fold_id"),
+        "data_hash": data.get("data_hash"),
+        "versions": data.get("versions"),
+        "created_utc": data.get("created_utc"),
+        "has_optimizer_state": bool(data.get("optimizers")),
+    }
+    out["config"] = dict(data["config"])
+    return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def diff(a: dict, b: dict) -> dict:
+    """{key: (a value, b value)} for every flattened key that differs (file paths excluded)."""
+    fa, fb = _flatten(a), _flatten(b)
+    skip = {"file", "created_utc"}
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
+            if k not in skip and fa.get(k) != fb.get(k)}
+
+
+def _text(s: dict) -> str:
+    best = s["best_validation"]
+    lines = [
+        f"checkpoint   {s['file']}  ({s['file_bytes'] / 2**20:.2f} MiB, format v{s['format_version']})",
+        f"mode         {s['mode']}   fold {s['fold_id']}   data hash {s['data_hash']}",
+        f"schema       {s['schema_version']}  (window {s['window']}, {s['market_inputs']} market + "
+        f"{s['account_inputs']} account inputs)",
+        f"network      hidden {s['hidden']}  {s['parameters']:,} parameters  actions {s['action_meanings']}",
+        f"training     {s['global_step']:,} steps, {s['updates']} updates, {s['validations']} validations",
+        "best         " + (", ".join(f"{k}={v}" for k, v in best.items()) if best else "none"),
+        f"versions     {s['versions']}",
+        "config       " + ", ".join(f"{k}={v}" for k, v in s["config"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    first = summarize(args.checkpoint)
+    if args.other is None:
+        print(json.dumps(first, indent=1, default=str) if args.json else _text(first))
+        return 0
+    second = summarize(args.other)
+    changes = diff(first, second)
+    if args.json:
+        print(json.dumps({k: {"a": a, "b": b} for k, (a, b) in changes.items()}, indent=1, default=str))
+    elif not changes:
+        print("no differences (besides file names and creation time)")
+    else:
+        print(f"differences  A={args.checkpoint}  B={args.other}")
+        width = max(len(k) for k in changes)
+        for k, (a, b) in changes.items():
+            print(f"  {k:<{width}}  {a!r}  ->  {b!r}")
+    return 0
