@@ -1,0 +1,242 @@
+"""HTML reports that work offline: ``index.html`` and ``<SYMBOL_DIR>/report.html`` per run.
+
+plotly.js is written once per run to ``<run>/assets/plotly.min.js`` (from the installed
+plotly package) and referenced relatively, never from a CDN. Every user-provided string is
+escaped with `html.escape`; figure JSON lives in ``<script type="application/json">`` with
+``<``, ``>`` and ``&`` written as ``\\u003c`` etc., so no data can close the script element.
+Table cells carry ``data-metric`` and ``data-value`` (raw number, ``inf`` or empty when
+undefined) so tests and scripts can read values without parsing formatted text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote
+
+from reports import charts
+from reports.metrics import format_value, to_jsonable
+from reports.summary import atomic_write_text, build_summary, stitch, write_json
+from reports.verdict import VerdictThresholds
+
+ASSET_DIR = "assets"
+PLOTLY_FILE = "plotly.min.js"
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1300px}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f0f0f0;cursor:pointer}td.name,th.name{text-align:left}
+.DEPLOY{color:#fff;background:#1a7f37}.PAPER{color:#000;background:#f2c744}.DROP{color:#fff;background:#b42318}
+.badge{padding:.1em .5em;border-radius:.3em;font-weight:bold}
+.chart{width:100%;min-height:240px}.grid{display:grid;grid-template-columns:1fr 1fr;gap:.5em}
+pre{background:#f7f7f7;padding:.5em;overflow:auto;max-height:300px}
+"""
+
+_SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+ t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
+  var asc=th.dataset.dir!=='asc';th.dataset.dir=asc?'asc':'desc';
+  var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
+  function key(r){var c=r.cells[i],v=c.dataset.value;
+   if(v===undefined)return c.textContent;if(v==='')return null;
+   if(v==='inf')return Infinity;if(v==='-inf')return -Infinity;var n=parseFloat(v);return isNaN(n)?v:n;}
+  rows.sort(function(a,b){var x=key(a),y=key(b);if(x===null)return 1;if(y===null)return -1;
+   if(x<y)return asc?-1:1;if(x>y)return asc?1:-1;return 0;});
+  rows.forEach(function(r){b.appendChild(r);});});});});
+"""
+
+_PLOT_JS = """
+document.querySelectorAll('script.fig').forEach(function(s){
+ var spec=JSON.parse(s.textContent),div=document.getElementById(s.dataset.target);
+ Plotly.newPlot(div,spec.data,spec.layout,{responsive:true,displaylogo:false});});
+"""
+
+#: (key in metrics, column title, display kind) for the index table and metric tables.
+INDEX_COLUMNS = (
+    ("pf", "PF", "num"), ("skew", "Skew", "num"), ("consistency", "Consistency", "pct"),
+    ("sharpe", "Sharpe", "num"), ("max_drawdown", "Max DD", "pct"), ("trades", "Trades", "int"),
+    ("net_return", "Net return", "pct"), ("buy_and_hold_net_return", "Buy & hold", "pct"),
+)
+METRIC_ROWS = (
+    ("pf", "Profit factor", "num"), ("pf_ci_low", "PF 95% CI low", "num"), ("pf_ci_high", "PF 95% CI high", "num"),
+    ("skew", "Skew (trade returns)", "num"), ("skew_bar", "Skew (bar returns)", "num"),
+    ("consistency", "Consistency", "pct"), ("net_return", "Net return", "pct"),
+    ("buy_and_hold_net_return", "Buy & hold net return", "pct"), ("cagr", "Annualised return", "pct"),
+    ("sharpe", "Sharpe (annualised)", "num"), ("sortino", "Sortino (annualised)", "num"),
+    ("psr", "Probabilistic Sharpe", "num"), ("dsr", "Deflated Sharpe", "num"), ("n_trials", "DSR trials", "int"),
+    ("max_drawdown", "Max drawdown", "pct"), ("max_drawdown_bars", "Max drawdown duration (bars)", "int"),
+    ("calmar", "Calmar", "num"), ("trades", "Trades", "int"), ("win_rate", "Win rate", "pct"),
+    ("expectancy", "Expectancy (per trade)", "num"), ("avg_win", "Average win", "num"),
+    ("avg_loss", "Average loss", "num"), ("exposure", "Exposure", "pct"), ("turnover", "Turnover", "num"),
+    ("pdt_rejections", "PDT rejections", "int"), ("random_percentile", "Random-policy percentile", "num"),
+    ("random_p95", "Random-policy 95th pct net return", "pct"), ("folds", "Test folds", "int"),
+)
+FOLD_COLUMNS = (("pf", "PF", "num"), ("skew", "Skew", "num"), ("net_return", "Net return", "pct"),
+                ("sharpe", "Sharpe", "num"), ("max_drawdown", "Max DD", "pct"), ("trades", "Trades", "int"),
+                ("win_rate", "Win rate", "pct"), ("pdt_rejections", "PDT rej.", "int"),
+                ("random_percentile", "Random pct", "num"))
+
+esc = html.escape
+
+
+def safe_json(obj: Any) -> str:
+    """JSON that can sit inside a <script> element: no '<', '>' or '&' survives literally."""
+    text = json.dumps(to_jsonable(obj), allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _value_attr(x: Any) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "1" if x else "0"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(float(x)) if isinstance(x, float) else str(x)
+
+
+def metric_cell(key: str, value: Any, kind: str) -> str:
+    return (f'<td data-metric="{esc(key)}" data-value="{esc(_value_attr(value))}">'
+            f"{esc(format_value(value, kind))}</td>")
+
+
+def _page(title: str, body: str, plotly_src: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{esc(title)}</title><style>{_CSS}</style>"
+            f'<script src="{esc(plotly_src)}"></script></head>\n<body>\n{body}\n'
+            f"<script>{_SORT_JS}{_PLOT_JS}</script></body></html>\n")
+
+
+class _Figures:
+    """Collects chart divs and their JSON specs for one page."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def div(self, spec: Mapping[str, Any], name: str) -> str:
+        self.n += 1
+        fid = f"chart-{self.n}"
+        return (f'<div class="chart" id="{fid}" data-chart="{esc(name)}"></div>'
+                f'<script type="application/json" class="fig" data-target="{fid}">{safe_json(spec)}</script>')
+
+
+def write_plotly_asset(run_dir: Path) -> Path:
+    """plotly.js from the installed package, once per run (rewritten only if it changed)."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(run_dir) / ASSET_DIR / PLOTLY_FILE
+    js = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(js.encode("utf-8")):
+        atomic_write_text(path, js)
+    return path
+
+
+def _verdict_block(s: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in s["reasons"]) or "<li>all DEPLOY criteria met</li>"
+    ths = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in th.items())
+    return (f'<h2>Verdict: <span id="verdict" class="badge {esc(s["verdict"])}" data-verdict="{esc(s["verdict"])}">'
+            f'{esc(s["verdict"])}</span></h2><ul id="verdict-reasons">{reasons}</ul>'
+            f"<p>Thresholds: {ths}</p>")
+
+
+def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+    """The run's index page: sortable symbol table, run config, data provenance."""
+    head = "".join(f'<th data-col="{k}">{esc(t)}</th>' for k, t, _ in INDEX_COLUMNS)
+    rows = []
+    for s in summary["symbols"]:
+        m = s["metrics"]
+        cells = "".join(metric_cell(k, m.get(k), kind) for k, _, kind in INDEX_COLUMNS)
+        href = esc(quote(s["dir"]) + "/report.html")
+        rows.append(f'<tr data-symbol="{esc(s["symbol"])}"><td class="name" data-metric="symbol">'
+                    f'<a href="{href}">{esc(s["symbol"])}</a></td>'
+                    f'<td data-metric="verdict" data-value="{esc(s["verdict"])}"><span class="badge '
+                    f'{esc(s["verdict"])}">{esc(s["verdict"])}</span></td>{cells}</tr>')
+    prov = "".join(
+        f'<tr><td class="name">{esc(str(e.get("symbol")))}</td><td class="name">{esc(str(e.get("asset_class")))}</td>'
+        f'<td class="name">{esc(str(e.get("timeframe")))}</td>'
+        f'<td class="name">{esc(json.dumps(e.get("data"), default=str))}</td></tr>'
+        for e in manifest.get("symbols", []))
+    th = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in summary["thresholds"].items())
+    body = (
+        "<h1>Walk-forward run</h1>"
+        f'<p>{len(summary["symbols"])} symbols; deflated Sharpe trials: {summary["n_trials"]}; '
+        f"verdict thresholds: {th}</p>"
+        '<table id="symbols" class="sortable"><thead><tr><th class="name" data-col="symbol">Symbol</th>'
+        f'<th data-col="verdict">Verdict</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        + _Figures().div(charts.index_pf_chart(summary["symbols"]), "index-pf") +
+        "<p>Click a column title to sort. PF = profit factor over closed trades net of costs; "
+        "consistency = share of test folds with positive net P&amp;L.</p>"
+        "<h2>Run configuration</h2>"
+        f'<pre id="run-config">{esc(json.dumps(to_jsonable(summary["run"]), indent=1, default=str))}</pre>'
+        '<h2>Data provenance</h2><table id="provenance"><thead><tr><th class="name">Symbol</th>'
+        '<th class="name">Asset class</th><th class="name">Timeframe</th><th class="name">Data</th></tr></thead>'
+        f"<tbody>{prov}</tbody></table>"
+    )
+    return _page("Walk-forward run", body, f"{ASSET_DIR}/{PLOTLY_FILE}")
+
+
+def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{esc(t)}</th>" for _, t, _ in FOLD_COLUMNS)
+    rows = "".join(
+        f'<tr data-fold="{f["fold"]}"><td class="name">{f["fold"]}</td><td class="name">{esc(str(f["test_start"]))}'
+        f' to {esc(str(f["test_end"]))}</td>'
+        + "".join(metric_cell(k, f["metrics"].get(k), kind) for k, _, kind in FOLD_COLUMNS)
+        + metric_cell("buy_and_hold_net_return", f.get("buy_and_hold_net_return"), "pct") + "</tr>"
+        for f in folds)
+    return (f'<table id="folds" class="sortable"><thead><tr><th class="name">Fold</th><th class="name">Test period'
+            f"</th>{head}<th>Buy &amp; hold</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
+    """One symbol's page: verdict, metrics, equity, drawdown, folds, trades, costs, training."""
+    m = s["metrics"]
+    init = float(summary["initial_equity"])
+    st = stitch(folds_raw, init)
+    fig = _Figures()
+    metrics = "".join(f'<tr><td class="name">{esc(t)}</td>{metric_cell(k, m.get(k), kind)}</tr>'
+                      for k, t, kind in METRIC_ROWS)
+    training = "".join(
+        f"<h3>Fold {int(f['fold'])}</h3><div class=\"grid\">"
+        + "".join(fig.div(c, f"training-{int(f['fold'])}")
+                  for c in charts.training_charts(int(f["fold"]), f.get("training_log") or [],
+                                                  f.get("validation_history") or []))
+        + "</div>" for f in folds_raw)
+    body = (
+        f'<p><a href="../index.html">&larr; all symbols</a></p><h1 id="symbol">{esc(s["symbol"])}</h1>'
+        f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
+        + _verdict_block(s, summary["thresholds"])
+        + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
+        + fig.div(charts.equity_chart(st["equity"], st["buy_and_hold"], st["bounds"]), "equity")
+        + fig.div(charts.drawdown_chart(st["equity"], init), "drawdown")
+        + "<h2>Test folds</h2>" + _fold_table(s["fold_metrics"])
+        + '<div class="grid">' + fig.div(charts.fold_pf_chart(s["fold_metrics"]), "fold-pf")
+        + fig.div(charts.trade_hist_chart(st["trades"], m.get("skew")), "trade-returns")
+        + fig.div(charts.cost_chart(m["costs"]), "costs")
+        + fig.div(charts.action_chart(m["action_shares"]), "actions")
+        + fig.div(charts.random_chart(st["random_net_returns"], m["net_return"], m.get("random_percentile")),
+                  "random") + "</div>"
+        + f'<p id="pdt">PDT rejections: <span data-metric="pdt_rejections">{int(m["pdt_rejections"])}</span></p>'
+        + "<h2>Training curves</h2>" + training
+    )
+    return _page(f"{s['symbol']}: walk-forward report", body, f"../{ASSET_DIR}/{PLOTLY_FILE}")
+
+
+def build_reports(run_dir: Path, thresholds: VerdictThresholds | None = None) -> list[Path]:
+    """Recompute ``summary.json`` from stored fold results and rewrite every HTML page."""
+    from reports.summary import load_manifest
+
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    summary, loaded = build_summary(run_dir, thresholds)
+    write_json(run_dir / "summary.json", summary)
+    write_plotly_asset(run_dir)
+    written = [run_dir / "index.html"]
+    atomic_write_text(written[0], index_html(summary, manifest))
+    for s in summary["symbols"]:
+        path = run_dir / s["dir"] / "report.html"
+        atomic_write_text(path, symbol_html(s, loaded[s["dir"]], summary))
+        written.append(path)
+    return written

@@ -1,0 +1,382 @@
+"""Out-of-sample statistics of one test segment (or of stitched segments): `compute_stats`.
+
+Everything here is a pure function of the trade and equity records (DESIGN 3.8): no file
+access, no globals, no randomness except the seeded bootstrap. Undefined numbers are
+``None`` and infinite ones ``math.inf``; `to_jsonable` turns them into JSON (``"inf"``),
+`from_jsonable` reads them back, `format_value` shows them to people ("undefined", "inf").
+
+Deliberate differences from reference libraries:
+
+- Profit factor is computed over closed trades' net P&L (sum of wins / |sum of losses|), not
+  over per-bar returns as quantstats does (its issue #493): bar returns mix open-position
+  marks and flat bars into the ratio, so the same trades give a PF that depends on the bar
+  size. vectorbt's ``profit_factor`` of a trade set is the same quantity as ours.
+- Skew is the bias-corrected sample skewness (``scipy.stats.skew(bias=False)``, the G1
+  estimator, same as pandas ``Series.skew``); quantstats and vectorbt report the biased one
+  on bar returns. With few trades the two differ noticeably, and we report few-trade folds.
+- Sharpe uses the sample standard deviation (ddof=1) and no risk-free rate, annualised by
+  ``sqrt(bars_per_year)`` from the calendar, never a fixed 252.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from backtest.errors import ConfigError, DataError
+
+TRADE_COLUMNS = (
+    "entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price", "gross_pnl",
+    "slippage", "spread", "impact", "commission", "net_pnl", "return",
+)
+EQUITY_COLUMNS = ("timestamp", "equity", "cash", "position", "close", "action")
+COST_COMPONENTS = ("slippage", "spread", "impact", "commission")
+EULER_GAMMA = 0.5772156649015329
+#: Bootstrap resamples for the PF interval; 2,000 keeps the 2.5% tail at ~50 samples.
+BOOTSTRAP_SAMPLES = 2000
+
+
+def _clean(x: float | None) -> float | None:
+    """NaN (scipy's "cannot compute") becomes None; everything else a python float."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def profit_factor(pnl: np.ndarray) -> float | None:
+    """Sum of wins / |sum of losses|; inf without losers, None without trades or P&L."""
+    pnl = np.asarray(pnl, dtype=np.float64)
+    wins = pnl[pnl > 0].sum()
+    losses = -pnl[pnl < 0].sum()
+    if losses > 0:
+        return float(wins / losses)
+    return math.inf if wins > 0 else None
+
+
+def sample_skew(x: np.ndarray) -> float | None:
+    """Bias-corrected sample skewness; None with fewer than 3 values or zero variance."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 3 or np.ptp(x) == 0.0:
+        return None
+    return _clean(sps.skew(x, bias=False))
+
+
+def bar_returns(equity: np.ndarray, initial_equity: float) -> np.ndarray:
+    """Per-bar simple returns; the first bar is measured from the initial equity."""
+    eq = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    return eq[1:] / eq[:-1] - 1.0
+
+
+def drawdown(equity: np.ndarray, initial_equity: float) -> np.ndarray:
+    """Per-bar drawdown fraction in [0, 1] from the running peak (initial equity included)."""
+    eq = np.concatenate(([initial_equity], np.asarray(equity, dtype=np.float64)))
+    peak = np.maximum.accumulate(eq)
+    return np.clip(1.0 - eq / peak, 0.0, 1.0)[1:]
+
+
+def longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a boolean array (vectorised)."""
+    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False])).astype(np.int8)
+    d = np.diff(m)
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return int((ends - starts).max()) if starts.size else 0
+
+
+def sharpe(r: np.ndarray, bars_per_year: float) -> float | None:
+    """Annualised Sharpe of bar returns (ddof=1, no risk-free); None at zero variance."""
+    if r.size < 2:
+        return None
+    sd = r.std(ddof=1)
+    return None if sd == 0.0 else float(r.mean() / sd * math.sqrt(bars_per_year))
+
+
+def sortino(r: np.ndarray, bars_per_year: float) -> float | None:
+    """Annualised Sortino: mean over the root mean square of negative returns (target 0).
+
+    inf when no bar lost and the mean is positive; None when nothing moved.
+    """
+    if r.size < 2:
+        return None
+    dd = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    if dd == 0.0:
+        return math.inf if r.mean() > 0 else None
+    return float(r.mean() / dd * math.sqrt(bars_per_year))
+
+
+def probabilistic_sharpe(r: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
+    """P(true per-bar Sharpe > sr_benchmark) (Bailey & Lopez de Prado 2012).
+
+    Uses the per-bar (not annualised) Sharpe with the bias-corrected skewness and
+    kurtosis of the bar returns, so fat tails and negative skew widen the estimate's error.
+    """
+    n = r.size
+    if n < 4:
+        return None
+    sd = r.std(ddof=1)
+    if sd == 0.0:
+        return None
+    sr = r.mean() / sd
+    g3 = _clean(sps.skew(r, bias=False)) or 0.0
+    g4 = (_clean(sps.kurtosis(r, fisher=False, bias=False)) or 3.0)
+    denom = 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr
+    if denom <= 0.0:
+        return None
+    return float(sps.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
+
+
+def deflated_sharpe(r: np.ndarray, n_trials: int) -> tuple[float | None, float]:
+    """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014) and its benchmark Sharpe.
+
+    The benchmark is the expected maximum Sharpe of ``n_trials`` unskilled trials. Without
+    the other trials' Sharpe ratios we take their dispersion from the estimator's own
+    variance, ``(1 - g3 SR + (g4-1)/4 SR^2) / (n-1)``; with one trial the benchmark is 0 and
+    DSR equals PSR.
+    """
+    n = r.size
+    if n < 4 or n_trials <= 1 or r.std(ddof=1) == 0.0:
+        return probabilistic_sharpe(r, 0.0), 0.0
+    sr = r.mean() / r.std(ddof=1)
+    g3 = _clean(sps.skew(r, bias=False)) or 0.0
+    g4 = _clean(sps.kurtosis(r, fisher=False, bias=False)) or 3.0
+    var_sr = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr, 0.0) / (n - 1)
+    z1 = sps.norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = sps.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    sr0 = math.sqrt(var_sr) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
+    return probabilistic_sharpe(r, sr0), float(sr0)
+
+
+def bootstrap_pf_interval(pnl: np.ndarray, seed: int, samples: int = BOOTSTRAP_SAMPLES,
+                          level: float = 0.95) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of PF over resampled trades (seeded, vectorised).
+
+    Resamples with no P&L at all are dropped; an infinite bound means at least that share
+    of resamples had no losing trade. Quantiles use the inverted CDF so inf never meets
+    arithmetic.
+    """
+    pnl = np.asarray(pnl, dtype=np.float64)
+    if pnl.size < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    draw = pnl[rng.integers(0, pnl.size, size=(samples, pnl.size))]
+    wins = np.where(draw > 0, draw, 0.0).sum(axis=1)
+    losses = -np.where(draw < 0, draw, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pf = np.where(losses > 0, wins / np.where(losses > 0, losses, 1.0),
+                      np.where(wins > 0, np.inf, np.nan))
+    pf = pf[~np.isnan(pf)]
+    if pf.size == 0:
+        return None, None
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(pf, [a, 1.0 - a], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def percentile_of(value: float, distribution: Sequence[float]) -> float | None:
+    """Percentile rank (0-100) of value in a distribution; ties count half."""
+    d = np.asarray(distribution, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or value is None or not math.isfinite(value):
+        return None
+    below = np.count_nonzero(d < value)
+    ties = np.count_nonzero(d == value)
+    return float(100.0 * (below + 0.5 * ties) / d.size)
+
+
+def consistency(fold_net_pnls: Sequence[float]) -> float | None:
+    """Share of test folds with positive net P&L; None with no folds."""
+    x = np.asarray(list(fold_net_pnls), dtype=np.float64)
+    return None if x.size == 0 else float(np.count_nonzero(x > 0) / x.size)
+
+
+def _check_frames(trades: pd.DataFrame, equity: pd.DataFrame) -> None:
+    for name, frame, cols in (("trades", trades, TRADE_COLUMNS), ("equity", equity, EQUITY_COLUMNS)):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise DataError(f"{name} is missing columns {missing}; expected columns {list(cols)}")
+
+
+def _action_shares(actions: np.ndarray, meanings: Sequence[str] | None) -> dict[str, float]:
+    """Share of bars per action, keyed by the action's name (id as text without names)."""
+    if actions.size == 0:
+        return {}
+    ids = actions.astype(np.int64)
+    n = int(max(ids.max() + 1, len(meanings) if meanings else 0))
+    counts = np.bincount(ids, minlength=n) / ids.size
+    names = [meanings[i] if meanings and i < len(meanings) else str(i) for i in range(n)]
+    return {name: float(c) for name, c in zip(names, counts)}
+
+
+def _trade_stats(trades: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
+    pnl = trades["net_pnl"].to_numpy(np.float64)
+    rets = trades["return"].to_numpy(np.float64)
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    lo, hi = bootstrap_pf_interval(pnl, bootstrap_seed)
+    costs = {c: float(trades[c].to_numpy(np.float64).sum()) for c in COST_COMPONENTS}
+    costs["total"] = float(sum(costs.values()))
+    qty = np.abs(trades["quantity"].to_numpy(np.float64))
+    notional = float((qty * (trades["entry_price"].to_numpy(np.float64)
+                             + trades["exit_price"].to_numpy(np.float64))).sum())
+    return {
+        "trades": int(pnl.size),
+        "pf": profit_factor(pnl),
+        "pf_ci_low": lo,
+        "pf_ci_high": hi,
+        "skew": sample_skew(rets),
+        "win_rate": float(wins.size / pnl.size) if pnl.size else None,
+        "expectancy": float(pnl.mean()) if pnl.size else None,
+        "avg_win": float(wins.mean()) if wins.size else None,
+        "avg_loss": float(losses.mean()) if losses.size else None,
+        "trades_net_pnl": float(pnl.sum()),
+        "gross_pnl": float(trades["gross_pnl"].to_numpy(np.float64).sum()),
+        "costs": costs,
+        "traded_notional": notional,
+    }
+
+
+def compute_stats(
+    trades: pd.DataFrame,
+    equity: pd.DataFrame,
+    *,
+    bars_per_year: float,
+    initial_equity: float,
+    n_trials: int = 1,
+    random_baseline: Mapping[str, Sequence[float]] | None = None,
+    action_meanings: Sequence[str] | None = None,
+    pdt_rejections: int = 0,
+    bootstrap_seed: int = 0,
+) -> dict[str, Any]:
+    """All DESIGN 3.8 statistics of one test segment (or of stitched segments).
+
+    ``trades``: one row per exit fill (TRADE_COLUMNS), net of all costs. ``equity``: one
+    row per bar (EQUITY_COLUMNS). ``random_baseline``: ``{"net_returns": [...]}`` of the
+    random policy over many seeds. ``n_trials``: folds x symbols x configurations tried,
+    deflating the Sharpe ratio. Returns a flat dict (plus ``costs`` and
+    ``action_shares``); see docs/INTERNALS.md for every key.
+    """
+    if not (bars_per_year > 0 and math.isfinite(bars_per_year)):
+        raise ConfigError(f"bars_per_year must be a positive number, got {bars_per_year!r}")
+    if not (initial_equity > 0 and math.isfinite(initial_equity)):
+        raise ConfigError(f"initial_equity must be positive, got {initial_equity!r}")
+    if int(n_trials) < 1:
+        raise ConfigError(f"n_trials must be >= 1 (folds x symbols x configurations), got {n_trials!r}")
+    _check_frames(trades, equity)
+    eq = equity["equity"].to_numpy(np.float64)
+    r = bar_returns(eq, initial_equity)
+    dd = drawdown(eq, initial_equity)
+    n = int(eq.size)
+    final = float(eq[-1]) if n else float(initial_equity)
+    net_return = final / initial_equity - 1.0
+    years = n / bars_per_year
+    cagr = (final / initial_equity) ** (1.0 / years) - 1.0 if n and final > 0 else (-1.0 if n else None)
+    max_dd = float(dd.max()) if n else 0.0
+    if cagr is None:
+        calmar = None
+    elif max_dd > 0:
+        calmar = float(cagr / max_dd)
+    else:
+        calmar = math.inf if cagr > 0 else None
+    dsr, sr0 = deflated_sharpe(r, int(n_trials))
+    out: dict[str, Any] = _trade_stats(trades, bootstrap_seed)
+    mean_eq = float(eq.mean()) if n else float(initial_equity)
+    out.update({
+        "bars": n,
+        "initial_equity": float(initial_equity),
+        "final_equity": final,
+        "net_pnl": final - float(initial_equity),
+        "net_return": net_return,
+        "cagr": None if cagr is None else float(cagr),
+        "skew_bar": sample_skew(r),
+        "sharpe": sharpe(r, bars_per_year),
+        "sortino": sortino(r, bars_per_year),
+        "max_drawdown": max_dd,
+        "max_drawdown_bars": longest_run(dd > 0),
+        "calmar": calmar,
+        "exposure": float(np.count_nonzero(equity["position"].to_numpy(np.float64) != 0) / n) if n else 0.0,
+        "turnover": out["traded_notional"] / mean_eq,
+        "pdt_rejections": int(pdt_rejections),
+        "action_shares": _action_shares(equity["action"].to_numpy(), action_meanings),
+        "psr": probabilistic_sharpe(r, 0.0),
+        "dsr": dsr,
+        "dsr_benchmark_sharpe": sr0,
+        "n_trials": int(n_trials),
+        "bars_per_year": float(bars_per_year),
+    })
+    out.update(_random_stats(net_return, random_baseline))
+    return out
+
+
+def _random_stats(net_return: float, baseline: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
+    """The model's percentile in the random policy's net-return distribution."""
+    rets = None if not baseline else baseline.get("net_returns")
+    if rets is None or len(rets) == 0:
+        return {"random_percentile": None, "random_p95": None, "random_median": None,
+                "beats_random_p95": None, "random_seeds": 0}
+    d = np.asarray(rets, dtype=np.float64)
+    p95 = float(np.quantile(d, 0.95))
+    return {
+        "random_percentile": percentile_of(net_return, d),
+        "random_p95": p95,
+        "random_median": float(np.median(d)),
+        "beats_random_p95": bool(net_return > p95),
+        "random_seeds": int(d.size),
+    }
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Recursively make obj strict-JSON safe: inf -> "inf", -inf -> "-inf", NaN -> None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    return obj
+
+
+def from_jsonable(obj: Any) -> Any:
+    """Inverse of `to_jsonable` for numbers: "inf"/"-inf" strings become floats."""
+    if isinstance(obj, dict):
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if obj == "inf":
+        return math.inf
+    if obj == "-inf":
+        return -math.inf
+    return obj
+
+
+def format_value(x: Any, kind: str = "num") -> str:
+    """Human text for a metric: None -> "undefined", inf -> "inf", percents for kind="pct"."""
+    if x is None:
+        return "undefined"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, str):
+        return x
+    if isinstance(x, (int, np.integer)) and kind == "int":
+        return f"{int(x):d}"
+    x = float(x)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if kind == "pct":
+        return f"{100.0 * x:.2f}%"
+    if kind == "int":
+        return f"{x:.0f}"
+    return f"{x:.3f}"

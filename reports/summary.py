@@ -1,0 +1,256 @@
+"""Per-symbol summaries over stitched out-of-sample folds, and the run's ``summary.json``.
+
+The on-disk layout read here is documented in docs/INTERNALS.md ("Results format consumed
+by reports"). Symbol names always come from JSON (``manifest.json``, ``result.json``);
+directory names may be sanitised (`safe_dir_name`) and are never parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from backtest.errors import DataError, UserError
+from reports.metrics import (
+    EQUITY_COLUMNS, TRADE_COLUMNS, bar_returns, compute_stats, consistency, from_jsonable,
+    to_jsonable,
+)
+from reports.verdict import VerdictThresholds, verdict
+
+FORMAT_VERSION = 1
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class NotARunDirError(UserError, FileNotFoundError):
+    """The directory given is not a walk-forward run directory."""
+
+
+def safe_dir_name(symbol: str) -> str:
+    """Directory name for a symbol: safe characters kept, others replaced, plus a short hash
+    when anything was replaced (so ``BRK/B`` and ``BRK.B`` never collide)."""
+    clean = _SAFE.sub("_", symbol).strip("._") or "symbol"
+    if clean == symbol:
+        return clean
+    return f"{clean[:40]}-{hashlib.sha256(symbol.encode()).hexdigest()[:8]}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text so a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Strict JSON (inf as "inf", no NaN), atomically."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=1, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return from_jsonable(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({exc}); rerun `walkforward run` to rewrite it") from exc
+
+
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest; `NotARunDirError` when there is none."""
+    run_dir = Path(run_dir)
+    path = run_dir / "manifest.json"
+    if not run_dir.is_dir() or not path.is_file():
+        raise NotARunDirError(
+            f"{run_dir} is not a run directory: {path} is missing; pass the --out directory "
+            "of a `walkforward run`"
+        )
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("symbols"), list):
+        raise NotARunDirError(f"{path}: no 'symbols' list; is this a walkforward run directory?")
+    for i, e in enumerate(manifest["symbols"]):
+        missing = [k for k in ("symbol", "dir", "bars_per_year") if not isinstance(e, dict) or k not in e]
+        if missing:
+            raise DataError(f"{path}: symbols[{i}] lacks {missing}; see docs/INTERNALS.md, results format")
+        d = str(e["dir"])
+        if d in ("", ".", "..") or Path(d).name != d or "\\" in d:
+            raise DataError(f"{path}: symbols[{i}].dir={d!r} must be one plain directory name inside the run "
+                            "(use reports.summary.safe_dir_name)")
+    return manifest
+
+
+def _read_csv(path: Path, columns: Sequence[str], time_cols: Sequence[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path} is missing; rerun `walkforward run` to complete this fold")
+    frame = pd.read_csv(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}; expected {list(columns)}")
+    for c in time_cols:
+        frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
+    return frame
+
+
+def load_fold(fold_dir: Path) -> dict[str, Any]:
+    """One fold's result.json plus its trades and equity frames."""
+    fold_dir = Path(fold_dir)
+    result = read_json(fold_dir / "result.json")
+    result["trades"] = _read_csv(fold_dir / "trades.csv", TRADE_COLUMNS, ("entry_time", "exit_time"))
+    result["equity"] = _read_csv(fold_dir / "equity.csv", EQUITY_COLUMNS, ("timestamp",))
+    return result
+
+
+def load_symbol_folds(run_dir: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """All folds of one manifest symbol entry, ordered by the fold id stored in JSON."""
+    sym_dir = Path(run_dir) / str(entry["dir"])
+    folds = [load_fold(p.parent) for p in sym_dir.glob("fold_*/result.json")]
+    return sorted(folds, key=lambda f: int(f["fold"]))
+
+
+def _chain(segments: Sequence[np.ndarray], initial: Sequence[float], start: float) -> np.ndarray:
+    """Chain per-fold equity curves into one curve starting at ``start`` (returns compounded)."""
+    if not segments:
+        return np.zeros(0)
+    r = np.concatenate([bar_returns(np.asarray(s, dtype=np.float64), i) for s, i in zip(segments, initial)])
+    return start * np.cumprod(1.0 + r)
+
+
+def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[str, Any]:
+    """Stitched out-of-sample trades, equity (compounded across folds), buy-and-hold curve,
+    fold boundaries (bar offsets) and the random policy's compounded net returns."""
+    inits = [float(f.get("initial_equity", initial_equity)) for f in folds]
+    eqs = [f["equity"] for f in folds]
+    equity = pd.concat(eqs, ignore_index=True) if eqs else pd.DataFrame(columns=list(EQUITY_COLUMNS))
+    chained = _chain([e["equity"].to_numpy(np.float64) for e in eqs], inits, initial_equity)
+    if len(equity):
+        scale = chained / equity["equity"].to_numpy(np.float64)
+        equity = equity.assign(equity=chained, cash=equity["cash"].to_numpy(np.float64) * scale)
+    trades = [f["trades"] for f in folds if len(f["trades"])]
+    trades = pd.concat(trades, ignore_index=True) if trades else folds[0]["trades"].iloc[:0] if folds \
+        else pd.DataFrame(columns=list(TRADE_COLUMNS))
+    bh = [(f.get("baselines") or {}).get("buy_and_hold", {}).get("equity") for f in folds]
+    bh_curve = _chain(bh, inits, initial_equity) if bh and all(b is not None and len(b) for b in bh) else None
+    rnd = [np.asarray((f.get("baselines") or {}).get("random", {}).get("net_returns") or [], np.float64)
+           for f in folds]
+    n_seeds = min((r.size for r in rnd), default=0)
+    random_rets = (np.prod([1.0 + r[:n_seeds] for r in rnd], axis=0) - 1.0) if n_seeds else np.zeros(0)
+    bounds = np.cumsum([0] + [len(e) for e in eqs]).tolist()
+    return {"trades": trades, "equity": equity, "buy_and_hold": bh_curve, "bounds": bounds,
+            "random_net_returns": random_rets}
+
+
+def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity: float,
+                  n_trials: int, meanings, seed: int) -> dict[str, Any]:
+    init = float(f.get("initial_equity", initial_equity))
+    base = f.get("baselines") or {}
+    m = compute_stats(f["trades"], f["equity"], bars_per_year=float(f.get("bars_per_year", bars_per_year)),
+                      initial_equity=init, n_trials=n_trials, random_baseline=base.get("random"),
+                      action_meanings=f.get("action_meanings", meanings),
+                      pdt_rejections=int(f.get("pdt_rejections", 0)), bootstrap_seed=seed)
+    return {
+        "fold": int(f["fold"]),
+        "test_start": f.get("test_start"),
+        "test_end": f.get("test_end"),
+        "buy_and_hold_net_return": base.get("buy_and_hold", {}).get("net_return"),
+        "metrics": m,
+    }
+
+
+def symbol_summary(
+    symbol: str,
+    fold_results: Sequence[Mapping[str, Any]],
+    *,
+    bars_per_year: float,
+    initial_equity: float,
+    n_trials: int = 1,
+    action_meanings: Sequence[str] | None = None,
+    thresholds: VerdictThresholds | None = None,
+    bootstrap_seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of one symbol over its stitched test folds, per-fold metrics and the verdict.
+
+    ``fold_results``: dicts as `load_fold` returns them (result.json keys plus ``trades``
+    and ``equity`` frames). PDT rejections add up over folds.
+    """
+    if not fold_results:
+        raise DataError(f"symbol {symbol!r} has no completed folds; run `walkforward run` first")
+    folds = [_fold_summary(f, bars_per_year=bars_per_year, initial_equity=initial_equity,
+                           n_trials=n_trials, meanings=action_meanings, seed=bootstrap_seed)
+             for f in fold_results]
+    st = stitch(fold_results, initial_equity)
+    m = compute_stats(st["trades"], st["equity"], bars_per_year=bars_per_year,
+                      initial_equity=initial_equity, n_trials=n_trials,
+                      random_baseline={"net_returns": st["random_net_returns"]},
+                      action_meanings=action_meanings,
+                      pdt_rejections=sum(int(f.get("pdt_rejections", 0)) for f in fold_results),
+                      bootstrap_seed=bootstrap_seed)
+    m["consistency"] = consistency([f["metrics"]["net_pnl"] for f in folds])
+    m["folds"] = len(folds)
+    bh = st["buy_and_hold"]
+    m["buy_and_hold_net_return"] = None if bh is None else float(bh[-1] / initial_equity - 1.0)
+    v = verdict(m, thresholds)
+    return {"symbol": symbol, "pf": m["pf"], "skew": m["skew"], "consistency": m["consistency"],
+            "metrics": m, **v, "fold_metrics": folds}
+
+
+def default_n_trials(manifest: Mapping[str, Any], n_folds_total: int) -> int:
+    """Trials for the deflated Sharpe: manifest's ``n_trials`` if given, else
+    folds (over all symbols) x ``configurations_tried`` (default 1)."""
+    if manifest.get("n_trials"):
+        return int(manifest["n_trials"])
+    return max(1, n_folds_total) * max(1, int(manifest.get("configurations_tried", 1)))
+
+
+def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) -> tuple[dict, dict]:
+    """(summary, loaded) for a run directory; ``loaded`` maps symbol dir -> folds, for HTML."""
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    th = thresholds or VerdictThresholds.from_dict(manifest.get("verdict_thresholds"))
+    loaded = {str(e["dir"]): load_symbol_folds(run_dir, e) for e in manifest["symbols"]}
+    n_trials = default_n_trials(manifest, sum(len(v) for v in loaded.values()))
+    meanings = manifest.get("action_meanings")
+    init = float(manifest.get("initial_equity", 1000.0))
+    symbols = []
+    for e in manifest["symbols"]:
+        folds = loaded[str(e["dir"])]
+        if not folds:
+            continue
+        s = symbol_summary(str(e["symbol"]), folds, bars_per_year=float(e["bars_per_year"]),
+                           initial_equity=init, n_trials=n_trials, action_meanings=meanings,
+                           thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
+        s["dir"] = str(e["dir"])
+        s["asset_class"] = e.get("asset_class")
+        s["timeframe"] = e.get("timeframe")
+        symbols.append(s)
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "run": {k: manifest.get(k) for k in ("created", "command", "seed", "config", "versions")},
+        "initial_equity": init,
+        "action_meanings": meanings,
+        "n_trials": n_trials,
+        "thresholds": th.to_dict(),
+        "symbols": symbols,
+    }
+    return summary, loaded
+
+
+def write_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) -> dict[str, Any]:
+    """Compute and atomically write ``<run>/summary.json``; returns the summary."""
+    summary, _ = build_summary(run_dir, thresholds)
+    write_json(Path(run_dir) / "summary.json", summary)
+    return summary
