@@ -20,7 +20,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from models.config import TrainConfig, resolve_hidden
@@ -42,23 +41,18 @@ def make_env(kind: str, n_envs: int, n_bars: int, episode_len: int, seed: int = 
     if kind == "toy":
         return _toy_module().ToyEnv(n_envs=n_envs, window=100, n_market=58, n_account=5, n_bars=n_bars,
                                     episode_len=episode_len, n_actions=7, seed=seed)
-    # Written against the interface in docs/INTERNALS.md; adjust here if TradingEnv's signature differs.
-    from backtest.account import AccountConfig
-    from backtest.costs import FrictionConfig
     from backtest.features import compute_features, default_schema
     from backtest.normaliser import Normaliser
     from backtest.sample_data import sample_bars
     from models.env import TradingEnv
 
-    bars = sample_bars(seed=seed)[0]
+    bars = sample_bars(seed=seed, symbols=("SMPA",))[0]
     schema = default_schema()
     feats = compute_features(bars, schema)
-    norm = Normaliser.fit(feats, 0, len(feats))
-    env = TradingEnv(norm.transform(feats), bars, schema, AccountConfig(), FrictionConfig(), n_envs=n_envs,
-                     episode_len=episode_len, train_range=(schema.warmup_bars, len(feats)), device="cpu",
-                     dtype=torch.float32, seed=seed)
-    env.schema = schema
-    return env
+    split = int(len(feats) * 0.8)  # fit the normaliser on the training part only, as a fold would
+    norm = Normaliser.fit(feats, 0, split)
+    return TradingEnv(norm.transform(feats), bars, schema, n_envs=n_envs, episode_len=episode_len,
+                      train_range=(0, split), device="cpu", dtype=torch.float32, seed=seed, reuse_obs=True)
 
 
 def matmul_peak(n: int = 2048, reps: int = 5) -> float:
@@ -105,48 +99,11 @@ def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
 
 def bench_sb3(env, cfg: TrainConfig, updates: int) -> dict:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecEnv
-    import gymnasium as gym
 
-    class Adapter(VecEnv):
-        """Torch batched env -> SB3 VecEnv (numpy, terminal_observation for truncation bootstrap)."""
-
-        def __init__(self, e):
-            space = gym.spaces.Box(-np.inf, np.inf, (e.obs_dim,), np.float32)
-            super().__init__(e.n_envs, space, gym.spaces.Discrete(e.n_actions))
-            self.e, self._actions = e, None
-
-        def reset(self):
-            return self.e.reset().numpy()
-
-        def step_async(self, actions):
-            self._actions = torch.as_tensor(actions, dtype=torch.long)
-
-        def step_wait(self):
-            obs, reward, done, info = self.e.step(self._actions)
-            final = info["final_obs"].numpy()
-            d = done.numpy()
-            infos = [{"terminal_observation": final[i], "TimeLimit.truncated": True} if d[i] else {}
-                     for i in range(self.num_envs)]
-            return obs.numpy(), reward.numpy().astype(np.float32), d, infos
-
-        def close(self):
-            pass
-
-        def get_attr(self, name, indices=None):
-            return [getattr(self.e, name, None)] * self.num_envs
-
-        def set_attr(self, name, value, indices=None):
-            pass
-
-        def env_method(self, *a, **k):
-            return [None] * self.num_envs
-
-        def env_is_wrapped(self, wrapper_class, indices=None):
-            return [False] * self.num_envs
+    from models.gym_adapter import sb3_vec_env
 
     hidden = list(cfg.hidden)
-    model = PPO("MlpPolicy", Adapter(env), n_steps=cfg.n_steps, batch_size=cfg.minibatch_size, n_epochs=cfg.n_epochs,
+    model = PPO("MlpPolicy", sb3_vec_env(env), n_steps=cfg.n_steps, batch_size=cfg.minibatch_size, n_epochs=cfg.n_epochs,
                 learning_rate=cfg.actor_lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_coef,
                 ent_coef=cfg.ent_coef, vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, device="cpu",
                 policy_kwargs=dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU), verbose=0,

@@ -1,0 +1,293 @@
+"""The simulator's step, batched in torch: n_envs accounts, each at its own bar, one call.
+
+This is the torch mirror of `backtest._sim_kernel.step`; the `backtest.simulator` module
+docstring is the contract, followed in the same order with the same parenthesisation
+and the same shared formulas (`backtest.costs`, `backtest.pdt`, `backtest.rng`,
+`backtest.account`), so in float64 every number equals the kernel's bit for bit
+(`tests/test_env_parity.py`, `tests/test_simulator_torch_parity.py`).
+
+What is left out on purpose: the FIFO lot ring. Lots only shape trade records (entry
+bar, FIFO prices and costs per closed trade); cash, position, average entry price,
+equity, fills, costs and PDT state never read them, so the env does not carry them.
+
+Account arithmetic is ALWAYS float64, whatever the observation dtype: float32 money
+would drift from the backtest after a few hundred fills and flip cap decisions
+(``q > qmax``, ``pos == 0``), which no tolerance could absorb. It costs a few dozen
+elementwise ops on ``[n_envs]`` vectors per step; the observation gather dominates.
+
+Everything here is elementwise over envs: no Python loop over envs, no host sync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from backtest.account import BUY, CLOSE, HOLD, SELL
+from backtest.account import (REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE, REASON_NOTHING_TO_SELL,
+                              REASON_PDT, REASON_VOLUME_CAP)
+from backtest.costs import (IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, commission_cash, portfolio_impact,
+                            slippage_fraction, spread_fraction, sqrt_law_impact)
+from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_in_window
+from backtest.rng import uniform
+from backtest.simulator import CASH_MARGIN, SimConfig, market_inputs
+from backtest.state import PDT_MAX_DAY_TRADES
+
+F64 = torch.float64
+I64 = torch.int64
+#: Fill status codes, as in `backtest._sim_kernel` (hold, filled, rejected).
+STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
+
+
+@dataclass
+class MarketTensors:
+    """Per-bar inputs of one series on the env's device (`backtest.simulator.market_inputs`),
+    plus the slippage fraction of every bar, drawn once from the counter-based generator."""
+
+    open: torch.Tensor  # float64 [T]
+    close: torch.Tensor  # float64 [T]
+    volume: torch.Tensor  # float64 [T]
+    session: torch.Tensor  # int64 [T]
+    pdt_on: torch.Tensor  # bool [T]
+    sigma: torch.Tensor  # float64 [T], NaN where the square-root law lacks history
+    adv: torch.Tensor  # float64 [T], NaN likewise
+    use_sqrt: torch.Tensor  # bool [T]: the square-root law applies at this bar (mode auto, data known)
+    slip: torch.Tensor  # float64 [T]: slippage fraction of a fill at this bar
+
+    @classmethod
+    def build(cls, bars, config: SimConfig, device) -> "MarketTensors":
+        m = market_inputs(bars, config)
+        fr = config.friction_for(bars.asset_class)
+        n = len(bars)
+        u = uniform(int(config.seed), np.arange(n, dtype=np.int64))
+        slip = slippage_fraction(u, fr.slippage.max_slippage, fr.slippage.mode == "fixed")
+        sigma, adv = m["sigma"], m["adv"]
+        with np.errstate(invalid="ignore"):
+            use_sqrt = (fr.impact.mode == "auto") & (adv > 0.0) & (sigma == sigma) & (adv == adv)
+        t = lambda x, dt: torch.as_tensor(np.array(x), dtype=dt, device=device)  # noqa: E731
+        return cls(open=t(m["open"], F64), close=t(m["close"], F64), volume=t(m["volume"], F64),
+                   session=t(m["session"], I64), pdt_on=t(m["pdt_on"], torch.bool),
+                   sigma=t(np.where(use_sqrt, sigma, 1.0), F64), adv=t(np.where(use_sqrt, adv, 1.0), F64),
+                   use_sqrt=t(use_sqrt, torch.bool), slip=t(np.asarray(slip, dtype=np.float64), F64))
+
+    def __len__(self) -> int:
+        return int(self.open.shape[0])
+
+
+@dataclass(frozen=True)
+class StepParams:
+    """Scalars of the account rules and friction models (Python floats: exact in float64 ops)."""
+
+    buy_fraction: float
+    max_position: float
+    allow_short: bool
+    fractional: bool
+    initial_equity: float
+    half_spread: float
+    impact_mode: str  # auto | portfolio | none
+    y: float
+    k: float
+    per_share: float
+    per_order: float
+    per_notional: float
+    volume_cap: float  # 0 = off
+
+    @classmethod
+    def from_config(cls, config: SimConfig, asset_class: str) -> "StepParams":
+        acct, fr = config.account, config.friction_for(asset_class)
+        return cls(buy_fraction=acct.buy_fraction, max_position=acct.max_position, allow_short=acct.allow_short,
+                   fractional=acct.fractional, initial_equity=float(acct.initial_equity),
+                   half_spread=spread_fraction(fr.spread.spread), impact_mode=fr.impact.mode, y=fr.impact.y,
+                   k=fr.impact.k, per_share=fr.commission.per_share, per_order=fr.commission.per_order,
+                   per_notional=fr.commission.per_notional, volume_cap=fr.volume_cap.max_share)
+
+
+@dataclass
+class Accounts:
+    """The kernel's ``fs``/``ist`` state for n_envs accounts (lots left out, see module doc)."""
+
+    cash: torch.Tensor
+    position: torch.Tensor
+    entry_price: torch.Tensor
+    mark_price: torch.Tensor
+    equity: torch.Tensor
+    prev_close_equity: torch.Tensor
+    bars_in_position: torch.Tensor  # int64
+    session: torch.Tensor  # int64, current session (NO_SESSION after reset)
+    pending: torch.Tensor  # int64, session of the last unmatched increase
+    dt0: torch.Tensor  # int64, sessions of the last three day trades
+    dt1: torch.Tensor
+    dt2: torch.Tensor
+    pdt_rejections: torch.Tensor  # int64, count since the account's reset
+
+    @classmethod
+    def zeros(cls, n: int, device) -> "Accounts":
+        f = lambda: torch.zeros(n, dtype=F64, device=device)  # noqa: E731
+        i = lambda v=0: torch.full((n,), v, dtype=I64, device=device)  # noqa: E731
+        return cls(f(), f(), f(), f(), f(), f(), i(), i(NO_SESSION), i(NO_SESSION), i(NO_SESSION),
+                   i(NO_SESSION), i(NO_SESSION), i())
+
+    def reset(self, mask: torch.Tensor, t0: torch.Tensor, initial: float, market: MarketTensors) -> None:
+        """`Simulator.reset(t0)` for the envs where ``mask``: flat account, mark = close[t0-1].
+
+        Fields are rebound to new tensors (never written in place), so tensors handed out
+        before (a step's fill record) keep their values."""
+        prev = (t0 - 1).clamp(min=0)
+        mark0 = torch.where(t0 > 0, market.close[prev], market.open[t0])
+        for name in ("cash", "equity", "prev_close_equity"):
+            setattr(self, name, torch.where(mask, initial, getattr(self, name)))
+        for name in ("position", "entry_price"):
+            setattr(self, name, torch.where(mask, 0.0, getattr(self, name)))
+        self.mark_price = torch.where(mask, mark0, self.mark_price)
+        for name in ("bars_in_position", "pdt_rejections"):
+            setattr(self, name, torch.where(mask, 0, getattr(self, name)))
+        for name in ("session", "pending", "dt0", "dt1", "dt2"):
+            setattr(self, name, torch.where(mask, NO_SESSION, getattr(self, name)))
+
+    def clone(self) -> "Accounts":
+        return Accounts(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
+
+
+def day_trades_left(acc: Accounts, t: torch.Tensor, market: MarketTensors) -> torch.Tensor:
+    """Day trades left for the decision at bar ``t`` (`_sim_kernel.state_day_trades_left`;
+    ``t`` is clamped to the last bar, like `Simulator.account_state`)."""
+    tc = t.clamp(max=len(market) - 1)
+    s = market.session[tc]
+    prev_close = torch.where(s != acc.session, acc.equity, acc.prev_close_equity)
+    binding = market.pdt_on[tc] & (prev_close < PDT_EQUITY_THRESHOLD)
+    left = (PDT_MAX_DAY_TRADES - day_trades_in_window(s, acc.dt0, acc.dt1, acc.dt2)).clamp(min=0)
+    return torch.where(binding, left, torch.full_like(left, PDT_MAX_DAY_TRADES))
+
+
+def account_state(acc: Accounts, t: torch.Tensor, market: MarketTensors) -> dict[str, torch.Tensor]:
+    """The `backtest.state.ACCOUNT_STATE_DTYPE` fields for the decision at bar ``t``."""
+    return {"cash": acc.cash, "position": acc.position, "entry_price": acc.entry_price,
+            "mark_price": acc.mark_price, "bars_in_position": acc.bars_in_position,
+            "day_trades_left": day_trades_left(acc, t, market)}
+
+
+def _impact(q, o, e, use_sqrt, sigma, adv, p: StepParams):
+    """(impact fraction, model code) of `_sim_kernel.impact_for`, elementwise."""
+    if p.impact_mode == "none":
+        return torch.zeros_like(q), torch.full_like(q, IMPACT_NONE, dtype=I64)
+    notional = q * o
+    eq = torch.where(e > 0.0, e, notional)
+    ok = eq > 0.0
+    port = torch.where(ok, portfolio_impact(notional, torch.where(ok, eq, 1.0), p.k), 0.0)
+    if p.impact_mode == "portfolio":
+        return port, torch.full_like(q, IMPACT_PORTFOLIO, dtype=I64)
+    sq = sqrt_law_impact(q, adv, sigma, p.y)
+    model = torch.where(use_sqrt, IMPACT_SQRT, IMPACT_PORTFOLIO)
+    return torch.where(use_sqrt, sq, port), model
+
+
+def _decode(kind, size, pos, e, o, p: StepParams):
+    """`order_request`: side, increase, requested quantity, reason (nothing to sell)."""
+    buy, sell, close = kind == BUY, kind == SELL, kind == CLOSE
+    inc_q = ((e * p.buy_fraction) * size) / o
+    increase = (buy & (pos >= 0.0)) | (sell & (pos <= 0.0) & p.allow_short)
+    q = torch.where(increase, inc_q, torch.where(buy, size * (-pos), torch.where(sell, size * pos, pos.abs())))
+    q = torch.where(sell & (pos <= 0.0) & ~increase, 0.0, q)
+    side = torch.where(buy, 1, torch.where(sell, -1, torch.where(pos > 0.0, -1, torch.where(pos < 0.0, 1, 0))))
+    side = torch.where(kind == HOLD, 0, side)
+    nothing = (sell & (pos <= 0.0) & ~increase) | (close & (pos == 0.0))
+    reason = torch.where(nothing, REASON_NOTHING_TO_SELL, 0)
+    return side, increase, q, reason
+
+
+def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, volume, p: StepParams):
+    """`size_order`: max-position, cash and volume caps, whole shares; returns (q, reason)."""
+    half = p.half_spread
+    broke = increase & (e <= 0.0)
+    qmax = (p.max_position * e) / o - pos.abs()
+    over = increase & ~broke & (q > qmax)
+    q = torch.where(over, torch.clamp(qmax, min=0.0), q)
+    reason = torch.where(over, REASON_MAX_POSITION, reason)
+    imp_u, _ = imp_in(q)
+    unit = (o * (1.0 + ((slip + half) + imp_u))) * (1.0 + p.per_notional) + p.per_share
+    need = increase & ~broke & (side == 1) & (q > 0.0) & (q * unit + p.per_order > cash)
+    q = torch.where(need, torch.clamp(((cash - p.per_order) / unit) * CASH_MARGIN, min=0.0), q)
+    reason = torch.where(need, REASON_CASH, reason)
+    if p.volume_cap > 0.0:
+        qv = p.volume_cap * volume
+        capped = ~broke & (q > qv)
+        q = torch.where(capped, qv, q)
+        reason = torch.where(capped, REASON_VOLUME_CAP, reason)
+    if not p.fractional:
+        q = torch.where(broke, q, torch.floor(q))
+    q = torch.where(broke, 0.0, q)
+    reason = torch.where(broke, REASON_CASH, reason)
+    reason = torch.where((q <= 0.0) & (reason == 0), REASON_MIN_SIZE, reason)
+    return q, reason
+
+
+def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_tab: torch.Tensor,
+                  size_tab: torch.Tensor, market: MarketTensors, p: StepParams) -> dict[str, torch.Tensor]:
+    """One decision per account at its bar ``t`` (fill at open, mark at close), in place.
+
+    Returns the fill of every account in `backtest.trades.FILL_DTYPE` field names
+    (status hold for HOLD; exec price, quantity and costs 0 unless filled), plus
+    ``pdt_rejected`` (bool) and the pre-fill ``position_before``/``entry_before``.
+    """
+    s = market.session[t]
+    new = s != acc.session  # 1. session roll
+    acc.prev_close_equity = torch.where(new, acc.equity, acc.prev_close_equity)
+    acc.session = s
+    kind, size = kind_tab[actions], size_tab[actions]
+    o, c = market.open[t], market.close[t]
+    cash, pos = acc.cash, acc.position
+    e = cash + pos * o  # 2. decode
+    side, increase, q_req, reason = _decode(kind, size, pos, e, o, p)
+    active = kind != HOLD
+    day_trade = active & ~increase & (acc.pending == s) & market.pdt_on[t]  # 3. PDT
+    binding = acc.prev_close_equity < PDT_EQUITY_THRESHOLD
+    blocked = (reason == 0) & day_trade & binding & (
+        day_trades_in_window(s, acc.dt0, acc.dt1, acc.dt2) >= PDT_MAX_DAY_TRADES)
+    reason = torch.where(blocked, REASON_PDT, reason)
+    rejected_early = (reason != 0) | ~active
+    slip = market.slip[t]  # 4. costs and sizing
+    use_sqrt, sigma, adv = market.use_sqrt[t], market.sigma[t], market.adv[t]
+    imp_of = lambda qq: _impact(qq, o, e, use_sqrt, sigma, adv, p)  # noqa: E731
+    q, reason_sized = _size(side, increase, q_req, reason, e, o, pos, cash, slip, imp_of, market.volume[t], p)
+    reason = torch.where(rejected_early, reason, reason_sized)
+    filled = ~rejected_early & (q > 0.0)
+    q = torch.where(filled, q, 0.0)
+    imp, model = imp_of(q)  # 5. fill
+    sidef = side.to(F64)
+    px = o * (1.0 + sidef * ((slip + p.half_spread) + imp))
+    notional = q * o
+    comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional)
+    new_cash = (cash - sidef * (q * px)) - comm
+    new_pos = pos + sidef * q
+    grow = filled & increase  # 6. bookkeeping
+    from_flat = pos == 0.0
+    avg = (pos.abs() * acc.entry_price + q * px) / torch.where(grow & ~from_flat, new_pos.abs(), 1.0)
+    entry_before = acc.entry_price
+    acc.entry_price = torch.where(grow, torch.where(from_flat, px, avg),
+                                  torch.where(filled & ~increase & (new_pos == 0.0), 0.0, acc.entry_price))
+    acc.bars_in_position = torch.where(grow & from_flat, 0, acc.bars_in_position)
+    acc.pending = torch.where(grow, s, acc.pending)
+    counted = filled & ~increase & day_trade
+    acc.dt0, acc.dt1, acc.dt2 = (torch.where(counted, acc.dt1, acc.dt0), torch.where(counted, acc.dt2, acc.dt1),
+                                 torch.where(counted, s, acc.dt2))
+    acc.pending = torch.where(counted, NO_SESSION, acc.pending)
+    acc.pdt_rejections = acc.pdt_rejections + blocked.to(I64)
+    acc.cash = torch.where(filled, new_cash, cash)
+    acc.position = torch.where(filled, new_pos, pos)
+    acc.equity = acc.cash + acc.position * c  # 7. mark
+    acc.mark_price = c
+    acc.bars_in_position = torch.where(acc.position != 0.0, acc.bars_in_position + 1, 0)
+    zero = torch.zeros_like(q)
+    status = torch.where(~active, STATUS_HOLD, torch.where(filled, STATUS_FILLED, STATUS_REJECTED))
+    return {
+        "bar": t, "action": actions, "side": side, "status": status, "reason": reason,
+        "requested_qty": torch.where(active, q_req, zero), "qty": q, "ref_price": o,
+        "exec_price": torch.where(filled, px, zero), "slippage": torch.where(filled, notional * slip, zero),
+        "spread": torch.where(filled, notional * p.half_spread, zero),
+        "impact": torch.where(filled, notional * imp, zero), "commission": torch.where(filled, comm, zero),
+        "impact_model": torch.where(filled, model, IMPACT_NONE), "day_trade": counted,
+        "cash_after": acc.cash, "position_after": acc.position, "pdt_rejected": blocked,
+        "position_before": pos, "entry_before": entry_before,
+    }

@@ -1,0 +1,148 @@
+"""Training reward: weighted, named components (DESIGN 3.6), each in a known range.
+
+The reward of one step (decision at bar t, fill at ``open[t]``, mark at ``close[t]``) is
+``sum(weight_i * component_i)``; components are logged separately by the trainer so a
+researcher can see which one drives learning. Definitions, with ``pos`` the position
+after the fill, ``r = close[t] / open[t] - 1`` the bar's move while held, and equities
+marked at closes:
+
+- ``pnl``: ``clamp(pnl_scale * (equity_t / equity_{t-1} - 1), +-pnl_clip)``, the net
+  (after every cost) return of the step; a clamp, not tanh (DESIGN 3.6), so it stays
+  linear where almost all steps live.
+- ``direction``: ``exposure * sign(r)`` with ``exposure = pos * close / (max_position *
+  equity)`` clipped to +-1: +1 for the full allowed position the right way over the
+  bar, -1 the wrong way, 0 flat or for a flat bar. Weighted by exposure rather than
+  ``sign(pos)``: a SELL leaves a fraction of the position open, and a sign would score
+  a 1% remainder like a full position, so exiting would never pay.
+- ``magnitude``: ``clamp(magnitude_scale * exposure * r, +-1)``: adds the size of the
+  move, so large moves caught count more than small ones.
+- ``stop_take``: +1 when a fill reduces a position whose realised return (exec price
+  against the average entry, in the position's direction) is at least ``take_profit``;
+  +0.5 when it cuts one at or below ``-stop_loss``; -1 for still holding, after the
+  step, a position whose unrealised return at the close is at or below ``-stop_loss``.
+- ``exploration``: +1 for a filled order, -1 for a rejected one (PDT, nothing to sell,
+  no cash), 0 for HOLD: keeps the policy from collapsing onto HOLD early and teaches
+  it which orders the account rules refuse.
+- ``drawdown``: ``-clamp(drawdown_scale * (dd - drawdown_threshold), 0, 1)`` with
+  ``dd = 1 - equity / episode peak equity`` (the peak includes the starting equity).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from backtest.errors import ConfigError
+
+#: Component names, in the order of `RewardConfig.weights`.
+COMPONENTS = ("direction", "magnitude", "pnl", "stop_take", "exploration", "drawdown")
+#: Fill status codes (`backtest._sim_kernel`): filled, rejected.
+_FILLED, _REJECTED = 1, 2
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Component weights (must sum to 1) and the parameters of each component."""
+
+    direction: float = 0.35
+    """Weight of the direction component."""
+    magnitude: float = 0.10
+    """Weight of the magnitude component."""
+    pnl: float = 0.25
+    """Weight of the net P&L component."""
+    stop_take: float = 0.15
+    """Weight of the stop-loss / take-profit component."""
+    exploration: float = 0.10
+    """Weight of the exploration component."""
+    drawdown: float = 0.05
+    """Weight of the drawdown penalty."""
+    pnl_scale: float = 100.0
+    """Multiplier of the step's net return in the P&L term (100: one percent -> 1)."""
+    pnl_clip: float = 2.0
+    """The P&L term is clamped to +-pnl_clip."""
+    magnitude_scale: float = 100.0
+    """Multiplier of exposure x bar return in the magnitude term (clamped to +-1)."""
+    stop_loss: float = 0.02
+    """Loss (fraction of entry) at or beyond which a position should be cut."""
+    take_profit: float = 0.03
+    """Gain (fraction of entry) at or beyond which a reduction counts as taking profit."""
+    drawdown_threshold: float = 0.15
+    """Drawdown from the episode's peak equity below which there is no penalty."""
+    drawdown_scale: float = 10.0
+    """Penalty slope above the threshold (10: the full -1 at threshold + 10 points)."""
+
+    def __post_init__(self) -> None:
+        for name in COMPONENTS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"RewardConfig.{name} (a weight) must be a finite number >= 0, got {v!r}")
+        total = sum(self.weights)
+        if abs(total - 1.0) > 1e-9:
+            raise ConfigError(
+                f"RewardConfig weights must sum to 1, got {total!r} ("
+                + ", ".join(f"{n}={getattr(self, n)}" for n in COMPONENTS)
+                + "); rescale them, e.g. divide each by their sum")
+        for name in ("pnl_scale", "pnl_clip", "magnitude_scale", "stop_loss", "take_profit", "drawdown_scale"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ConfigError(f"RewardConfig.{name} must be a finite number > 0, got {v!r}")
+        v = self.drawdown_threshold
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+            raise ConfigError(f"RewardConfig.drawdown_threshold must be in [0, 1) (a fraction), got {v!r}")
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Weights in `COMPONENTS` order."""
+        return tuple(float(getattr(self, n)) for n in COMPONENTS)
+
+
+def _sign(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x)
+
+
+def reward_components(cfg: RewardConfig, *, equity_before, equity_after, position, entry_price, open_, close,
+                      fill: dict, peak_equity, max_position: float) -> dict[str, torch.Tensor]:
+    """Every component for a batch of steps (float64 tensors ``[n]``); see the module doc.
+
+    ``position``/``entry_price``: after the step; ``fill``: `models.env_step.step_accounts`
+    output (``status``, ``side``, ``exec_price``, ``position_before``, ``entry_before``).
+    """
+    safe_before = torch.where(equity_before > 0.0, equity_before, 1.0)
+    net = torch.where(equity_before > 0.0, equity_after / safe_before - 1.0, 0.0)
+    pnl = torch.clamp(cfg.pnl_scale * net, -cfg.pnl_clip, cfg.pnl_clip)
+    move = close / open_ - 1.0
+    alive = equity_after > 0.0
+    safe_eq = torch.where(alive, equity_after, 1.0)
+    exposure = torch.where(alive, torch.clamp(position * close / (max_position * safe_eq), -1.0, 1.0), 0.0)
+    direction = exposure * _sign(move)
+    magnitude = torch.clamp(cfg.magnitude_scale * exposure * move, -1.0, 1.0)
+    status = fill["status"]
+    filled = status == _FILLED
+    pos_before, entry_before = fill["position_before"], fill["entry_before"]
+    reduced = filled & (pos_before != 0.0) & (_sign(pos_before) != fill["side"].to(pos_before.dtype))
+    has_entry = entry_before > 0.0
+    realised = torch.where(has_entry, (fill["exec_price"] / torch.where(has_entry, entry_before, 1.0) - 1.0)
+                           * _sign(pos_before), 0.0)
+    took = reduced & has_entry & (realised >= cfg.take_profit)
+    cut = reduced & has_entry & (realised <= -cfg.stop_loss)
+    open_now = (position != 0.0) & (entry_price > 0.0)
+    unreal = torch.where(open_now, (close / torch.where(open_now, entry_price, 1.0) - 1.0) * _sign(position), 0.0)
+    overstay = open_now & (unreal <= -cfg.stop_loss)
+    stop_take = took.to(net.dtype) + 0.5 * cut.to(net.dtype) - overstay.to(net.dtype)
+    exploration = filled.to(net.dtype) - (status == _REJECTED).to(net.dtype)
+    peak = torch.where(peak_equity > 0.0, peak_equity, 1.0)
+    dd = torch.where(peak_equity > 0.0, 1.0 - equity_after / peak, 0.0)
+    drawdown = -torch.clamp(cfg.drawdown_scale * (dd - cfg.drawdown_threshold), 0.0, 1.0)
+    return {"direction": direction, "magnitude": magnitude, "pnl": pnl, "stop_take": stop_take,
+            "exploration": exploration, "drawdown": drawdown}
+
+
+def total_reward(cfg: RewardConfig, components: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``sum(weight * component)`` in `COMPONENTS` order."""
+    out = torch.zeros_like(components[COMPONENTS[0]])
+    for name, w in zip(COMPONENTS, cfg.weights):
+        if w:
+            out = out + w * components[name]
+    return out

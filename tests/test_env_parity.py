@@ -1,0 +1,193 @@
+"""TradingEnv == backtest, per step and per env (the issue-5 parity contract).
+
+For random bar series (equity sessions near early closes, holidays and DST shifts;
+crypto 24/7), random account/friction/PDT configs, random episode starts and random
+actions, at every step of every env:
+
+- observation parity: the env's observation equals
+  `BacktestObservationBuilder.get_obs_at_bar(t, Simulator.account_state())` exactly in
+  float64 (within 1e-5 in float32), including the pre-reset `final_obs`;
+- execution parity: cash, position, equity, every fill field (quantity, exec price,
+  cost components, status, reason, impact model, day trade) and PDT rejections equal
+  one `Simulator` per env driven through its step API (`reset(t0)` / `step(a)`), exactly
+  in float64 (1e-6 relative in float32).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backtest import _sim_kernel as K
+from backtest.account import REASON_PDT, AccountConfig
+from backtest.costs import CommissionModel, FrictionConfig, ImpactModel, VolumeCap
+from backtest.features import FeatureSchema, compute_features
+from backtest.features.pipeline import default_specs
+from backtest.normaliser import Normaliser
+from backtest.observation import BacktestObservationBuilder
+from backtest.simulator import SimConfig, Simulator
+from models.env import TradingEnv
+from tests.sim_bars import make_bars
+from tests.strategies import bars_strategy
+
+DEVICES = ["cpu"] + [pytest.param("cuda", marks=pytest.mark.cuda)] * torch.cuda.is_available()
+#: Features with a look-back of at most one bar keep the warm-up short for small series.
+SHORT_SPECS = tuple(s for s in default_specs() if s.lookback <= 1)
+FLOAT_FIELDS = ("requested_qty", "qty", "ref_price", "exec_price", "slippage", "spread", "impact", "commission",
+                "cash_after", "position_after")
+INT_FIELDS = ("bar", "action", "side", "status", "reason", "impact_model", "day_trade")
+
+
+def small_schema(window: int = 3) -> FeatureSchema:
+    return FeatureSchema(features=SHORT_SPECS, window=window)
+
+
+def _same(got: float, want: float, exact: bool, what: str) -> None:
+    if exact:
+        assert got == want, f"{what}: env {got!r} != simulator {want!r}"
+    else:
+        assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), f"{what}: env {got!r} vs simulator {want!r}"
+
+
+def _check_obs(got: torch.Tensor, want: np.ndarray, exact: bool, what: str) -> None:
+    got = got.double().cpu().numpy()
+    if exact:
+        assert np.array_equal(got, want), f"{what}: first difference at {np.flatnonzero(got != want)[:5]}"
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=what)
+
+
+def run_parity(bars, cfg: SimConfig, *, device="cpu", dtype=torch.float64, seed=0, n_envs=3, episode_len=8,
+               n_steps=None, window=3, probs=None) -> dict:
+    """Drive the env and one Simulator per env with the same actions; assert equality throughout.
+    Returns counters (fills, PDT rejections, episode ends) so tests can check what was exercised."""
+    exact = dtype == torch.float64
+    schema = small_schema(window)
+    raw = compute_features(bars, schema)
+    norm = Normaliser.fit(raw, 0, len(raw))
+    builder = BacktestObservationBuilder(raw, schema, norm, cfg.account)
+    n_bars = len(bars)
+    ep = max(1, min(episode_len, n_bars - schema.warmup_bars))
+    env = TradingEnv(norm.transform(raw), bars, schema, sim_config=cfg, n_envs=n_envs, episode_len=ep,
+                     train_range=(0, n_bars), device=device, dtype=dtype, seed=seed)
+    sims = [Simulator(bars, cfg) for _ in range(n_envs)]
+    obs = env.reset()
+    for b, sim in enumerate(sims):
+        sim.reset(int(env.bar_index[b]))
+        _check_obs(obs[b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact, f"reset obs env {b}")
+    rng = np.random.default_rng(seed)
+    p = probs if probs is not None else [0.25] + [0.75 / (env.n_actions - 1)] * (env.n_actions - 1)
+    counts = {"filled": 0, "pdt": 0, "ends": 0, "day_trades": 0, "reasons": set()}
+    for k in range(n_steps if n_steps is not None else 2 * ep + 1):
+        acts = rng.choice(env.n_actions, size=n_envs, p=p)
+        obs, reward, done, info = env.step(torch.as_tensor(acts, device=device))
+        fill = {name: v.cpu() for name, v in info["fill"].items()}
+        state = {name: v.cpu() for name, v in env.account_state().items()}
+        for b, sim in enumerate(sims):
+            want = sim.step(int(acts[b]))
+            where = f"step {k} env {b} bar {int(want['bar'])}"
+            for name in FLOAT_FIELDS:
+                _same(float(fill[name][b]), float(want[name]), exact, f"{where} fill {name}")
+            for name in INT_FIELDS:
+                assert int(fill[name][b]) == int(want[name]), f"{where} fill {name}"
+            assert bool(fill["pdt_rejected"][b]) == (int(want["reason"]) == REASON_PDT and int(want["status"]) == 2)
+            fs, ist = sim.state.fs, sim.state.ist
+            _same(float(info["equity"][b]), float(fs[K.F_EQUITY]), exact, f"{where} equity")
+            _same(float(info["cash"][b]), float(fs[K.F_CASH]), exact, f"{where} cash")
+            _same(float(info["position"][b]), float(fs[K.F_POS]), exact, f"{where} position")
+            assert int(info["pdt_rejections"][b]) == int(ist[K.I_PDT_REJECTS]), where
+            assert torch.isfinite(reward[b]), where
+            counts["filled"] += int(want["status"]) == 1
+            counts["pdt"] += int(want["reason"]) == REASON_PDT
+            counts["day_trades"] += bool(want["day_trade"])
+            counts["reasons"].add(int(want["reason"]))
+            if bool(done[b]):
+                counts["ends"] += 1
+                assert int(info["final_bar_index"][b]) == sim.t, where
+                _check_obs(info["final_obs"][b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact,
+                           f"{where} final_obs")
+                sim.reset(int(env.bar_index[b]))
+            else:
+                rec = sim.account_state()
+                for name in rec.dtype.names:
+                    _same(float(state[name][b]), float(rec[name]), exact, f"{where} state {name}")
+            _check_obs(obs[b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact, f"{where} obs")
+        assert torch.equal(obs[:, : env.market_dim], env.market_windows[env.bar_index])
+    return counts
+
+
+@st.composite
+def sim_configs(draw):
+    fractional = draw(st.booleans())
+    acct = AccountConfig(initial_equity=draw(st.sampled_from([1000.0, 3000.0] if fractional else [30_000.0, 3000.0])),
+                         allow_short=draw(st.booleans()), fractional=fractional,
+                         include_close_action=draw(st.booleans()))
+    fr = FrictionConfig(impact=ImpactModel(mode=draw(st.sampled_from(["auto", "portfolio", "none"])), min_sessions=2,
+                                           lookback=5),
+                        commission=draw(st.sampled_from([CommissionModel(),
+                                                         CommissionModel(per_share=0.005, per_order=0.2,
+                                                                         per_notional=0.0003)])),
+                        volume_cap=VolumeCap(draw(st.sampled_from([0.0, 0.001]))))
+    return SimConfig(account=acct, friction=fr, pdt=draw(st.sampled_from(["on", "auto", "off"])),
+                     seed=draw(st.integers(0, 2**40)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@given(bars=st.one_of(bars_strategy(asset_class="equity", min_bars=12, max_bars=90,
+                                    timeframes=("5min", "15min", "30min", "1h", "1D")),
+                      bars_strategy(asset_class="crypto", min_bars=12, max_bars=90)),
+       cfg=sim_configs(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 4), episode_len=st.integers(1, 30))
+def test_env_matches_builder_and_simulator(device, dtype, bars, cfg, seed, n_envs, episode_len):
+    run_parity(bars, cfg, device=device, dtype=dtype, seed=seed, n_envs=n_envs, episode_len=episode_len)
+
+
+def _day_trading_bars():
+    """Five NYSE sessions of eight 30-minute bars, rising prices: room for many day trades."""
+    days = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]
+    times = [f"{d} {14 + (30 * k + 30) // 60:02d}:{(30 * k + 30) % 60:02d}" for d in days for k in range(8)]
+    price = 100.0 * np.exp(np.cumsum(np.full(len(times), 0.001)))
+    return make_bars(times, price, price * 1.0005)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pdt_rejections_match_and_show_in_observation(device):
+    """Buy/sell round trips within sessions: the 4th day trade in 5 sessions is refused in both,
+    and the day-trades-left feature of the env's observation reaches 0 like the builder's."""
+    bars = _day_trading_bars()
+    cfg = SimConfig(account=AccountConfig(initial_equity=5000.0), pdt="on", seed=3)
+    counts = run_parity(bars, cfg, device=device, seed=1, n_envs=4, episode_len=30, n_steps=30,
+                        probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
+    assert counts["pdt"] > 0 and counts["filled"] > 0
+
+
+def test_every_cap_and_rejection_reason_matches():
+    """An all-in account with a volume cap and whole shares hits the cash, max-position,
+    volume-cap, nothing-to-sell and min-size paths; all must agree with the simulator."""
+    bars = _day_trading_bars()
+    acct = AccountConfig(initial_equity=2000.0, safety_buffer=0.0, base_allocation=1.0, max_position=1.0,
+                         fractional=False, include_close_action=True)
+    fr = FrictionConfig(commission=CommissionModel(per_share=0.01, per_order=1.0), volume_cap=VolumeCap(0.00001))
+    counts = run_parity(bars, SimConfig(account=acct, friction=fr, pdt="off", seed=5), seed=2, n_envs=4,
+                        episode_len=40, n_steps=40, probs=[0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    assert {1, 3, 5} <= counts["reasons"], counts["reasons"]
+    half = dataclasses.replace(acct, max_position=0.5)
+    counts = run_parity(bars, SimConfig(account=half, pdt="off", seed=5), seed=2, n_envs=4, episode_len=40,
+                        n_steps=40, probs=[0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    assert {2, 5} <= counts["reasons"], counts["reasons"]
+    small = AccountConfig(initial_equity=150.0, fractional=False)
+    counts = run_parity(bars, SimConfig(account=small, pdt="off"), seed=2, n_envs=2, episode_len=10, n_steps=10)
+    assert 6 in counts["reasons"], counts["reasons"]
+
+
+def test_no_pdt_for_crypto_or_large_accounts():
+    bars = _day_trading_bars()
+    cfg = SimConfig(account=AccountConfig(initial_equity=30_000.0), pdt="on", seed=3)
+    counts = run_parity(bars, cfg, seed=1, n_envs=2, episode_len=30, n_steps=30,
+                        probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
+    assert counts["pdt"] == 0 and counts["filled"] > 0

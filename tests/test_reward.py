@@ -1,0 +1,114 @@
+"""Known-answer tests for each reward component and RewardConfig validation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from backtest.errors import ConfigError
+from models.reward import COMPONENTS, RewardConfig, reward_components, total_reward
+
+D = torch.float64
+CFG = RewardConfig()
+
+
+def t(*xs):
+    return torch.tensor(xs, dtype=D)
+
+
+def fills(status, side, pos_before, entry_before, exec_price):
+    return {"status": torch.tensor(status), "side": torch.tensor(side), "position_before": t(*pos_before),
+            "entry_before": t(*entry_before), "exec_price": t(*exec_price)}
+
+
+def comps(cfg=CFG, *, eq0, eq1, pos, entry, open_, close, fill, peak, max_position=0.2):
+    return reward_components(cfg, equity_before=t(*eq0), equity_after=t(*eq1), position=t(*pos),
+                             entry_price=t(*entry), open_=t(*open_), close=t(*close), fill=fill, peak_equity=t(*peak),
+                             max_position=max_position)
+
+
+HOLDS = fills([0, 0, 0], [0, 0, 0], [0.0, 0, 0], [0.0, 0, 0], [0.0, 0, 0])
+HOLDS4 = fills([0] * 4, [0] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4)
+
+
+def test_defaults_match_design():
+    assert CFG.weights == (0.35, 0.10, 0.25, 0.15, 0.10, 0.05)
+    assert CFG.drawdown_threshold == 0.15 and CFG.pnl_scale == 100.0 and CFG.pnl_clip == 2.0
+
+
+def test_pnl_is_clamped_100x_net_return_not_tanh():
+    c = comps(eq0=[1000, 1000, 1000], eq1=[1005, 970, 1030], pos=[0, 0, 0], entry=[0, 0, 0], open_=[1, 1, 1],
+              close=[1, 1, 1], fill=HOLDS, peak=[1005, 1000, 1030])
+    assert torch.allclose(c["pnl"], t(0.5, -2.0, 2.0))  # 100 x 0.005; -3 and +3 clamp to +-2
+
+
+def test_direction_is_exposure_times_sign_of_bar_move():
+    # exposure = pos * close / (0.2 * equity): 40 * 10.5 / 200 clips to 1; -10 * 10.5 / 200 = -0.525
+    c = comps(eq0=[1000] * 4, eq1=[1000] * 4, pos=[40.0, -10.0, 0.0, 0.1], entry=[10, 10, 0, 10],
+              open_=[10, 10, 10, 10], close=[10.5, 10.5, 10.5, 9.5], fill=HOLDS4, peak=[1000] * 4)
+    assert torch.allclose(c["direction"], t(1.0, -0.525, 0.0, -0.1 * 9.5 / 200))
+
+
+def test_magnitude_scales_exposure_times_move():
+    # exposure = pos * close / (0.2 * equity): 2 * 10.1 / 200 = 0.101; move 1% -> 100 * 0.101 * 0.01
+    c = comps(eq0=[1000] * 3, eq1=[1000] * 3, pos=[2.0, 2.0, 40.0], entry=[10] * 3, open_=[10, 10, 10],
+              close=[10.1, 9.9, 10.1], fill=HOLDS, peak=[1000] * 3)
+    assert torch.allclose(c["magnitude"][:2], t(100 * (20.2 / 200) * 0.01, -100 * (19.8 / 200) * 0.01))
+    assert float(c["magnitude"][2]) == 1.0  # exposure clipped to 1, product clipped to 1
+
+
+def test_stop_take_rewards_taking_profit_and_cutting_losses_and_punishes_riding_losses():
+    f = fills([1, 1, 1, 0], [-1, -1, -1, 0], [2.0, 2.0, 2.0, 2.0], [100.0, 100.0, 100.0, 100.0],
+              [103.5, 97.0, 100.5, 0.0])
+    c = reward_components(CFG, equity_before=t(1000, 1000, 1000, 1000), equity_after=t(1000, 1000, 1000, 1000),
+                          position=t(0.0, 0.0, 1.0, 2.0), entry_price=t(0.0, 0.0, 100.0, 100.0),
+                          open_=t(100, 100, 100, 100), close=t(100, 100, 100, 97.5), fill=f,
+                          peak_equity=t(1000, 1000, 1000, 1000), max_position=0.2)
+    # +3.5% exit >= take 3%: +1; -3% exit <= -stop 2%: +0.5; +0.5%: 0; holding at -2.5%: -1
+    assert torch.equal(c["stop_take"], t(1.0, 0.5, 0.0, -1.0))
+
+
+def test_stop_take_short_positions_use_their_direction():
+    f = fills([1], [1], [-2.0], [100.0], [96.0])  # covering a short 4% below entry: profit
+    c = reward_components(CFG, equity_before=t(1000), equity_after=t(1000), position=t(0.0), entry_price=t(0.0),
+                          open_=t(96), close=t(96), fill=f, peak_equity=t(1000), max_position=0.2)
+    assert float(c["stop_take"][0]) == 1.0
+
+
+def test_exploration_rewards_fills_and_punishes_rejections():
+    f = fills([0, 1, 2], [0, 1, -1], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 10.0, 0.0])
+    c = comps(eq0=[1000] * 3, eq1=[1000] * 3, pos=[0, 1, 0], entry=[0, 10, 0], open_=[10] * 3, close=[10] * 3,
+              fill=f, peak=[1000] * 3)
+    assert torch.equal(c["exploration"], t(0.0, 1.0, -1.0))
+
+
+def test_drawdown_penalty_starts_above_threshold_and_saturates():
+    c = comps(eq0=[1000] * 3, eq1=[900, 800, 500], pos=[0] * 3, entry=[0] * 3, open_=[1] * 3, close=[1] * 3,
+              fill=HOLDS, peak=[1000] * 3)
+    # dd 10% -> 0; dd 20% -> -10 * 0.05 = -0.5; dd 50% -> -1 (saturated)
+    assert torch.allclose(c["drawdown"], t(0.0, -0.5, -1.0))
+
+
+def test_total_is_the_weighted_sum():
+    c = {name: t(float(i + 1)) for i, name in enumerate(COMPONENTS)}
+    expected = sum(w * (i + 1) for i, w in enumerate(CFG.weights))
+    assert torch.allclose(total_reward(CFG, c), t(expected))
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(direction=0.5), "sum to 1"),
+    (dict(direction=-0.1, magnitude=0.55), "direction"),
+    (dict(pnl_clip=0.0), "pnl_clip"),
+    (dict(drawdown_threshold=1.0), "drawdown_threshold"),
+    (dict(stop_loss=float("nan")), "stop_loss"),
+])
+def test_invalid_configs_name_the_field(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        dataclasses.replace(CFG, **changes)
+
+
+def test_reweighting_is_accepted_when_it_sums_to_one():
+    cfg = RewardConfig(direction=0.0, magnitude=0.0, pnl=1.0, stop_take=0.0, exploration=0.0, drawdown=0.0)
+    assert cfg.weights[2] == 1.0
