@@ -5,12 +5,16 @@ Backtests each symbol of DATA through the friction-aware simulator and writes
 factor, net return, max drawdown, trades, costs by component and PDT rejections.
 
 ``--baseline buy_hold|random|flat`` runs a baseline policy; without it the first
-path is a CHECKPOINT (policy backtests plug in at `_checkpoint_actions`).
+path is a CHECKPOINT: loaded data-only (``weights_only``), its feature schema and
+normaliser rebuild the observations, and `backtest.runner.run_policy` decides at every
+bar of ``[--start, --stop)`` (default: everything after the feature warm-up; dates or
+bar indices). A checkpoint backtest writes files only with ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from pathlib import Path
@@ -19,27 +23,97 @@ from backtest.errors import UserError
 
 _BASELINES = ("buy_hold", "random", "flat")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+_DEFAULT_OUT = "backtest_out"
 
 
 def _load_policy(checkpoint: str):
-    """Hook for policy backtests (lead): load the checkpoint's policy, before any data is read.
+    """Load the checkpoint's policy (``torch.load(weights_only=True)``: data, never code) before
+    any data is read, refusing checkpoints the backtest cannot rebuild observations for."""
+    from backtest.features import FeatureSchema
+    from models.policy import load_policy
 
-    Until `models.policy.load_policy` and the backtest runner exist, a checkpoint is refused.
-    """
+    policy = load_policy(checkpoint)
+    if not isinstance(policy.schema, FeatureSchema):
+        raise UserError(f"walkforward backtest: checkpoint {checkpoint} was trained on a "
+                        f"{type(policy.schema).__name__} (no feature formulas); only checkpoints trained on "
+                        "bar features (a FeatureSchema) can be backtested on DATA")
+    if policy.normaliser is None:
+        raise UserError(f"walkforward backtest: checkpoint {checkpoint} holds no feature normaliser; "
+                        "re-save it from the run that trained it")
+    return policy
+
+
+def _account_for(policy):
+    """The account whose action space is the checkpoint's (CLOSE present or not)."""
+    from backtest.account import AccountConfig
+
+    account = AccountConfig(include_close_action="CLOSE" in policy.action_meanings)
+    policy.check(expected_actions=account.action_space.meanings)
+    return account
+
+
+def _bar_index(bars, value: str | None, name: str, default: int) -> int:
+    """A --start/--stop value: a bar index (integer) or a date/time (first bar at or after it)."""
+    import pandas as pd
+
+    if value is None:
+        return default
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        i = int(text)
+        return i + len(bars) if i < 0 else i
     try:
-        from models.policy import load_policy  # noqa: F401
-    except ImportError:
-        raise UserError(
-            f"walkforward backtest: checkpoint backtests ({checkpoint}) are not available yet "
-            f"(models.policy is not built); use --baseline {'|'.join(_BASELINES)} for now") from None
-    raise UserError(f"walkforward backtest: checkpoint backtests ({checkpoint}) are not wired up yet; "
-                    f"use --baseline {'|'.join(_BASELINES)}")
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise UserError(f"walkforward backtest: --{name} {value!r} is neither a bar index nor a date; "
+                        "use e.g. 2023-06-01 or 5000") from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(bars.index.searchsorted(ts, side="left"))
 
 
-def _checkpoint_actions(policy, bars, config):
-    """Hook for policy backtests (lead): ``(actions, start)`` of ``policy`` over ``bars``
-    (decisions from the schema's warm-up on), e.g. via `backtest.runner`."""
-    raise NotImplementedError("policy backtests are wired up with models.policy")
+def _segment(bars, schema, args) -> tuple[int, int]:
+    """Decision bars ``[start, stop)``: by default every bar after the warm-up."""
+    warm, n = schema.warmup_bars, len(bars)
+    if n <= warm:
+        raise UserError(f"walkforward backtest: {bars.symbol} has {n} bars but the checkpoint's features need "
+                        f"{warm} bars of warm-up (window {schema.window} + look-back) before the first decision; "
+                        "give a longer history")
+    start = _bar_index(bars, args.start, "start", warm)
+    stop = _bar_index(bars, args.stop, "stop", n)
+    if start < warm:
+        raise UserError(f"walkforward backtest: --start {args.start} is bar {start} of {bars.symbol}, inside the "
+                        f"{warm}-bar warm-up; the first allowed decision is bar {warm} ({bars.index[warm]})")
+    if not start < min(stop, n):
+        raise UserError(f"walkforward backtest: empty segment for {bars.symbol}: --start {args.start} -> bar "
+                        f"{start}, --stop {args.stop} -> bar {stop}, {n} bars")
+    return start, min(stop, n)
+
+
+def _checkpoint_run(policy, bars, config, args):
+    """Features with the checkpoint's schema and normaliser, then `backtest.runner.run_policy`."""
+    from backtest.features import compute_features
+    from backtest.observation import BacktestObservationBuilder
+    from backtest.runner import run_policy
+
+    start, stop = _segment(bars, policy.schema, args)
+    feats = compute_features(bars, policy.schema)
+    builder = BacktestObservationBuilder(feats, policy.schema, policy.normaliser, config.account, n_bars=len(bars))
+    if builder.schema.obs_dim != policy.obs_dim:
+        raise UserError(f"walkforward backtest: observations have {builder.schema.obs_dim} values but the "
+                        f"checkpoint expects {policy.obs_dim}")
+    return run_policy(policy, builder, bars, config, start, stop, close_at_end=True)
+
+
+def _equity_frame(bars, run):
+    """equity.csv in the INTERNALS format (action ids, HOLD = 0)."""
+    import pandas as pd
+
+    from backtest.trades import EQUITY_CSV_COLUMNS
+
+    sim = run.sim
+    return pd.DataFrame({"timestamp": bars.index[sim.start:sim.stop], "equity": sim.equity, "cash": sim.cash,
+                         "position": sim.position, "close": bars.close[sim.start:sim.stop], "action": run.actions},
+                        columns=list(EQUITY_CSV_COLUMNS))
 
 
 def _split_paths(args: argparse.Namespace) -> tuple[str | None, list[str]]:
@@ -55,6 +129,13 @@ def _split_paths(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     return paths[0], paths[1:]
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot be a directory before any work is done."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"walkforward backtest: --out {str(out)!r} is a file, not a directory; "
+                        "choose another --out")
+
+
 def _fmt(x: float) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
@@ -67,8 +148,16 @@ def run(args: argparse.Namespace) -> int:
     from backtest.baselines import run_baseline
     from backtest.simulator import SimConfig
     from backtest.trades import write_csv_atomic
+    from walkforward.store import discard_on_error, safe_name
 
     checkpoint, data = _split_paths(args)
+    if args.out is None and checkpoint is None:
+        args.out = _DEFAULT_OUT  # baselines always write; a checkpoint backtest only with --out
+    if checkpoint is None and (args.start is not None or args.stop is not None):
+        raise UserError("walkforward backtest: --start/--stop select a checkpoint's test segment; "
+                        "baselines run over the whole series")
+    if args.out is not None:
+        _check_out(Path(args.out))
     policy = _load_policy(checkpoint) if checkpoint is not None else None
     if args.sample:
         if data:
@@ -82,27 +171,47 @@ def run(args: argparse.Namespace) -> int:
         from backtest.data import load_bars
 
         series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class)
-    config = SimConfig(pdt=args.pdt, seed=args.seed)
-    out = Path(args.out)
+    if policy is not None:
+        config = SimConfig(account=_account_for(policy), pdt=args.pdt, seed=args.seed)
+        for bars in series:  # refuse a bad segment before printing anything
+            _segment(bars, policy.schema, args)
+    else:
+        config = SimConfig(pdt=args.pdt, seed=args.seed)
+    out = Path(args.out) if args.out is not None else None
+    notes = []
     label = args.baseline or Path(checkpoint).name
     print(f"{'symbol':<10} {'policy':<10} {'PF':>7} {'net ret':>9} {'max DD':>8} {'trades':>7} "
           f"{'slippage':>9} {'spread':>9} {'impact':>9} {'commiss.':>9} {'PDT rej':>8}")
-    for bars in series:
-        if checkpoint is not None:
-            from backtest.simulator import simulate
-
-            actions, start = _checkpoint_actions(policy, bars, config)
-            result = simulate(bars, actions, config, start=start)
-        else:
-            result = run_baseline(args.baseline, bars, config, seed=args.seed)
-        folder = out / bars.symbol
-        write_csv_atomic(result.trades_frame(), folder / "trades.csv")
-        write_csv_atomic(result.equity_frame(), folder / "equity.csv")
-        s = result.summary()
-        print(f"{bars.symbol:<10} {label:<10} {_fmt(s['profit_factor']):>7} {s['net_return']:>9.2%} "
-              f"{s['max_drawdown']:>8.2%} {s['trades']:>7} {s['cost_slippage']:>9.2f} {s['cost_spread']:>9.2f} "
-              f"{s['cost_impact']:>9.2f} {s['cost_commission']:>9.2f} {s['pdt_rejections']:>8}")
-    print(f"wrote trades.csv and equity.csv per symbol under {out}")
+    guard = discard_on_error(out) if out is not None else contextlib.nullcontext()
+    with guard:  # a failure leaves no partial output directory behind
+        for bars in series:
+            if checkpoint is not None:
+                prun = _checkpoint_run(policy, bars, config, args)
+                result = prun.sim
+                shares = prun.action_counts / max(len(prun.actions), 1)
+                first, last = bars.index[result.start], bars.index[result.stop - 1]
+                used = " ".join(f"{m} {sh:.0%}" for m, sh in zip(policy.action_meanings, shares) if sh > 0)
+                notes.append(f"{bars.symbol}: bars {result.start}..{result.stop - 1} ({first:%Y-%m-%d %H:%M} .. "
+                             f"{last:%Y-%m-%d %H:%M} UTC), actions {used}")
+            else:
+                result = run_baseline(args.baseline, bars, config, seed=args.seed)
+            if out is not None:
+                folder = out / safe_name(bars.symbol)  # no path traversal from symbol names
+                write_csv_atomic(result.trades_frame(), folder / "trades.csv")
+                equity = _equity_frame(bars, prun) if checkpoint is not None else result.equity_frame()
+                write_csv_atomic(equity, folder / "equity.csv")
+            s = result.summary()
+            print(f"{bars.symbol:<10} {label:<10} {_fmt(s['profit_factor']):>7} {s['net_return']:>9.2%} "
+                  f"{s['max_drawdown']:>8.2%} {s['trades']:>7} {s['cost_slippage']:>9.2f} {s['cost_spread']:>9.2f} "
+                  f"{s['cost_impact']:>9.2f} {s['cost_commission']:>9.2f} {s['pdt_rejections']:>8}")
+    for note in notes:
+        print(note)
+    if policy is not None:
+        info = policy.info
+        print(f"checkpoint {checkpoint}: fold {info.get('fold_id')}, step {info.get('global_step')}, "
+              f"schema {str(policy.schema.version)[:12]}, data hash {str(info.get('data_hash'))[:12]}")
+    if out is not None:
+        print(f"wrote trades.csv and equity.csv per symbol under {out}")
     sys.stdout.flush()
     return 0
 
@@ -115,7 +224,14 @@ def register(subparsers) -> None:
                         help="a checkpoint (omit with --baseline) followed by bar files or directories")
     parser.add_argument("--baseline", choices=_BASELINES, default=None,
                         help="run a baseline policy instead of a checkpoint")
-    parser.add_argument("--out", default="backtest_out", help="output directory (default: backtest_out)")
+    parser.add_argument("--out", default=None,
+                        help=f"output directory for trades.csv/equity.csv per symbol (baselines default to "
+                             f"{_DEFAULT_OUT}; a checkpoint backtest writes only when given)")
+    parser.add_argument("--start", default=None,
+                        help="checkpoint backtest: first decision bar, as a bar index or a date "
+                             "(default: the first bar after the feature warm-up)")
+    parser.add_argument("--stop", default=None,
+                        help="checkpoint backtest: end of the segment (exclusive), bar index or date (default: end)")
     parser.add_argument("--seed", type=int, default=0, help="seed of slippage draws and the random baseline")
     parser.add_argument("--pdt", choices=("auto", "on", "off"), default="auto",
                         help="pattern-day-trader rule (auto: equities before 2026-06-04)")
