@@ -44,6 +44,10 @@ from models.schedule import lr_at, set_lr
 LAST_NAME, BEST_NAME = "last.pt", "best.pt"
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf: training stops at that update instead of wasting the rest."""
+
+
 def validation_score(metrics: dict, min_trades: int = 5) -> tuple[float, float]:
     """(score, tie-break) for a validation result; larger is better (see module doc)."""
     net = float(metrics.get("net_return", 0.0) or 0.0)
@@ -435,6 +439,10 @@ class PPOTrainer:
         rec.update({f"reward_{c}": v for c, v in zip(comp_names, values[len(names) + 4:])})
         self.history.append(rec)
         self._write_log({"event": "update", **rec})
+        diverged = [k for k in names if not math.isfinite(rec[k])]
+        if diverged:
+            raise TrainingDiverged(f"training diverged at update {self.update}: {', '.join(diverged)} "
+                                   f"became NaN/inf (check the data for extreme bars or lower the learning rates)")
         if self.verbose >= 2:
             print(f"update {self.update}/{self.cfg.n_updates} step {self.global_step:,} "
                   f"reward {mean_reward:+.4f} ev {ev:.3f} kl {rec['approx_kl']:.4f} {rec['steps_per_s']:,.0f} steps/s")

@@ -97,12 +97,23 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
 def _read_csv(path: Path, columns: Sequence[str], time_cols: Sequence[str]) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path} is missing; rerun `walkforward run` to complete this fold")
-    frame = pd.read_csv(path)
+    rerun = "rerun `walkforward run` to rewrite this fold"
+    try:  # a corrupted run directory is bad input: one line, never a pandas traceback
+        frame = pd.read_csv(path)
+    except ValueError as exc:  # parser, empty-file and decoding errors all derive from ValueError
+        raise DataError(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:120]}); {rerun}") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}; expected {list(columns)}")
     for c in time_cols:
-        frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
+        try:
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
+        except (ValueError, TypeError):
+            raise DataError(f"{path}: column {c!r} holds a value that is not an ISO 8601 time; {rerun}") from None
+    bad = [c for c in columns if c not in time_cols and c != "side" and len(frame)
+           and not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if bad:
+        raise DataError(f"{path}: column {bad[0]!r} holds non-numeric values; {rerun}")
     return frame
 
 
@@ -110,6 +121,9 @@ def load_fold(fold_dir: Path) -> dict[str, Any]:
     """One fold's result.json plus its trades and equity frames."""
     fold_dir = Path(fold_dir)
     result = read_json(fold_dir / "result.json")
+    if not isinstance(result, dict) or type(result.get("fold")) is not int:
+        raise DataError(f"{fold_dir / 'result.json'}: not a fold result (a JSON object with an integer 'fold'); "
+                        "rerun `walkforward run` to rewrite this fold")
     result["trades"] = _read_csv(fold_dir / "trades.csv", TRADE_COLUMNS, ("entry_time", "exit_time"))
     result["equity"] = _read_csv(fold_dir / "equity.csv", EQUITY_COLUMNS, ("timestamp",))
     return result
@@ -239,7 +253,8 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         symbols.append(s)
     summary = {
         "format_version": FORMAT_VERSION,
-        "run": {k: manifest.get(k) for k in ("created", "command", "seed", "config", "versions")},
+        # no creation time: the same command and seed must give a byte-identical summary.json
+        "run": {k: manifest.get(k) for k in ("command", "seed", "config", "versions")},
         "initial_equity": init,
         "action_meanings": meanings,
         "n_trials": n_trials,

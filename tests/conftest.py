@@ -7,6 +7,7 @@ A failing property prints its minimal example either way.
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +26,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """An uninterrupted tiny `walkforward run` (see tests/run_helpers.py): (run dir, process)."""
+    from tests.run_helpers import TINY, run_cli
+
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    proc = run_cli(["run", "--out", "run", *TINY, "-q"], cwd)
+    assert proc.returncode == 0, proc.stderr
+    return cwd / "run", proc

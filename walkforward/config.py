@@ -40,6 +40,8 @@ ASSET_CLASSES = ("auto", "equity", "crypto", "fx")
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("local", "processes", "ray")
 PDT_MODES = ("auto", "on", "off")
+#: Most folds per symbol a run accepts (each fold trains a policy; more is almost surely a typo).
+MAX_FOLDS = 1000
 #: Fields that change how a run is executed or shown, never its results.
 NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address")
 _OVERRIDE_TABLES = ("friction", "account", "trainer")
@@ -66,6 +68,7 @@ class RunConfig:
     n_workers: int = 1  # worker processes for engine=processes
     ray_address: str | None = None  # Ray cluster address for engine=ray; None: start/attach locally
     seed: int = 0  # master seed: training, slippage draws, random-policy baseline
+    threads: int = 1  # torch CPU threads per fold; fixed, because float sums differ with the thread count
     quiet: bool = False  # print only errors and the final summary
     verbose: bool = False  # print per-fold training progress
     warm_start: bool = False  # initialise each fold's policy from the previous fold's checkpoint
@@ -87,9 +90,13 @@ class RunConfig:
         for name, minimum, hint in (
             ("folds", 1, "e.g. --folds 5"), ("n_workers", 1, "e.g. the number of CPU cores or GPUs"),
             ("seed", 0, "any non-negative integer"), ("n_random_seeds", 1, "e.g. 100"),
+            ("threads", 1, "e.g. 1, or the cores per worker"),
         ):
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= {minimum}; {hint}")
+        if self.folds > MAX_FOLDS:  # every fold retrains a policy: thousands are a typo, not a plan
+            raise ConfigError(f"folds={self.folds!r} is more than {MAX_FOLDS} walk-forward folds per symbol "
+                              "(each retrains a PPO policy); use e.g. --folds 5 to 20")
         for name in ("train_size", "val_size", "test_size", "embargo"):
             value = getattr(self, name)
             if isinstance(value, str) and value.strip().isdigit():  # "500" from a CLI flag means bars
@@ -291,6 +298,12 @@ def _check_trainer_keys(trainer: dict) -> None:
     unknown = sorted(set(trainer) - set(allowed))
     if unknown:
         raise ConfigError(f"unknown key {'trainer.' + unknown[0]!r}; known keys: {', '.join(allowed)}")
+    try:  # values too, up front: a bad --steps must not fail every fold after the run started
+        TrainConfig(**trainer)
+    except ConfigError as exc:
+        raise ConfigError(f"trainer override {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"trainer overrides {trainer!r} hold a value of the wrong type ({exc})") from None
 
 
-__all__ = ["MODES", "NON_RESULT_FIELDS", "RunConfig", "VerdictThresholds", "load_toml"]
+__all__ = ["MAX_FOLDS", "MODES", "NON_RESULT_FIELDS", "RunConfig", "VerdictThresholds", "load_toml"]

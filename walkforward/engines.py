@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from backtest.errors import ConfigError
@@ -147,12 +150,22 @@ class RayEngine:
             raise ConfigError("engine='ray' needs Ray, which is not installed; run `pip install .[ray]`") from None
         return ray
 
+    def _runtime_env(self) -> dict | None:
+        """A cluster this process starts gets the driver's import path, as spawned processes
+        do, so a task function from a script or test module imports in the workers; a remote
+        cluster (``address``) is expected to have the project installed."""
+        if self.address is not None:
+            return None
+        paths = [p for p in sys.path if p and Path(p).is_dir()]
+        return {"env_vars": {"PYTHONPATH": os.pathsep.join([str(Path.cwd()), *paths])}}
+
     def run(self, tasks: Sequence[Task], progress: ProgressFn | None = None) -> list[TaskResult]:
         ray = self._ray()
         if not tasks:
             return []
         if not ray.is_initialized():
-            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False)
+            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False,
+                     runtime_env=self._runtime_env())
         remote = ray.remote(num_gpus=self.num_gpus_per_task, num_cpus=self.num_cpus_per_task)(execute)
         refs = [remote.remote(i, task) for i, task in enumerate(tasks)]
         position = {ref: i for i, ref in enumerate(refs)}

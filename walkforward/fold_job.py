@@ -1,0 +1,395 @@
+"""One walk-forward fold, start to finish: train, select, test, baselines, write.
+
+`run_fold(spec)` is what an engine runs for one symbol and fold (a module-level
+function with plain, picklable arguments, so the process pool and Ray can ship it):
+
+1. features of the whole series, normaliser fitted on the fold's training rows only;
+2. a `models.env.TradingEnv` over the training segment and a `models.ppo.PPOTrainer`
+   whose validation callback backtests the validation segment through the simulator;
+3. the best validation checkpoint is copied to ``fold_<k>/checkpoint.pt`` and loaded
+   back from that file (``weights_only``) for the test: the model tested is the file
+   on disk, not an object that happened to be in memory;
+4. the test segment is backtested with `backtest.runner.run_policy`, then buy and hold,
+   flat and the random policy with the model's action frequencies over many seeds;
+5. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
+   (the completion marker, `walkforward.store.RunStore.mark_fold_complete`).
+
+A fold that was interrupted before its marker was written restarts from scratch on the
+rerun (its ``training/`` scratch directory is cleared): training resumed half-way
+would not reproduce an uninterrupted run bit for bit (the env's episode state is not
+checkpointed), and identical results on rerun are part of the contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backtest.errors import ConfigError
+from walkforward import faults
+
+TRAINING_DIR = "training"  # per-fold scratch directory (last.pt, best.pt), removed on completion
+CHECKPOINT = "checkpoint.pt"
+TRAIN_LOG = "train_log.jsonl"
+FAILED = "failed.json"
+#: Keys of each training-log entry kept in result.json (the reports' training chart).
+_LOG_KEYS = ("update", "global_step", "policy_loss", "value_loss", "entropy", "explained_variance",
+             "approx_kl", "clip_fraction", "steps_per_s", "reward_mean")
+_VAL_KEYS = ("update", "global_step", "pf", "net_return", "trades", "hold_share", "score")
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    """Everything one fold needs, as plain picklable values."""
+
+    run_dir: str  # the run directory (walkforward.store layout)
+    symbol: str  # real symbol name (directory names come from walkforward.store.safe_name)
+    bars: Any  # backtest.bars.Bars of the whole series
+    data_hash: str  # walkforward.store.data_hash(bars)
+    fold: dict  # walkforward.folds.Fold.to_dict()
+    input_hash: str  # walkforward.store.fold_input_hash(...) of this fold
+    config: dict  # walkforward.config.RunConfig.to_dict()
+    device: str  # resolved torch device ("cpu", "cuda", "cuda:1")
+    bars_per_year: float  # annualisation of the symbol's calendar
+    warm_start_from: str | None = None  # checkpoint of the previous fold (warm start), if any
+    show_progress: bool = False  # a training progress bar on the terminal (local engine only)
+
+
+@dataclass
+class FoldOutcome:
+    """What the orchestrator prints and tallies for a finished (or failed) fold."""
+
+    symbol: str
+    fold: int
+    ok: bool
+    seconds: float
+    net_return: float | None = None
+    trades: int | None = None
+    pf: float | None = None
+    error: str | None = None
+    skipped: bool = False  # already complete in the run store
+    extra: dict = field(default_factory=dict)
+
+
+# ---- configs from the run config ---------------------------------------------------------
+def sim_config_for(config: dict, asset_class: str):
+    """The `SimConfig` of a run: account and friction overrides, PDT mode, seed."""
+    from backtest.account import AccountConfig
+    from backtest.costs import FrictionConfig
+    from backtest.simulator import SimConfig
+
+    try:
+        account = AccountConfig(**config.get("account", {}))
+    except TypeError as exc:
+        raise ConfigError(f"[account] table: {exc}; see backtest.account.AccountConfig for the fields") from None
+    friction = FrictionConfig.for_asset_class(asset_class)
+    for model_name, overrides in (config.get("friction") or {}).items():
+        if not isinstance(overrides, dict) or not hasattr(friction, model_name):
+            raise ConfigError(f"[friction] {model_name!r}: expected a table named after one of slippage, spread, "
+                              f"impact, commission, volume_cap, e.g. [friction.spread] spread = 0.0005")
+        try:
+            model = dataclasses.replace(getattr(friction, model_name), **overrides)
+        except TypeError as exc:
+            raise ConfigError(f"[friction.{model_name}]: {exc}") from None
+        friction = dataclasses.replace(friction, **{model_name: model})
+    return SimConfig(account=account, friction=friction, pdt=config["pdt"], seed=int(config["seed"]))
+
+
+def train_config_for(config: dict, device, fold_id: int):
+    """The PPO config: the run's mode sized for the device, trainer overrides on top."""
+    from models.config import auto_config
+
+    overrides = dict(config.get("trainer") or {})
+    overrides.setdefault("seed", int(config["seed"]) * 1000 + int(fold_id))
+    return auto_config(device, config["mode"], **overrides)
+
+
+def episode_length(train_bars: int) -> int:
+    """Training episode length: 256 decisions, or half the training segment when shorter."""
+    return int(max(8, min(256, train_bars // 2)))
+
+
+# ---- policy evaluation ----------------------------------------------------------------
+def evaluate(policy, builder, bars, sim_config, start: int, stop: int):
+    """Backtest ``policy`` over decisions ``[start, stop)``; positions closed at the end."""
+    from backtest.runner import run_policy
+
+    return run_policy(policy, builder, bars, sim_config, start, stop, close_at_end=True)
+
+
+def validation_metrics(run) -> dict:
+    """The dict `models.ppo.validation_score` ranks checkpoints by."""
+    sim = run.sim
+    pf = sim.profit_factor()
+    return {"net_return": sim.net_return, "trades": int(len(sim.trades)),
+            "pf": None if math.isnan(pf) else pf,
+            "hold_share": float(np.mean(run.actions == 0)) if len(run.actions) else 1.0}
+
+
+# ---- the fold ------------------------------------------------------------------------
+def run_fold(spec: FoldSpec) -> FoldOutcome:
+    """Train, select, test and record one fold (see the module doc)."""
+    import torch
+
+    # CPU float reductions are split by thread count, so the trained weights depend on it:
+    # the run's fixed count in every engine (a Ray worker defaults to 1 thread, this
+    # process to the cores) is what makes local, process and Ray runs identical.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(spec.config.get("threads", 1)))
+    try:
+        return _run_fold(spec)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_fold(spec: FoldSpec) -> FoldOutcome:
+    from backtest.features import compute_features, default_schema
+    from backtest.normaliser import Normaliser
+    from backtest.observation import BacktestObservationBuilder
+    from walkforward.store import RunStore
+
+    t0 = time.perf_counter()
+    store = RunStore(spec.run_dir)
+    fold_id = int(spec.fold["id"])
+    fold_dir = store.fold_dir(spec.symbol, fold_id)
+    scratch = fold_dir / TRAINING_DIR
+    shutil.rmtree(scratch, ignore_errors=True)  # an interrupted attempt restarts from scratch
+    for torn in fold_dir.glob(".*.tmp"):  # temp files of writes cut short by a crash
+        torn.unlink(missing_ok=True)
+    (fold_dir / FAILED).unlink(missing_ok=True)
+    (fold_dir / TRAIN_LOG).unlink(missing_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    bars, cfg = spec.bars, spec.config
+    train, val, test = (range(*spec.fold[k]) for k in ("train", "val", "test"))
+    schema = default_schema()
+    raw = compute_features(bars, schema)
+    normaliser = Normaliser.fit(raw, train.start, train.stop)
+    sim_config = sim_config_for(cfg, bars.asset_class)
+    builder = BacktestObservationBuilder(raw, schema, normaliser, sim_config.account)
+    meanings = list(sim_config.account.action_space.meanings)
+
+    trainer, result = _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir)
+    best = result.best_path if result.best_path is not None and Path(result.best_path).exists() else result.last_path
+    _copy_atomic(best, fold_dir / CHECKPOINT, where=f"{spec.symbol}/{fold_id}")
+
+    from models.policy import load_policy
+
+    policy = load_policy(fold_dir / CHECKPOINT, device=spec.device, expected_schema=schema, expected_actions=meanings)
+    run = evaluate(policy, builder, bars, sim_config, test.start, test.stop)
+    baselines = _baselines(bars, sim_config, test, run.actions, cfg, fold_id, len(meanings))
+
+    _write_fold_files(store, spec, run)
+    record = _result_record(spec, bars, run, trainer, result, baselines, meanings, train, val, test)
+    store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
+    shutil.rmtree(scratch, ignore_errors=True)
+    pf = run.sim.profit_factor()
+    return FoldOutcome(spec.symbol, fold_id, True, time.perf_counter() - t0, net_return=run.sim.net_return,
+                       trades=int(len(run.sim.trades)), pf=None if math.isnan(pf) else pf)
+
+
+def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir):
+    """PPO on the training segment; validation backtests pick the best checkpoint."""
+    import torch
+
+    from models.env import TradingEnv
+    from models.ppo import PPOTrainer
+
+    device = torch.device(spec.device)
+    fold_id = int(spec.fold["id"])
+    where = f"{spec.symbol}/{fold_id}"
+    train_cfg = train_config_for(spec.config, device, fold_id)
+    env = TradingEnv(builder.features, spec.bars, schema, sim_config=sim_config, n_envs=train_cfg.n_envs,
+                     episode_len=episode_length(len(train)), train_range=(train.start, train.stop),
+                     device=device, seed=train_cfg.seed)
+    if faults.armed("nan_rewards", where):
+        env = _NaNRewards(env)
+
+    def validate(policy) -> dict:
+        return validation_metrics(evaluate(policy, builder, spec.bars, sim_config, val.start, val.stop))
+
+    bar = _ProgressBar(f"{spec.symbol} fold {fold_id}", train_cfg.n_updates) if spec.show_progress else None
+
+    def on_update(rec: dict) -> None:
+        if bar is not None:
+            bar.update(rec)
+        faults.kill_here("train_update", where)
+
+    trainer = PPOTrainer(env, schema, train_cfg, device=device, validate=validate, run_dir=scratch,
+                         action_meanings=meanings, normaliser=normaliser, data_hash=spec.data_hash,
+                         fold_id=f"{spec.symbol}/fold_{fold_id}", progress=on_update,
+                         verbose=2 if spec.config.get("verbose") else 0, log_path=fold_dir / TRAIN_LOG)
+    if spec.warm_start_from:
+        _warm_start(trainer, spec.warm_start_from)
+    try:
+        result = trainer.train(resume=False)  # raises models.ppo.TrainingDiverged on a NaN/inf loss
+    finally:
+        if bar is not None:
+            bar.close()
+    return trainer, result
+
+
+class _NaNRewards:
+    """Fault injection (`walkforward.faults`, point ``nan_rewards``): the env's rewards become
+    NaN, so the first update's losses do, as a diverging fold's would."""
+
+    def __init__(self, env) -> None:
+        self._env = env
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    def step(self, actions):
+        obs, reward, done, info = self._env.step(actions)
+        return obs, reward * float("nan"), done, info
+
+
+def _warm_start(trainer, path: str) -> None:
+    """Initialise the network from the previous fold's checkpoint (same architecture)."""
+    from models.checkpoint import check_architecture, load_checkpoint
+
+    data = load_checkpoint(path, map_location="cpu")
+    check_architecture(data, trainer.net, trainer.schema)
+    trainer.net.load_state_dict(data["network"]["state_dict"])
+
+
+def _baselines(bars, sim_config, test: range, actions: np.ndarray, cfg: dict, fold_id: int, n_actions: int) -> dict:
+    """Buy and hold, flat and the random policy with the model's action frequencies."""
+    from backtest.baselines import random_distribution, run_baseline
+
+    bh = run_baseline("buy_hold", bars, sim_config, start=test.start, stop=test.stop)
+    freq = np.bincount(actions, minlength=n_actions)[:n_actions].astype(np.float64)
+    base = int(cfg["seed"]) * 1_000_003 + fold_id * 10_007  # distinct, reproducible seeds per fold
+    dist = random_distribution(bars, sim_config, frequencies=freq, start=test.start, stop=test.stop,
+                               seeds=range(base, base + int(cfg["n_random_seeds"])))
+    pf = [None if math.isnan(v) else float(v) for v in dist["profit_factor"]]
+    return {"buy_and_hold": {"net_return": bh.net_return, "equity": bh.equity.tolist()},
+            "flat": {"net_return": 0.0},
+            "random": {"net_returns": dist["net_return"].tolist(), "pf": pf,
+                       "trades": dist["trades"].tolist(), "frequencies": (freq / freq.sum()).tolist()}}
+
+
+def _write_fold_files(store, spec: FoldSpec, run) -> None:
+    """trades.csv and equity.csv (action ids, as reports read them)."""
+    import pandas as pd
+
+    from backtest.trades import EQUITY_CSV_COLUMNS
+
+    rel = Path(store.fold_dir(spec.symbol, int(spec.fold["id"]))).relative_to(store.root)
+    sim = run.sim
+    store.write_csv(rel / "trades.csv", sim.trades_frame())
+    idx = spec.bars.index[sim.start:sim.stop]
+    equity = pd.DataFrame({"timestamp": idx, "equity": sim.equity, "cash": sim.cash, "position": sim.position,
+                           "close": spec.bars.close[sim.start:sim.stop], "action": run.actions},
+                          columns=list(EQUITY_CSV_COLUMNS))
+    store.write_csv(rel / "equity.csv", equity)
+
+
+def _iso(ts) -> str:
+    return ts.isoformat()
+
+
+def _result_record(spec, bars, run, trainer, result, baselines, meanings, train, val, test) -> dict:
+    idx = bars.index
+    sim = run.sim
+    pf = sim.profit_factor()
+    return {
+        "test_start": _iso(idx[test.start]), "test_end": _iso(idx[test.stop - 1]),
+        "train_start": _iso(idx[train.start]), "train_end": _iso(idx[train.stop - 1]),
+        "val_start": _iso(idx[val.start]), "val_end": _iso(idx[val.stop - 1]),
+        "segments": {k: list(spec.fold[k]) for k in ("train", "val", "test", "warmup")},
+        "initial_equity": float(sim.initial_equity), "bars_per_year": float(spec.bars_per_year),
+        "pdt_rejections": int(sim.pdt_rejections), "action_meanings": meanings,
+        "training_log": [{k: h.get(k) for k in _LOG_KEYS} for h in result.history],
+        "validation_history": [{k: v.get(k) for k in _VAL_KEYS} for v in result.validation_history],
+        "best_validation": {k: (result.best_validation or {}).get(k) for k in _VAL_KEYS},
+        "global_step": int(result.global_step), "train_config": trainer.cfg.to_dict(),
+        "baselines": baselines,
+        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": None if math.isnan(pf) else pf,
+                 "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
+        "checkpoint": CHECKPOINT, "data_hash": spec.data_hash, "warm_start_from": spec.warm_start_from,
+    }
+
+
+def record_failure(spec: FoldSpec, error: str, traceback_text: str | None) -> None:
+    """Write ``fold_<k>/failed.json`` (reason and traceback); the fold is retried on rerun."""
+    from walkforward.store import RunStore
+
+    store = RunStore(spec.run_dir)
+    fold_id = int(spec.fold["id"])
+    rel = Path(store.fold_dir(spec.symbol, fold_id)).relative_to(store.root)
+    store.write_json(rel / FAILED, {"symbol": spec.symbol, "fold": fold_id, "error": error,
+                                    "traceback": traceback_text, "input_hash": spec.input_hash})
+    shutil.rmtree(store.root / rel / TRAINING_DIR, ignore_errors=True)
+
+
+def run_folds(specs: list[FoldSpec]) -> list[FoldOutcome]:
+    """Run folds in order (one symbol's folds under warm start); a failing fold is recorded
+    with its reason and the next one still runs (warm start then falls back to fresh)."""
+    import traceback
+
+    outcomes = []
+    previous_ok: str | None = None
+    for i, spec in enumerate(specs):
+        if i > 0 and spec.warm_start_from is not None:
+            spec = dataclasses.replace(spec, warm_start_from=previous_ok)
+        t0 = time.perf_counter()
+        try:
+            outcome = run_fold(spec)
+        except Exception as exc:  # noqa: BLE001 - a failed fold is recorded, the run goes on
+            error = f"{type(exc).__name__}: {exc}"
+            record_failure(spec, error, traceback.format_exc())
+            outcome = FoldOutcome(spec.symbol, int(spec.fold["id"]), False, time.perf_counter() - t0, error=error)
+            previous_ok = None
+        else:
+            previous_ok = str(Path(spec.run_dir) / _rel_fold(spec) / CHECKPOINT)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _rel_fold(spec: FoldSpec) -> Path:
+    from walkforward.store import safe_name
+
+    return Path(safe_name(spec.symbol)) / f"fold_{int(spec.fold['id'])}"
+
+
+def _copy_atomic(src, dst: Path, where: str | None = None) -> None:
+    from walkforward.store import atomic_write_bytes
+
+    if src is None or not Path(src).exists():
+        raise RuntimeError(f"training wrote no checkpoint ({src}); cannot test this fold")
+    data = Path(src).read_bytes()
+    if faults.armed("checkpoint_write", where):  # a crash half-way through the write
+        (dst.parent / f".{dst.name}.partial.tmp").write_bytes(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    atomic_write_bytes(dst, data)
+
+
+class _ProgressBar:
+    """Training progress (updates, ETA, reward, steps/s) as a tqdm bar on stderr."""
+
+    def __init__(self, label: str, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=f"  train {label}", unit="upd", leave=False, dynamic_ncols=True)
+
+    def update(self, rec: dict) -> None:
+        self._bar.update(1)
+        self._bar.set_postfix(reward=f"{rec.get('reward_mean', float('nan')):+.4f}",
+                              sps=f"{rec.get('steps_per_s', 0):,.0f}", refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+__all__ = ["FoldSpec", "FoldOutcome", "run_fold", "run_folds", "sim_config_for",
+           "train_config_for", "evaluate", "validation_metrics", "record_failure"]
