@@ -26,11 +26,12 @@ What is accepted (and the choices made where files are ambiguous):
 
 Validation refuses, with file, row (1-based data row, header excluded) or
 timestamp, what is wrong and how to fix it: missing columns, unparsable or
-duplicate timestamps, NaN/infinite/non-numeric values, non-positive prices, high
-below low, open or close outside [low, high], negative volume, fewer than
-``min_bars`` bars. Unsorted rows are sorted with a `UserWarning`; nothing else is
-repaired. Equity bars outside regular hours (or daily bars on non-session dates)
-are dropped with a warning unless ``keep_extended``.
+duplicate timestamps, text timestamps mixing rows with and without a time zone,
+NaN/infinite/non-numeric values, non-positive prices, high below low, open or
+close outside [low, high], negative volume, fewer than ``min_bars`` bars.
+Unsorted rows are sorted with a `UserWarning`; nothing else is repaired. Equity
+bars outside regular hours (or daily bars on non-session dates) are dropped with a
+warning unless ``keep_extended``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from backtest.io_formats import (
     UNNAMED_NAMES,
     file_stem,
     is_bar_file,
+    mixed_zone_rows,
     normalise_name,
     parse_timestamps,
     read_table,
@@ -248,6 +250,11 @@ def _check_prices(v: dict[str, np.ndarray], name: str, rows: np.ndarray, ts_text
 
 
 def _timestamps(frame, cols, name, rows):
+    mixed = mixed_zone_rows(frame[cols["timestamp"]])
+    if mixed is not None:
+        (i, j), column = mixed, frame[cols["timestamp"]]
+        raise DataError(f"{name}: row {int(rows[i])} ({column.iloc[i]!r}) has no time zone but row {int(rows[j])} "
+                        f"({column.iloc[j]!r}) has one; give every timestamp an offset (e.g. +00:00) or none")
     ns, aware, bad = parse_timestamps(frame[cols["timestamp"]])
     if bad.any():
         i, n = _first_bad(bad)

@@ -110,6 +110,27 @@ def _strings_to_datetime(text: pd.Series) -> pd.Series:
     return best
 
 
+def mixed_zone_rows(column: pd.Series) -> tuple[int, int] | None:
+    """Positions ``(without zone, with zone)`` of the first text timestamps of each kind when a
+    column mixes both, else None: a naive row among offset rows would silently be read as UTC
+    (or fail every row), so the file is refused instead of guessed."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column.dtype) or (
+            pd.api.types.is_numeric_dtype(column.dtype)):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc  # RE2 over the whole column: no per-row Python regex on big files
+
+    text = pc.utf8_trim_whitespace(pa.array(column.astype("string"), type=pa.string(), from_pandas=True))
+    text = pc.replace_substring_regex(text, r"(?i)\s*(?:UTC|GMT)$", "+00:00")
+    zoned = pc.match_substring_regex(text, r"(?:Z|[+-]\d\d:?\d\d)$").to_numpy(zero_copy_only=False)
+    datelike = pc.fill_null(pc.match_substring_regex(text, r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"), False)
+    zoned = np.where(datelike.to_numpy(zero_copy_only=False), zoned, None)  # unparsable text: the parser's case
+    has, lacks = zoned == True, zoned == False  # noqa: E712 - element-wise; None marks empty cells
+    if not (has.any() and lacks.any()):
+        return None
+    return int(np.flatnonzero(lacks)[0]), int(np.flatnonzero(has)[0])
+
+
 def _numeric_times(values: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
     """Numbers are epoch times, except whole numbers that all read as YYYYMMDD dates
     (19000101..21001231; as epoch seconds they would all fall in August 1970)."""

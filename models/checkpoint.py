@@ -149,6 +149,17 @@ def save_checkpoint(path, **kwargs) -> Path:
     return path
 
 
+def _refusal_reason(exc: BaseException) -> str:
+    """The unpickler's own reason on one line, without torch's advice to allowlist or to
+    load with weights_only=False (both wrong for an untrusted file)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+        text = text.split(" Please use", 1)[0]
+    text = " ".join(text.split())
+    return text[:200] or type(exc).__name__
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Read and validate a checkpoint; anything but our data format raises CheckpointError."""
     path = Path(path)
@@ -159,8 +170,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse a user's file is a bad checkpoint
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else type(exc).__name__)
+        reason = _refusal_reason(exc)
         raise CheckpointError(f"checkpoint {str(path)!r} is not a readable data-only checkpoint "
                               f"(refused by torch.load(weights_only=True): {reason}); "
                               "only files written by this suite are accepted") from exc
@@ -172,7 +182,33 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: missing {missing}")
+    _check_types(data, path)
     return data
+
+
+def _check_types(data: dict, path: Path) -> None:
+    """Refuse a file whose keys are right but whose values have the wrong shape (a foreign or
+    crafted checkpoint), so readers never fail with a TypeError deep inside."""
+    net = data["network"]
+    checks = (
+        ("config", isinstance(data["config"], dict)),
+        ("schema", isinstance(data["schema"], dict)),
+        ("schema_class", isinstance(data["schema_class"], str)),
+        ("action_meanings", isinstance(data["action_meanings"], list)
+         and all(isinstance(a, str) for a in data["action_meanings"])),
+        ("network", isinstance(net, dict) and isinstance(net.get("state_dict"), dict)
+         and all(isinstance(t, torch.Tensor) for t in net["state_dict"].values())
+         and isinstance(net.get("hidden"), list) and all(type(h) is int for h in net["hidden"])
+         and type(net.get("n_actions")) is int),
+        ("global_step", type(data["global_step"]) is int),
+        ("update", type(data["update"]) is int),
+        ("validation_history", isinstance(data["validation_history"], list)),
+        ("best_validation", isinstance(data.get("best_validation"), (dict, type(None)))),
+    )
+    bad = [name for name, ok in checks if not ok]
+    if bad:
+        raise CheckpointError(f"checkpoint {str(path)!r} has malformed {', '.join(bad)}; "
+                              "it was not written by this suite (or was edited); retrain or use the original file")
 
 
 def build_network(data: dict, device="cpu"):
