@@ -38,6 +38,10 @@ def test_run_directory_layout(reference_run):
         assert not (fold / "training").exists()  # scratch removed once the fold completed
         result = json.loads((fold / "result.json").read_text())
         assert result["fold"] == k and result["symbol"] == "SMPA"
+        assert result["training_log"]
+        for entry in result["training_log"]:  # every series of the report's training chart is there
+            for key in ("policy_loss", "value_loss", "entropy", "explained_variance", "clip_fraction"):
+                assert isinstance(entry[key], float), (k, key, entry)
         assert len(result["baselines"]["random"]["net_returns"]) == 5
         equity = pd.read_csv(fold / "equity.csv")
         test = result["segments"]["test"]
@@ -89,6 +93,15 @@ def test_kill_after_first_fold_then_resume_gives_identical_results(reference_run
     assert "already complete" in rerun.stderr
     assert (tmp_path / "run" / "SMPA" / "fold_0" / "checkpoint.pt").read_bytes() == first  # not retrained
     assert_same_results(tmp_path / "run", ref)
+
+
+def test_same_command_twice_is_byte_identical(reference_run, tmp_path):
+    """Determinism on CPU: a second process running the same command (same seed) writes the
+    same summary.json, trades and equity files, byte for byte."""
+    run, _ = reference_run
+    proc = run_cli(["run", "--out", "run", *TINY, "-q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_results(tmp_path / "run", run)
 
 
 def test_changed_config_refuses_to_mix_results(reference_run):

@@ -41,9 +41,10 @@ TRAINING_DIR = "training"  # per-fold scratch directory (last.pt, best.pt), remo
 CHECKPOINT = "checkpoint.pt"
 TRAIN_LOG = "train_log.jsonl"
 FAILED = "failed.json"
-#: Keys of each training-log entry kept in result.json (the reports' training chart).
-_LOG_KEYS = ("update", "global_step", "policy_loss", "value_loss", "entropy", "explained_variance",
-             "approx_kl", "clip_fraction", "steps_per_s", "reward_mean")
+#: result.json training-log key (what the reports' training chart reads) -> trainer history key.
+_LOG_KEYS = {"update": "update", "global_step": "global_step", "policy_loss": "pg_loss", "value_loss": "v_loss",
+             "entropy": "entropy", "explained_variance": "explained_variance", "approx_kl": "approx_kl",
+             "clip_fraction": "clip_frac", "steps_per_s": "steps_per_s", "reward_mean": "reward_mean"}
 _VAL_KEYS = ("update", "global_step", "pf", "net_return", "trades", "hold_share", "score")
 
 
@@ -309,7 +310,7 @@ def _result_record(spec, bars, run, trainer, result, baselines, meanings, train,
         "segments": {k: list(spec.fold[k]) for k in ("train", "val", "test", "warmup")},
         "initial_equity": float(sim.initial_equity), "bars_per_year": float(spec.bars_per_year),
         "pdt_rejections": int(sim.pdt_rejections), "action_meanings": meanings,
-        "training_log": [{k: h.get(k) for k in _LOG_KEYS} for h in result.history],
+        "training_log": [{k: h.get(source) for k, source in _LOG_KEYS.items()} for h in result.history],
         "validation_history": [{k: v.get(k) for k in _VAL_KEYS} for v in result.validation_history],
         "best_validation": {k: (result.best_validation or {}).get(k) for k in _VAL_KEYS},
         "global_step": int(result.global_step), "train_config": trainer.cfg.to_dict(),
