@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from models.config import TrainConfig, resolve_hidden
+from models.config import TrainConfig, cpu_has_native_bf16, resolve_hidden
 from models.network import flops_per_sample
 from models.ppo import PPOTrainer
 
@@ -55,9 +55,9 @@ def make_env(kind: str, n_envs: int, n_bars: int, episode_len: int, seed: int = 
                       train_range=(0, split), device="cpu", dtype=torch.float32, seed=seed, reuse_obs=True)
 
 
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    """Measured float32 matmul FLOP/s on this machine (best of `reps`)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 2048, reps: int = 5, dtype=torch.float32) -> float:
+    """Measured matmul FLOP/s on this machine in ``dtype`` (best of `reps`)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = math.inf
     for _ in range(reps):
@@ -131,22 +131,27 @@ def main(argv=None) -> None:
     ap.add_argument("--n-bars", type=int, default=600, help="toy env series length (bars shared by envs)")
     ap.add_argument("--episode-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                    help="our trainer's bf16 autocast (auto: on where the CPU has native bf16 matmul); SB3 has none")
     ap.add_argument("--skip-sb3", action="store_true")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     hidden = resolve_hidden(args.hidden if not args.hidden[0].isdigit() else [int(h) for h in args.hidden.split(",")])
+    amp = cpu_has_native_bf16() if args.amp == "auto" else args.amp == "on"
     cfg = TrainConfig(total_steps=args.n_envs * args.n_steps * (args.updates + 1), n_envs=args.n_envs,
                       n_steps=args.n_steps, n_epochs=args.epochs, critic_epochs=0, minibatch_size=args.minibatch,
-                      hidden=hidden, warmup_frac=0.0)
+                      hidden=hidden, warmup_frac=0.0, amp=amp)
     print(f"env={args.env} obs_dim=5805 n_envs={args.n_envs} n_steps={args.n_steps} epochs={args.epochs} "
-          f"minibatch={args.minibatch} hidden={hidden} timed updates={args.updates} threads={torch.get_num_threads()}")
-    peak = matmul_peak()
+          f"minibatch={args.minibatch} hidden={hidden} timed updates={args.updates} threads={torch.get_num_threads()} "
+          f"ours amp={'bf16' if amp else 'off'} (native bf16 matmul: {cpu_has_native_bf16()})")
+    peak = matmul_peak(dtype=torch.bfloat16 if amp else torch.float32)
     ours = bench_ours(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)
     print(f"ours : {ours['steps_per_s']:10,.0f} steps/s  ({ours['seconds']:.2f} s)  "
           f"market rows computed per sample-epoch: {ours['unique_share']:.2f}")
     achieved = ours["flops_per_update"] * ours["steps_per_s"] / cfg.batch_size
-    print(f"FLOP/s: ours {achieved / 1e9:,.1f} GFLOP/s vs measured float32 matmul peak {peak / 1e9:,.1f} GFLOP/s "
+    print(f"FLOP/s: ours {achieved / 1e9:,.1f} GFLOP/s vs measured {'bf16' if amp else 'float32'} matmul peak "
+          f"{peak / 1e9:,.1f} GFLOP/s "
           f"({achieved / peak:.0%})")
     if not args.skip_sb3:
         sb3 = bench_sb3(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)

@@ -108,6 +108,10 @@ def _body(hidden: tuple[int, ...], out: int, head_gain: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+#: Unique-bar rows are padded to a multiple of this (padding rows get no gradient).
+ROW_BUCKET = 128
+
+
 class ActorCritic(nn.Module):
     """Separate actor and critic towers over (market window, account features)."""
 
@@ -154,10 +158,20 @@ class ActorCritic(nn.Module):
         return torch.cat([F.linear(windows, self.actor_market.weight, self.actor_market.bias),
                           F.linear(windows, self.critic_market.weight, self.critic_market.bias)], dim=-1)
 
+    def as_input(self, windows: torch.Tensor) -> torch.Tensor:
+        """Windows in the weights' dtype, or as they are when autocast takes them (bf16 under AMP)."""
+        kind = windows.device.type
+        if torch.is_autocast_enabled(kind) and windows.dtype == torch.get_autocast_dtype(kind):
+            return windows
+        return windows.to(self.actor_market.weight.dtype)
+
     def market_for_bars(self, bar_idx: torch.Tensor, market_windows: torch.Tensor, part: str = "both") -> torch.Tensor:
         """Market part for samples at bars `bar_idx`, computed once per unique bar."""
         uniq, inverse = torch.unique(bar_idx, return_inverse=True)
-        windows = market_windows[uniq].to(self.actor_market.weight.dtype)
+        pad = -uniq.numel() % ROW_BUCKET
+        if pad:  # a few shapes only: oneDNN/cuBLAS pick (and cache) a kernel per shape
+            uniq = torch.cat([uniq, uniq[:1].expand(pad)])
+        windows = self.as_input(market_windows[uniq])
         # index_select: its backward is an index_add (fast), unlike advanced indexing's index_put
         return self.market_projection(windows, part).index_select(0, inverse)
 

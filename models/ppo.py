@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from backtest.errors import ConfigError
 from models.checkpoint import build_payload, check_architecture, load_checkpoint, save_checkpoint
-from models.config import TrainConfig
+from models.config import TrainConfig, cpu_has_native_bf16
 from models.gae import compute_gae
 from models.network import ActorCritic
 from models.policy import Policy
@@ -106,6 +106,15 @@ def sample_actions(logits: torch.Tensor, gen: torch.Generator) -> tuple[torch.Te
 TABLE_MAX_BYTES = 1 << 30
 
 
+def low_precision_view(windows: torch.Tensor) -> torch.Tensor:
+    """A bf16 copy of the env's window view, built from its (small) base tensor when it is a
+    strided view over padded features, so the copy costs T x n_market, not T x W x n_market."""
+    base = windows._base
+    if base is None or windows.storage_offset() != 0 or base.storage_offset() != 0 or not base.is_contiguous():
+        return windows.to(torch.bfloat16)
+    return base.to(torch.bfloat16).as_strided(windows.shape, windows.stride())
+
+
 @torch.no_grad()
 def projection_table(net: ActorCritic, market_windows: torch.Tensor, max_rows: int, chunk: int = 8192):
     """Market part of both towers for every bar, or None when that is not worth it.
@@ -117,8 +126,7 @@ def projection_table(net: ActorCritic, market_windows: torch.Tensor, max_rows: i
     n = market_windows.shape[0]
     if n > max_rows or n * 2 * net.h1 * 4 > TABLE_MAX_BYTES:
         return None
-    dtype = net.actor_market.weight.dtype
-    return torch.cat([net.market_projection(market_windows[s:s + chunk].to(dtype)) for s in range(0, n, chunk)])
+    return torch.cat([net.market_projection(net.as_input(market_windows[s:s + chunk])) for s in range(0, n, chunk)])
 
 
 def _rollout_heads(net: ActorCritic, obs, bar_index, table):
@@ -282,7 +290,7 @@ class PPOTrainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log_path = Path(log_path) if log_path is not None else (self.run_dir / "train_log.jsonl" if self.run_dir else None)
         self.normaliser, self.data_hash, self.fold_id = normaliser, data_hash, fold_id
-        self.amp = config.amp and self.device.type == "cuda"
+        self.amp = config.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16()))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.net = ActorCritic(schema, env.n_actions, config.hidden).to(self.device)
@@ -293,6 +301,9 @@ class PPOTrainer:
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(config.seed)
         self.bar_mode = hasattr(env, "market_windows") and hasattr(env, "bar_index")
+        self.windows = None
+        if self.bar_mode:  # under AMP, gather windows already in bf16: half the bytes, no per-use cast
+            self.windows = low_precision_view(env.market_windows) if self.amp else env.market_windows
         self.global_step, self.update = 0, 0
         self.history: list[dict] = []
         self.validation_history: list[dict] = []
@@ -300,7 +311,7 @@ class PPOTrainer:
         self.best_state: dict | None = None
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def policy(self) -> Policy:
         """The live network as a deterministic Policy (what validation runs)."""
@@ -323,9 +334,9 @@ class PPOTrainer:
                 lrs = self._set_learning_rates()
                 stats = self._new_stats()
                 self.net.eval()
-                with self._autocast():
-                    table = projection_table(self.net, self.env.market_windows, cfg.batch_size) if self.bar_mode else None
-                obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast, table)
+                with self._autocast():  # one context: autocast casts the fixed weights once per rollout
+                    table = projection_table(self.net, self.windows, cfg.batch_size) if self.bar_mode else None
+                    obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast, table)
                 del table
                 adv, returns = compute_gae(buf.rewards, buf.values, next_values_of(buf, last_value), buf.dones,
                                            buf.terminated, cfg.gamma, cfg.gae_lambda)
@@ -369,7 +380,7 @@ class PPOTrainer:
 
     def _projection(self, flat: dict, idx: torch.Tensor, part: str) -> torch.Tensor:
         if self.bar_mode:
-            return self.net.market_for_bars(flat["bars"][idx], self.env.market_windows, part)
+            return self.net.market_for_bars(flat["bars"][idx], self.windows, part)
         market = flat["obs"][idx, : self.net.market_dim]
         return self.net.market_projection(market, part)
 

@@ -1,6 +1,7 @@
 """PPO trainer: determinism, learning on a planted signal, logging, validation and best state."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -131,11 +132,28 @@ def test_minibatch_loss_known_values():
     assert out["clip_frac"].item() == pytest.approx(0.5)
 
 
-def test_cuda_only_options_are_ignored_on_cpu():
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_cpu_honours_amp_only_with_native_bf16_and_never_compiles(native_bf16, monkeypatch):
+    import models.ppo
+
+    monkeypatch.setattr(models.ppo, "cpu_has_native_bf16", lambda: native_bf16)
     env = ToyEnv(seed=1)
     trainer = PPOTrainer(env, env.schema, small_config(total_steps=64 * 16, amp=True, compile=True), verbose=0)
-    assert not trainer.amp and not trainer.net._compiled
-    assert trainer.train().updates == 1
+    assert trainer.amp is native_bf16 and not trainer.net._compiled
+    assert (trainer.windows.dtype == torch.bfloat16) is native_bf16
+    result = trainer.train()
+    assert result.updates == 1 and all(math.isfinite(v) for v in (result.history[0]["pg_loss"],
+                                                                     result.history[0]["v_loss"]))
+    assert all(p.dtype == torch.float32 for p in trainer.net.parameters())  # master weights stay float32
+
+
+def test_low_precision_view_equals_the_cast_windows():
+    from models.ppo import low_precision_view
+
+    env = ToyEnv(seed=2)
+    view = low_precision_view(env.market_windows)
+    assert view.dtype == torch.bfloat16 and view.shape == env.market_windows.shape
+    assert torch.equal(view, env.market_windows.to(torch.bfloat16))
 
 
 def test_env_and_config_mismatch_is_refused():

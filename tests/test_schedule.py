@@ -50,9 +50,30 @@ def test_mode_step_budgets():
     assert mode_config("smoke").total_steps <= 60_000
 
 
-def test_auto_config_on_cpu_is_smoke_sized():
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_auto_config_on_cpu_is_smoke_sized_with_amp_where_bf16_is_native(native_bf16, monkeypatch):
+    import models.config
+
+    monkeypatch.setattr(models.config, "cpu_has_native_bf16", lambda: native_bf16)
     cfg = auto_config("cpu")
-    assert cfg.mode == "smoke" and cfg.n_envs == 64 and cfg.hidden == (256, 128, 64) and not cfg.amp
+    assert cfg.mode == "smoke" and cfg.n_envs == 64 and cfg.hidden == (256, 128, 64) and cfg.amp is native_bf16
+
+
+def test_native_bf16_detection_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    import models.config
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu amx_bf16 amx_tile", True),
+                            ("fpu avx2 avx512f", False)):
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(
+            cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+        assert models.config.cpu_has_native_bf16() is expected, flags
+    monkeypatch.setattr(builtins, "open", lambda *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
+    assert models.config.cpu_has_native_bf16() is False
 
 
 @pytest.mark.parametrize("bad", [dict(n_envs=0), dict(gamma=1.5), dict(hidden="huge"), dict(checkpoint_interval=-1),

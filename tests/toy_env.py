@@ -69,7 +69,8 @@ class ToyEnv:
         self.t = torch.where(done, torch.zeros_like(self.t), self.t)
         self.last_action = torch.where(done, torch.zeros_like(actions), actions)
         components = {"pnl": reward, "exploration": (actions != 0).to(reward.dtype)}
-        info = {"final_obs": final_obs, "final_bar_index": final_bar, "reward_components": components}
+        info = {"final_obs": final_obs, "final_bar_index": final_bar, "reward_components": components,
+                "terminated": torch.zeros_like(done)}  # fixed-length episodes end as truncations
         return self._obs(), reward, done, info
 
 
