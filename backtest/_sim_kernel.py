@@ -35,7 +35,7 @@ N_I = 12
 L_QTY, L_REF, L_EXEC, L_BAR, L_SLIP, L_SPREAD, L_IMPACT, L_COMM = range(8)
 N_LOT = 8
 # account params (float): buy fraction, max position, PDT threshold, cash margin
-A_BUY_FRACTION, A_MAX_POSITION, A_PDT_THRESHOLD, A_CASH_MARGIN = range(4)
+A_BUY_FRACTION, A_MAX_POSITION, A_PDT_THRESHOLD, A_CASH_MARGIN, A_MIN_NOTIONAL = range(5)
 N_A = 4
 # int params
 K_ALLOW_SHORT, K_FRACTIONAL, K_SEED = range(3)
@@ -99,15 +99,20 @@ def impact_for(q, o, e, sigma, adv, fp):
 
 
 @njit(cache=True)
-def order_request(kind, size, pos, e, o, buy_fraction, allow_short):
-    """(side, increases position, requested quantity, reason) of one decoded action."""
+def order_request(kind, size, pos, e, o, buy_fraction, allow_short, min_notional):
+    """(side, increases position, requested quantity, reason) of one decoded action.
+
+    A reduction that would leave a position worth less than ``min_notional`` takes all of it.
+    """
     if kind == BUY:
         if pos < 0.0:
-            return 1, False, size * (-pos), 0
+            q = size * (-pos)
+            return 1, False, (-pos if ((-pos) - q) * o < min_notional else q), 0
         return 1, True, ((e * buy_fraction) * size) / o, 0
     if kind == SELL:
         if pos > 0.0:
-            return -1, False, size * pos, 0
+            q = size * pos
+            return -1, False, (pos if (pos - q) * o < min_notional else q), 0
         if allow_short:
             return -1, True, ((e * buy_fraction) * size) / o, 0
         return -1, False, 0.0, REASON_NOTHING_TO_SELL
@@ -142,6 +147,8 @@ def size_order(t, side, increase, q, reason, e, o, pos, cash, slip, half, sigma,
             reason = REASON_VOLUME_CAP
     if ip[K_FRACTIONAL] == 0:
         q = np.floor(q)
+    if increase and q * o < ap[A_MIN_NOTIONAL]:
+        q = 0.0
     if q <= 0.0 and reason == 0:
         reason = REASON_MIN_SIZE
     return q, reason
@@ -250,7 +257,7 @@ def step(t, a, mkt, kind_tab, size_tab, ap, ip, fp, fs, ist, lots, ff, fi, k, tf
     fi[k, FI_DAY_TRADE] = 0
     if kind != HOLD:
         side, increase, q, reason = order_request(kind, size_tab[a], pos, e, o, ap[A_BUY_FRACTION],
-                                                  ip[K_ALLOW_SHORT] != 0)
+                                                  ip[K_ALLOW_SHORT] != 0, ap[A_MIN_NOTIONAL])
         ff[k, FF_REQ_QTY] = q
         fi[k, FI_SIDE] = side
         day_trade = pdt_on[t] and is_day_trade(increase, s, ist[I_PENDING])

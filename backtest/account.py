@@ -36,7 +36,7 @@ REASON_MAX_POSITION = 2  # position would exceed max_position * equity
 REASON_VOLUME_CAP = 3  # fill would take more than the allowed share of bar volume
 REASON_PDT = 4  # pattern-day-trader rule: would be the 4th day trade in 5 sessions
 REASON_NOTHING_TO_SELL = 5  # SELL/CLOSE while flat (long-only), or BUY-to-cover with nothing short
-REASON_MIN_SIZE = 6  # quantity rounds to zero (whole shares)
+REASON_MIN_SIZE = 6  # quantity rounds to zero (whole shares) or the order is below min_order_notional
 REASON_NAMES = ("", "cash", "max_position", "volume_cap", "pdt", "nothing_to_sell", "min_size")
 
 
@@ -65,6 +65,10 @@ class AccountConfig:
     """Fractional quantities; False rounds every order down to whole shares."""
     include_close_action: bool = False
     """Add an eighth action, CLOSE, that exits the whole position."""
+    min_order_notional: float = 1.0
+    """Smallest order worth placing (quantity x open, quote currency): a smaller increase is
+    rejected (min_size), and a reduction that would leave a position worth less sells all of
+    it, so repeated partial SELLs never leave dust positions and dust trades; 0 turns it off."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.initial_equity, (int, float)) and np.isfinite(self.initial_equity)
@@ -76,6 +80,10 @@ class AccountConfig:
             raise ConfigError("AccountConfig.safety_buffer must be below 1 (1 would never buy), got 1")
         _check_fraction("base_allocation", self.base_allocation, 0.0, 1.0, low_open=True)
         _check_fraction("max_position", self.max_position, 0.0, 1.0, low_open=True)
+        if not (isinstance(self.min_order_notional, (int, float)) and not isinstance(self.min_order_notional, bool)
+                and np.isfinite(self.min_order_notional) and self.min_order_notional >= 0):
+            raise ConfigError(f"AccountConfig.min_order_notional must be a number >= 0 (0 = off), "
+                              f"got {self.min_order_notional!r}")
         for name in ("allow_short", "fractional", "include_close_action"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"AccountConfig.{name} must be True or False, got {getattr(self, name)!r}")

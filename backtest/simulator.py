@@ -25,7 +25,8 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
    ``prev_close_equity = equity`` and the current session becomes it.
 2. Decode (`backtest.account.ActionSpace`): ``o = open[t]``, ``E = cash + pos * o``.
    BUY s flat/long: increase, ``q = ((E * buy_fraction) * s) / o``; BUY s short: cover
-   ``s * (-pos)``. SELL s long: reduce ``s * pos``; flat/short: increase short with the
+   ``s * (-pos)``. SELL s long: reduce ``s * pos``; a reduction with ``(|pos| - q) * o <
+   min_order_notional`` takes ``|pos|`` instead (no dust left). Flat/short: increase short with the
    BUY quantity when ``allow_short`` (else rejected, nothing to sell). CLOSE: reduce
    ``|pos|`` (flat: rejected, nothing to sell). HOLD does nothing but mark (step 7).
 3. PDT check (`backtest.pdt`): on bars where the rule applies (``pdt_on[t]``), a reducing
@@ -39,8 +40,9 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
    (1 + per_notional) + per_share``, else ``q = ((cash - per_order) / unit) * (1 - 1e-12)``
    (reason cash; ``imp(q)`` is the impact of the uncapped q, an upper bound, so the capped
    fill is always affordable). Any order: ``q <= volume_cap * volume[t]`` when the cap is
-   on (reason volume_cap); ``floor(q)`` when not fractional. ``q <= 0`` rejects (reason of
-   the binding cap, else min_size).
+   on (reason volume_cap); ``floor(q)`` when not fractional; an increase with ``q * o <
+   min_order_notional`` gets ``q = 0``. ``q <= 0`` rejects (reason of the binding cap, else
+   min_size).
 5. Fill: ``imp = impact(q)`` (square-root law ``(y * sigma[t]) * sqrt(q / adv[t])`` when
    mode auto, ``adv > 0`` and both are known, else ``k * sqrt((q * o) / E)``, with ``q * o``
    in place of ``E`` when ``E <= 0``; mode none: 0), ``px = o * (1 + side *
@@ -238,7 +240,8 @@ class Simulator:
         self.pdt_on, self.session = self.market["pdt_on"], self.market["session"]
         self.sigma, self.adv = self.market["sigma"], self.market["adv"]
         self._mkt = tuple(self.market[k] for k in MARKET_KEYS)
-        self._ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN])
+        self._ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN,
+                             float(acct.min_order_notional)])
         self._ip = np.array([int(acct.allow_short), int(acct.fractional), int(self.config.seed)], dtype=np.int64)
         self._fp = friction.kernel_params()
         self._one_ff = np.zeros((1, K.N_FF))

@@ -93,6 +93,7 @@ class StepParams:
     per_order: float
     per_notional: float
     volume_cap: float  # 0 = off
+    min_notional: float  # AccountConfig.min_order_notional (0 = off)
 
     @classmethod
     def from_config(cls, config: SimConfig, asset_class: str) -> "StepParams":
@@ -101,7 +102,8 @@ class StepParams:
                    fractional=acct.fractional, initial_equity=float(acct.initial_equity),
                    half_spread=spread_fraction(fr.spread.spread), impact_mode=fr.impact.mode, y=fr.impact.y,
                    k=fr.impact.k, per_share=fr.commission.per_share, per_order=fr.commission.per_order,
-                   per_notional=fr.commission.per_notional, volume_cap=fr.volume_cap.max_share)
+                   per_notional=fr.commission.per_notional, volume_cap=fr.volume_cap.max_share,
+                   min_notional=float(acct.min_order_notional))
 
 
 @dataclass
@@ -188,7 +190,9 @@ def _decode(kind, size, pos, e, o, p: StepParams):
     buy, sell, close = kind == BUY, kind == SELL, kind == CLOSE
     inc_q = ((e * p.buy_fraction) * size) / o
     increase = (buy & (pos >= 0.0)) | (sell & (pos <= 0.0) & p.allow_short)
-    q = torch.where(increase, inc_q, torch.where(buy, size * (-pos), torch.where(sell, size * pos, pos.abs())))
+    reduce_q = torch.where(buy, size * (-pos), torch.where(sell, size * pos, pos.abs()))
+    reduce_q = torch.where((pos.abs() - reduce_q) * o < p.min_notional, pos.abs(), reduce_q)  # no dust left
+    q = torch.where(increase, inc_q, reduce_q)
     q = torch.where(sell & (pos <= 0.0) & ~increase, 0.0, q)
     side = torch.where(buy, 1, torch.where(sell, -1, torch.where(pos > 0.0, -1, torch.where(pos < 0.0, 1, 0))))
     side = torch.where(kind == HOLD, 0, side)
@@ -217,6 +221,7 @@ def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, volume, p: S
         reason = torch.where(capped, REASON_VOLUME_CAP, reason)
     if not p.fractional:
         q = torch.where(broke, q, torch.floor(q))
+    q = torch.where(increase & (q * o < p.min_notional), 0.0, q)
     q = torch.where(broke, 0.0, q)
     reason = torch.where(broke, REASON_CASH, reason)
     reason = torch.where((q <= 0.0) & (reason == 0), REASON_MIN_SIZE, reason)

@@ -32,6 +32,8 @@ def test_validate_actions():
     ({"initial_equity": 0}, "initial_equity"), ({"safety_buffer": 1.0}, "safety_buffer"),
     ({"base_allocation": 0.0}, "base_allocation"), ({"max_position": 1.5}, "max_position"),
     ({"allow_short": 1}, "allow_short"), ({"initial_equity": float("inf")}, "initial_equity"),
+    ({"min_order_notional": -1.0}, "min_order_notional"), ({"min_order_notional": float("nan")}, "min_order_notional"),
+    ({"min_order_notional": True}, "min_order_notional"),
 ])
 def test_config_validation_names_parameter(kwargs, name):
     with pytest.raises(ConfigError, match=name):

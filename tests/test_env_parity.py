@@ -126,7 +126,8 @@ def sim_configs(draw):
     fractional = draw(st.booleans())
     acct = AccountConfig(initial_equity=draw(st.sampled_from([1000.0, 3000.0] if fractional else [30_000.0, 3000.0])),
                          allow_short=draw(st.booleans()), fractional=fractional,
-                         include_close_action=draw(st.booleans()))
+                         include_close_action=draw(st.booleans()),
+                         min_order_notional=draw(st.sampled_from([0.0, 1.0, 25.0])))
     fr = FrictionConfig(impact=ImpactModel(mode=draw(st.sampled_from(["auto", "portfolio", "none"])), min_sessions=2,
                                            lookback=5),
                         commission=draw(st.sampled_from([CommissionModel(),

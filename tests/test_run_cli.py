@@ -68,6 +68,17 @@ def test_summary_pf_equals_pf_recomputed_from_trades(reference_run):
     assert sym["verdict"] in ("DEPLOY", "PAPER", "DROP")
 
 
+def test_no_dust_trades(reference_run):
+    """With min_order_notional = 1, a partial sell leaves at least 1 and so sells at least
+    0.25 / 0.75 of it: no trade is worth less than a third (the dust rule of AccountConfig)."""
+    run, _ = reference_run
+    for k in (0, 1):
+        trades = pd.read_csv(run / "SMPA" / f"fold_{k}" / "trades.csv")
+        notional = trades["quantity"] * trades["exit_price"]
+        assert (notional > 0.3).all(), trades[notional <= 0.3]
+        assert np.allclose(trades["entry_price"], trades["entry_price"].clip(lower=0.5 * trades["exit_price"]))
+
+
 def test_checkpoint_in_fold_is_the_selected_model(reference_run):
     """The fold's checkpoint loads (weights_only), belongs to the fold and is the best validation."""
     from models.policy import load_policy

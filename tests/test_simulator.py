@@ -126,6 +126,31 @@ def test_rejection_and_clipping_codes():
     assert REASON_CASH in poor.fills["reason"] and poor.cash.min() >= 0.0
 
 
+THREE_WEEKS = [f"2025-03-{d} 14:30" for d in (10, 11, 12, 13, 14, 17, 18, 19, 20, 21, 24, 25)]
+
+
+def test_min_order_notional_sells_the_dust_and_rejects_tiny_buys():
+    """SELL 25% again and again: without the rule the position shrinks forever (dust trades);
+    with it, the sell that would leave less than min_order_notional sells everything."""
+    bars = make_bars(THREE_WEEKS, [100.0] * 12, timeframe="1D")
+    actions = [BUY75] + [SELL25] * 11
+
+    def run(min_notional):
+        acct = AccountConfig(min_order_notional=min_notional)
+        return simulate(bars, actions, SimConfig(friction=FrictionConfig.zero(), account=acct))
+
+    dusty, clean = run(0.0), run(10.0)
+    assert dusty.position[-1] > 0.0 and len(dusty.trades) == 11  # 78.75 * 0.75**11 = 3.3 left
+    # 78.75 * 0.75**8 = 7.9 < 10: the 8th sell takes everything, the rest have nothing to sell
+    assert clean.position[8] == 0.0 and clean.position[-1] == 0.0 and len(clean.trades) == 8
+    assert clean.fills["qty"][8] == pytest.approx(0.7875 * 0.75**7)
+    assert np.all(clean.fills["reason"][9:] == REASON_NOTHING_TO_SELL)
+    assert np.allclose(clean.trades["entry_price"], 100.0) and clean.equity[-1] == pytest.approx(1000.0)
+    tiny = simulate(bars, [BUY25] * 3, SimConfig(friction=FrictionConfig.zero(),
+                                                 account=AccountConfig(min_order_notional=50.0)))
+    assert np.all(tiny.fills["reason"] == REASON_MIN_SIZE) and tiny.position[-1] == 0.0  # 26.25 < 50
+
+
 def test_short_side_and_cover():
     bars = make_bars(WEEK, [100.0, 100.0, 90.0, 90.0, 90.0], timeframe="1D")
     cfg = SimConfig(account=AccountConfig(allow_short=True, include_close_action=True),

@@ -52,10 +52,11 @@ DEVICES = ["cpu"] + [pytest.param("cuda", marks=pytest.mark.cuda)] * torch.cuda.
 @given(bars=bars_strategy(min_bars=20, max_bars=160, asset_class="equity",
                           timeframes=("5min", "15min", "30min", "1h")),
        seed=st.integers(0, 2**40), short=st.booleans(), fractional=st.booleans(),
-       impact=st.sampled_from(["auto", "portfolio"]), vcap=st.sampled_from([0.0, 0.001]))
-def test_torch_mirror_is_bit_identical(device, bars, seed, short, fractional, impact, vcap):
+       impact=st.sampled_from(["auto", "portfolio"]), vcap=st.sampled_from([0.0, 0.001]),
+       min_notional=st.sampled_from([0.0, 1.0, 40.0]))
+def test_torch_mirror_is_bit_identical(device, bars, seed, short, fractional, impact, vcap, min_notional):
     acct = AccountConfig(initial_equity=3000.0 if fractional else 30_000.0, allow_short=short,
-                         fractional=fractional, include_close_action=True)
+                         fractional=fractional, include_close_action=True, min_order_notional=min_notional)
     fr = FrictionConfig(impact=ImpactModel(mode=impact, min_sessions=2, lookback=5),
                         commission=CommissionModel(per_share=0.005, per_order=0.2, per_notional=0.0003),
                         volume_cap=VolumeCap(vcap))
