@@ -7,6 +7,7 @@ Goal: `load_bars` under 5 s. Run: ``python -m benchmarks.bench_load``.
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -36,11 +37,14 @@ def write_file(path: Path, n: int = N_BARS, n_symbols: int = 5) -> None:
     pd.concat(parts, ignore_index=True).to_parquet(path, index=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=N_BARS, help=f"bars in the file (default {N_BARS:,})")
+    args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "BENCH.parquet"
         t0 = time.perf_counter()
-        write_file(path)
+        write_file(path, n=args.bars)
         gen_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         peer = pd.read_parquet(path)

@@ -12,6 +12,7 @@ Reported separately: numba compile/cache-load time (first call on 10 bars; kerne
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -66,9 +67,14 @@ def _best(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--end", default="2025-03-01", help="last date of the 1-minute bars from 2015-01-01 "
+                    "(default 2025-03-01, ~1M bars; 2016-01-01 gives ~100k)")
+    ap.add_argument("--skip-cold", action="store_true", help="skip the cold-compile measurement (a fresh process)")
+    args = ap.parse_args(argv)
     t = time.perf_counter()
-    bars = generate_equity_bars("BENCH", start="2015-01-01", end="2025-03-01", timeframe="1min")
+    bars = generate_equity_bars("BENCH", start="2015-01-01", end=args.end, timeframe="1min")
     n = len(bars)
     print(f"bars: {n:,} one-minute equity bars, generated in {time.perf_counter() - t:.1f} s")
     config = SimConfig(
@@ -79,7 +85,8 @@ def main() -> None:
         pdt="on", seed=1)
     acts = _actions(n)
 
-    print(f"numba compile, cold (empty cache, fresh process): {_cold_compile_s():.2f} s")
+    if not args.skip_cold:
+        print(f"numba compile, cold (empty cache, fresh process): {_cold_compile_s():.2f} s")
     t = time.perf_counter()
     simulate(bars.slice(0, 10), acts[:10], config)
     print(f"numba cache load (first call in this process, 10 bars): {time.perf_counter() - t:.2f} s")
