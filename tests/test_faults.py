@@ -52,16 +52,18 @@ def test_sigint_exits_130_and_resumes(reference_run, tmp_path):
 
 
 def test_diverging_fold_is_recorded_and_the_rest_finish(tmp_path):
-    proc = run_cli(CMD, tmp_path, fault="nan_rewards@SMPA/0")
+    two_symbols = [a if a != "SMPA" else "SMPA,SMPB" for a in CMD]
+    proc = run_cli(two_symbols, tmp_path, fault="nan_rewards@SMPA/0")
     assert proc.returncode == 1, proc.stderr
     assert "FAILED SMPA fold 0" in proc.stderr and "diverged" in proc.stderr
     run = tmp_path / "run"
     failures = json.loads((run / "failures.json").read_text())
     assert [(f["symbol"], f["fold"]) for f in failures] == [("SMPA", 0)]
     assert "TrainingDiverged" in failures[0]["error"]
-    assert (run / "SMPA" / "fold_1" / "result.json").exists()
+    for fold in ("SMPA/fold_1", "SMPB/fold_0", "SMPB/fold_1"):  # the other folds and symbols finished
+        assert (run / fold / "result.json").exists(), fold
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["symbols"][0]["metrics"]["folds"] == 1
+    assert {s["symbol"]: s["metrics"]["folds"] for s in summary["symbols"]} == {"SMPA": 1, "SMPB": 2}
     assert_all_files_load(run)
 
 
