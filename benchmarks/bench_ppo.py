@@ -67,6 +67,12 @@ def matmul_peak(n: int = 2048, reps: int = 5, dtype=torch.float32) -> float:
     return 2 * n**3 / best
 
 
+def _reports_any_done(env) -> bool:
+    from models.env import TradingEnv
+
+    return isinstance(env, TradingEnv)
+
+
 def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
     trainer = PPOTrainer(env, env.schema, cfg, verbose=0)
     unique = []
@@ -85,12 +91,14 @@ def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
     calls_per_update = len(unique) // (updates + 1)
     uniq_rows = sum(u for u, _n, _p in unique[calls_per_update:]) / updates  # per timed update
     # rollout: market part once per bar (projection table) or per sample, rest per sample,
-    # plus the final-obs critic value per sample (from the table when the env gives the bar)
+    # plus the critic (half the network) on final_obs: at episode ends only when the env
+    # reports info["any_done"] (TradingEnv), else every step
     n_rows = env.market_windows.shape[0]
+    final = 0.5 / env.episode_len if _reports_any_done(env) else 0.5
     if n_rows <= cfg.batch_size:
-        rollout = n_rows * f["market"] + cfg.batch_size * 1.5 * f["rest"]
+        rollout = n_rows * f["market"] + cfg.batch_size * (1 + final) * f["rest"]
     else:
-        rollout = cfg.batch_size * 1.5 * (f["market"] + f["rest"])
+        rollout = cfg.batch_size * (1 + final) * (f["market"] + f["rest"])
     # update: market part forward + weight gradient (2x) over unique bars; rest fwd+bwd (3x) per sample
     train = 2 * uniq_rows * f["market"] + 3 * cfg.n_epochs * cfg.batch_size * f["rest"]
     return {"steps_per_s": steps / seconds, "seconds": seconds, "flops_per_update": rollout + train,

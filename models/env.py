@@ -190,8 +190,9 @@ class TradingEnv:
     def step(self, actions: torch.Tensor):
         """One decision per env; returns ``(obs, reward, done, info)`` (see the module doc).
 
-        ``info``: ``final_obs``, ``final_bar_index``, ``terminated`` (always False: episodes
-        are truncated, never terminal), ``reward_components``, ``fill`` (the fill record of
+        ``info``: ``final_obs``, ``final_bar_index``, ``any_done`` (Python bool: whether the
+        episodes ended at this step), ``terminated`` (always False: episodes are truncated,
+        never terminal), ``reward_components``, ``fill`` (the fill record of
         every env, `backtest.trades.FILL_DTYPE` field names, plus ``pdt_rejected``),
         ``equity``, ``cash``, ``position`` after the step and ``pdt_rejections`` (count in
         the episode so far).
@@ -224,6 +225,7 @@ class TradingEnv:
         else:
             obs = self._obs()
             info["final_obs"] = obs
+        info["any_done"] = bool(done_now)  # host-side: lets a trainer skip V(final_obs) without a sync
         done = torch.full((self.n_envs,), done_now, dtype=torch.bool, device=self.device)
         return obs, reward, done, info
 

@@ -129,10 +129,13 @@ def projection_table(net: ActorCritic, market_windows: torch.Tensor, max_rows: i
     return torch.cat([net.market_projection(net.as_input(market_windows[s:s + chunk])) for s in range(0, n, chunk)])
 
 
-def _rollout_heads(net: ActorCritic, obs, bar_index, table):
-    if table is None:
-        return net(obs)
-    return net.heads_from_projection(table[bar_index], obs[:, net.market_dim:])
+def _rollout_heads(net: ActorCritic, obs, bar_index, table, windows):
+    account = obs[:, net.market_dim:]
+    if table is not None:
+        return net.heads_from_projection(table[bar_index], account)
+    if windows is not None and bar_index is not None:  # the (bf16 under AMP) window rows, not a cast of obs
+        return net.heads_from_projection(net.market_projection(windows.index_select(0, bar_index)), account)
+    return net(obs)
 
 
 def _value(net: ActorCritic, obs, bar_index, table):
@@ -143,12 +146,14 @@ def _value(net: ActorCritic, obs, bar_index, table):
 
 @torch.no_grad()
 def collect_rollout(env, net: ActorCritic, buf: Rollout, obs: torch.Tensor, gen: torch.Generator,
-                    stats: RolloutStats, autocast, table=None) -> tuple[torch.Tensor, torch.Tensor]:
+                    stats: RolloutStats, autocast, table=None, windows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Fill `buf` with n_steps transitions; returns (next obs, V(next obs)). No host syncs.
 
     With a `projection_table` (bar mode only) the market part comes from the table row of
     `env.bar_index`, and V(final_obs) from the row of `info["final_bar_index"]` when the env
-    supplies it.
+    supplies it; else, in bar mode, from ``windows[env.bar_index]``. V(final_obs) is only
+    read where an episode ended, so it is skipped when the env says ``info["any_done"] is
+    False`` (a host-side flag; envs without it get it computed every step).
     """
     m = net.market_dim
     for t in range(buf.actions.shape[0]):
@@ -159,11 +164,11 @@ def collect_rollout(env, net: ActorCritic, buf: Rollout, obs: torch.Tensor, gen:
             buf.obs[t] = obs
         buf.account[t] = obs[:, m:]
         with autocast():
-            logits, value = _rollout_heads(net, obs, bar_index, table)
+            logits, value = _rollout_heads(net, obs, bar_index, table, windows)
         actions, logp = sample_actions(logits, gen)
         obs, reward, done, info = env.step(actions)
         final_obs = info.get("final_obs")
-        if final_obs is not None:
+        if final_obs is not None and info.get("any_done", True):
             with autocast():
                 buf.final_values[t] = _value(net, final_obs, info.get("final_bar_index"), table).float()
         buf.actions[t], buf.logp[t], buf.values[t] = actions, logp, value.float()
@@ -336,7 +341,8 @@ class PPOTrainer:
                 self.net.eval()
                 with self._autocast():  # one context: autocast casts the fixed weights once per rollout
                     table = projection_table(self.net, self.windows, cfg.batch_size) if self.bar_mode else None
-                    obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast, table)
+                    obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast,
+                                                      table, self.windows)
                 del table
                 adv, returns = compute_gae(buf.rewards, buf.values, next_values_of(buf, last_value), buf.dones,
                                            buf.terminated, cfg.gamma, cfg.gae_lambda)

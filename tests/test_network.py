@@ -65,6 +65,29 @@ def test_unique_bar_path_matches_values_and_gradients():
         torch.testing.assert_close(a, b)
 
 
+def test_reused_gather_buffer_is_safe_across_minibatches_and_loud_when_misused():
+    """market_for_bars gathers into one kept buffer per shape: consecutive forward/backward
+    pairs get exact gradients; two gathers of the same shape before one backward raise (the
+    autograd version check) instead of silently using overwritten windows."""
+    net, _ = _net()
+    windows = torch.randn(10, 15)
+    account = torch.randn(4, 2)
+    for bars in (torch.tensor([3, 3, 7, 1]), torch.tensor([0, 9, 9, 2])):
+        net.zero_grad()
+        logits, value = net(torch.cat([windows[bars], account], 1))
+        (logits.sum() + value.sum()).backward()
+        direct = [p.grad.clone() for p in net.parameters()]
+        net.zero_grad()
+        l2, v2 = net.heads_from_projection(net.market_for_bars(bars, windows), account)
+        (l2.sum() + v2.sum()).backward()
+        for a, b in zip(direct, (p.grad for p in net.parameters())):
+            torch.testing.assert_close(a, b)
+    first = net.market_for_bars(torch.tensor([3, 3, 7, 1]), windows)
+    second = net.market_for_bars(torch.tensor([0, 9, 9, 2]), windows)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (first.sum() + second.sum()).backward()
+
+
 def test_actor_and_critic_parameters_are_disjoint_and_complete():
     net, _ = _net()
     actor, critic = {id(p) for p in net.actor_parameters()}, {id(p) for p in net.critic_parameters()}
