@@ -17,6 +17,21 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 SESSION_COLUMNS = ("session", "session_index", "minutes_from_open", "minutes_to_close")
 
 
+def timeframe_label(timeframe: pd.Timedelta | None) -> str:
+    """``15min``, ``1h``, ``1D`` (whole minutes, hours or days), else pandas' text.
+
+    >>> timeframe_label(pd.Timedelta("15min")), timeframe_label(pd.Timedelta("4h")), timeframe_label(None)
+    ('15min', '4h', 'irregular')
+    """
+    if timeframe is None:
+        return "irregular"
+    seconds = timeframe.total_seconds()
+    for unit, size in (("D", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return str(timeframe)
+
+
 @dataclass(frozen=True, eq=False)
 class Bars:
     """One symbol's bars.
@@ -47,6 +62,11 @@ class Bars:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def timeframe_label(self) -> str:
+        """The bar length as people write it (`timeframe_label`)."""
+        return timeframe_label(self.timeframe)
 
     def __repr__(self) -> str:
         if len(self) == 0:

@@ -154,11 +154,7 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
                     f'<a href="{href}">{esc(s["symbol"])}</a></td>'
                     f'<td data-metric="verdict" data-value="{esc(s["verdict"])}"><span class="badge '
                     f'{esc(s["verdict"])}">{esc(s["verdict"])}</span></td>{cells}</tr>')
-    prov = "".join(
-        f'<tr><td class="name">{esc(str(e.get("symbol")))}</td><td class="name">{esc(str(e.get("asset_class")))}</td>'
-        f'<td class="name">{esc(str(e.get("timeframe")))}</td>'
-        f'<td class="name">{esc(json.dumps(e.get("data"), default=str))}</td></tr>'
-        for e in manifest.get("symbols", []))
+    prov = "".join(_provenance_row(e) for e in manifest.get("symbols", []))
     th = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in summary["thresholds"].items())
     body = (
         "<h1>Walk-forward run</h1>"
@@ -172,10 +168,22 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
         "<h2>Run configuration</h2>"
         f'<pre id="run-config">{esc(json.dumps(to_jsonable(summary["run"]), indent=1, default=str))}</pre>'
         '<h2>Data provenance</h2><table id="provenance"><thead><tr><th class="name">Symbol</th>'
-        '<th class="name">Asset class</th><th class="name">Timeframe</th><th class="name">Data</th></tr></thead>'
+        '<th class="name">Asset class</th><th class="name">Timeframe</th><th>Bars</th><th class="name">First bar</th>'
+        '<th class="name">Last bar</th><th class="name">Source</th><th class="name">SHA-256</th></tr></thead>'
         f"<tbody>{prov}</tbody></table>"
     )
     return _page("Walk-forward run", body, f"{ASSET_DIR}/{PLOTLY_FILE}")
+
+
+def _provenance_row(entry: Mapping[str, Any]) -> str:
+    """One symbol of the manifest: what data the run saw (hash shortened, full in the tooltip)."""
+    data = entry.get("data") or {}
+    sha = str(data.get("sha256") or "")
+    cells = [entry.get("symbol"), entry.get("asset_class"), entry.get("timeframe")]
+    text = "".join(f'<td class="name">{esc(str(v))}</td>' for v in cells)
+    text += f'<td>{esc(format_value(data.get("bars"), "int"))}</td>'
+    text += "".join(f'<td class="name">{esc(str(data.get(k) or ""))}</td>' for k in ("start", "end", "source"))
+    return f'<tr>{text}<td class="name" title="{esc(sha)}"><code>{esc(sha[:12])}</code></td></tr>'
 
 
 def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:

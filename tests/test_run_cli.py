@@ -29,6 +29,9 @@ def test_run_directory_layout(reference_run):
     assert "SMPA" in proc.stdout and "report:" in proc.stdout
     manifest = json.loads((run / "manifest.json").read_text())
     assert [s["symbol"] for s in manifest["symbols"]] == ["SMPA"]
+    assert manifest["symbols"][0]["timeframe"] == "15min"
+    index = (run / "index.html").read_text()
+    assert ">15min<" in index and manifest["symbols"][0]["data"]["sha256"][:12] in index
     for name in ("summary.json", "index.html", "SMPA/report.html", "assets/plotly.min.js"):
         assert (run / name).is_file(), name
     for k in (0, 1):

@@ -148,7 +148,7 @@ def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str
         b = p.bars
         symbols.append({
             "symbol": symbol, "dir": safe_name(symbol), "bars_per_year": p.bars_per_year,
-            "asset_class": b.asset_class, "timeframe": str(b.timeframe),
+            "asset_class": b.asset_class, "timeframe": b.timeframe_label,
             "data": {"source": getattr(b, "source", None) or ("bundled sample" if not config.data else None),
                      "sha256": p.data_hash, "bars": len(b), "start": b.index[0].isoformat(),
                      "end": b.index[-1].isoformat()},

@@ -16,15 +16,6 @@ from backtest.bars import Bars
 from backtest.errors import UserError
 
 
-def _timeframe_text(bars: Bars) -> str:
-    minutes = bars.timeframe.total_seconds() / 60
-    if minutes >= 1440 and minutes % 1440 == 0:
-        return f"{int(minutes // 1440)}D"
-    if minutes >= 60 and minutes % 60 == 0:
-        return f"{int(minutes // 60)}h"
-    return f"{int(minutes)}min" if minutes == int(minutes) else str(bars.timeframe)
-
-
 def summarise(bars: Bars) -> dict:
     """Per-symbol figures: bars, first/last, timeframe, sessions and gaps.
 
@@ -40,7 +31,7 @@ def summarise(bars: Bars) -> dict:
         "bars": len(bars),
         "first": bars.index[0].isoformat() if len(bars) else None,
         "last": bars.index[-1].isoformat() if len(bars) else None,
-        "timeframe": _timeframe_text(bars),
+        "timeframe": bars.timeframe_label,
         "asset_class": bars.asset_class,
         "sessions": int(len(np.unique(sidx))),
         "gaps": gaps,
