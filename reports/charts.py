@@ -148,7 +148,10 @@ def training_charts(fold: int, log: Sequence[Mapping], val: Sequence[Mapping]) -
     return [
         {"data": vdata, "layout": _layout(f"Fold {fold}: validation over updates", height=260,
                                           legend={"orientation": "h", "y": -0.25},
-                                          yaxis2={"overlaying": "y", "side": "right"})},
+                                          margin={**_BASE_LAYOUT["margin"], "r": 60},  # room for the y2 ticks
+                                          yaxis={"title": {"text": "PF"}},
+                                          yaxis2={"overlaying": "y", "side": "right",
+                                                  "title": {"text": "net return (%)"}})},
         {"data": tdata, "layout": _layout(f"Fold {fold}: training losses", height=260,
                                           legend={"orientation": "h", "y": -0.25})},
     ]
