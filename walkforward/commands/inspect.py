@@ -74,6 +74,17 @@ def diff(a: dict, b: dict) -> dict:
             if k not in skip and fa.get(k) != fb.get(k)}
 
 
+def _number(value) -> str:
+    """Whole floats (trade counts, steps) without ``.0``, others to 4 significant digits.
+
+    >>> _number(88.0), _number(0.014843329161740915), _number(True), _number("x")
+    ('88', '0.01484', 'True', 'x')
+    """
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.4g}"
+    return str(value)
+
+
 def _text(s: dict) -> str:
     best = s["best_validation"]
     lines = [
@@ -83,7 +94,7 @@ def _text(s: dict) -> str:
         f"{s['account_inputs']} account inputs)",
         f"network      hidden {s['hidden']}  {s['parameters']:,} parameters  actions {s['action_meanings']}",
         f"training     {s['global_step']:,} steps, {s['updates']} updates, {s['validations']} validations",
-        "best         " + (", ".join(f"{k}={v}" for k, v in best.items()) if best else "none"),
+        "best         " + (", ".join(f"{k}={_number(v)}" for k, v in best.items()) if best else "none"),
         f"versions     {s['versions']}",
         "config       " + ", ".join(f"{k}={v}" for k, v in s["config"].items()),
     ]
