@@ -132,7 +132,7 @@ class ActorCritic(nn.Module):
         self.actor_body = _body(self.hidden, self.n_actions, 0.01)
         self.critic_body = _body(self.hidden, 1, 1.0)
         self._compiled: dict = {}
-        self._gather_buffers: dict = {}  # market_for_bars: one window buffer per (rows, dtype, device)
+        self._gather_buffer: torch.Tensor | None = None  # market_for_bars' window rows (see _rows)
 
     # ---- parameter groups (one optimiser each) ---------------------------
     def actor_parameters(self) -> list[nn.Parameter]:
@@ -169,6 +169,14 @@ class ActorCritic(nn.Module):
             return windows
         return windows.to(self.actor_market.weight.dtype)
 
+    def _rows(self, like: torch.Tensor, n: int) -> torch.Tensor:
+        """The first ``n`` rows of the gather buffer (grown to the largest ``n`` seen)."""
+        buf = self._gather_buffer
+        if buf is None or buf.shape[0] < n or buf.shape[1] != like.shape[1] or buf.dtype != like.dtype \
+                or buf.device != like.device:
+            buf = self._gather_buffer = like.new_empty((n, like.shape[1]))
+        return buf[:n]
+
     def market_for_bars(self, bar_idx: torch.Tensor, market_windows: torch.Tensor, part: str = "both") -> torch.Tensor:
         """Market part for samples at bars `bar_idx`, computed once per unique bar."""
         uniq, inverse = torch.unique(bar_idx, return_inverse=True)
@@ -176,13 +184,10 @@ class ActorCritic(nn.Module):
         if pad:  # a few shapes only: oneDNN/cuBLAS pick (and cache) a kernel per shape
             uniq = torch.cat([uniq, uniq[:1].expand(pad)])
         # index_select: on the overlapping strided view it is ~6x faster than advanced indexing;
-        # into a kept buffer per shape: a fresh multi-MB tensor per minibatch costs page faults
-        # (safe: the previous minibatch's backward has used its windows before the next gather)
-        key = (uniq.numel(), market_windows.dtype, market_windows.device)
-        buf = self._gather_buffers.get(key)
-        if buf is None:
-            buf = self._gather_buffers[key] = market_windows.new_empty((uniq.numel(), market_windows.shape[1]))
-        windows = self.as_input(torch.index_select(market_windows, 0, uniq, out=buf))
+        # into the rows of one kept buffer: a fresh multi-MB tensor per minibatch costs page
+        # faults. Safe because each minibatch's backward runs before the next gather; a second
+        # gather before a backward trips autograd's version check instead of corrupting grads.
+        windows = self.as_input(torch.index_select(market_windows, 0, uniq, out=self._rows(market_windows, len(uniq))))
         # index_select: its backward is an index_add (fast), unlike advanced indexing's index_put
         return self.market_projection(windows, part).index_select(0, inverse)
 
