@@ -118,6 +118,35 @@ def test_same_command_twice_is_byte_identical(reference_run, tmp_path):
     assert_same_results(tmp_path / "run", run)
 
 
+def _actor_market_weight(path):
+    from models.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)["network"]["state_dict"]["actor_market.weight"]
+
+
+def test_warm_start_trains_each_fold_from_the_previous_checkpoint(reference_run, tmp_path):
+    """--warm-start: fold 1 starts from fold 0's selected weights (after one short update it
+    is still next to them), while the fresh run's fold 1 starts from its own random init."""
+    fresh, _ = reference_run
+    proc = run_cli(["run", "--out", "run", *TINY, "--warm-start", "-q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    assert json.loads((run / "manifest.json").read_text())["config"]["warm_start"] is True
+    r0, r1 = (json.loads((run / "SMPA" / f"fold_{k}" / "result.json").read_text()) for k in (0, 1))
+    assert r0["warm_start_from"] is None
+    assert r1["warm_start_from"].endswith("fold_0/checkpoint.pt")
+    w0 = _actor_market_weight(run / "SMPA" / "fold_0" / "checkpoint.pt")
+    warm = (_actor_market_weight(run / "SMPA" / "fold_1" / "checkpoint.pt") - w0).norm()
+    cold = (_actor_market_weight(fresh / "SMPA" / "fold_1" / "checkpoint.pt") - w0).norm()
+    assert warm < 0.1 * cold, (float(warm), float(cold))
+    results = [run / "SMPA" / f"fold_{k}" / "result.json" for k in (0, 1)]
+    stamps = [r.stat().st_mtime_ns for r in results]
+    summary = (run / "summary.json").read_bytes()
+    again = run_cli(["run", "--out", "run", *TINY, "--warm-start", "-q"], tmp_path)  # resumes: nothing to redo
+    assert again.returncode == 0, again.stderr
+    assert [r.stat().st_mtime_ns for r in results] == stamps and (run / "summary.json").read_bytes() == summary
+
+
 def test_changed_config_refuses_to_mix_results(reference_run):
     run, _ = reference_run
     before = (run / "summary.json").read_bytes()
