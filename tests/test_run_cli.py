@@ -1,5 +1,5 @@
 """`walkforward run` end to end: run directory, summary, PF from trades.csv, resume after a kill,
-refusal to mix runs, and Ray against the local engine.
+refusal to mix runs, warm start, and the process pool and Ray against the local engine.
 
 Runs are tiny (tests/run_helpers.py) so the file stays within CI's budget; what is checked
 is the plumbing and the bookkeeping, not the model's skill.
@@ -156,8 +156,9 @@ def test_changed_config_refuses_to_mix_results(reference_run):
     assert (run / "summary.json").read_bytes() == before
 
 
-def test_python_entry_point_and_ray_engine_agree(tmp_path):
-    """`walkforward.run` on the local engine and on a local Ray cluster give the same results."""
+def test_python_entry_point_and_all_engines_agree(tmp_path):
+    """`walkforward.run` on the local engine, on a pool of 2 processes and on a local Ray
+    cluster (2 CPUs) gives the same per-symbol summary and byte-identical trades and equity."""
     pytest.importorskip("ray")
     import ray
 
@@ -165,13 +166,14 @@ def test_python_entry_point_and_ray_engine_agree(tmp_path):
 
     kw = dict(symbols=["SMPA"], folds=2, trainer={"total_steps": 2048}, n_random_seeds=3, quiet=True)
     local = walkforward.run(out=str(tmp_path / "local"), **kw)
+    procs = walkforward.run(out=str(tmp_path / "processes"), engine="processes", n_workers=2, **kw)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
         remote = walkforward.run(out=str(tmp_path / "ray"), engine="ray", **kw)
     finally:
         ray.shutdown()
-    assert local.ok and remote.ok
-    assert remote.summary["symbols"] == local.summary["symbols"]
-    for k in (0, 1):
-        rel = f"SMPA/fold_{k}/trades.csv"
-        assert (tmp_path / "ray" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes()
+    assert local.ok and procs.ok and remote.ok
+    for name, other in (("processes", procs), ("ray", remote)):
+        assert other.summary["symbols"] == local.summary["symbols"], name  # summary["run"] names the engine
+        for rel in ("SMPA/fold_0/trades.csv", "SMPA/fold_1/trades.csv", "SMPA/fold_1/equity.csv"):
+            assert (tmp_path / name / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), (name, rel)
