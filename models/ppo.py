@@ -44,6 +44,13 @@ from models.schedule import lr_at, set_lr
 LAST_NAME, BEST_NAME = "last.pt", "best.pt"
 
 
+def _say(text: str) -> None:
+    """A verbose line that does not tear a progress bar on the same terminal."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(text)
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN/inf: training stops at that update instead of wasting the rest."""
 
@@ -461,8 +468,8 @@ class PPOTrainer:
             raise TrainingDiverged(f"training diverged at update {self.update}: {', '.join(diverged)} "
                                    f"became NaN/inf (check the data for extreme bars or lower the learning rates)")
         if self.verbose >= 2:
-            print(f"update {self.update}/{self.cfg.n_updates} step {self.global_step:,} "
-                  f"reward {mean_reward:+.4f} ev {ev:.3f} kl {rec['approx_kl']:.4f} {rec['steps_per_s']:,.0f} steps/s")
+            _say(f"update {self.update}/{self.cfg.n_updates} step {self.global_step:,} reward {mean_reward:+.4f} "
+                 f"ev {ev:.3f} kl {rec['approx_kl']:.4f} {rec['steps_per_s']:,.0f} steps/s")
         if self.progress is not None:
             self.progress(rec)
 
@@ -490,9 +497,10 @@ class PPOTrainer:
                 save_checkpoint(self.run_dir / BEST_NAME, payload=self._payload(with_optimizers=False))
         self._write_log({"event": "validation", **entry})
         if self.verbose >= 1:
-            print(f"validation at update {self.update}: score {score:+.4f} "
-                  f"(net {metrics.get('net_return', float('nan'))}, trades {metrics.get('trades', 0)})"
-                  + (" best" if improved else ""))
+            net = metrics.get("net_return")
+            _say(f"validation at update {self.update}: score {score:+.4f} (net "
+                 + (f"{net:+.2%}" if isinstance(net, (int, float)) else "n/a")
+                 + f", trades {metrics.get('trades', 0)})" + (" best" if improved else ""))
 
     # ------------------------------------------------------------------ checkpoints
     def _payload(self, with_optimizers: bool = True) -> dict:
