@@ -53,22 +53,22 @@ N_TF = 12
 TI_ENTRY_BAR, TI_EXIT_BAR, TI_SIDE = range(3)
 N_TI = 3
 
-def _drop_stale_cache() -> None:
-    """Numba's on-disk cache is keyed by this file only, not by the jitable formulas it
-    inlines from `backtest.costs`, `backtest.rng`, `backtest.pdt` and `backtest.account`;
-    drop the cached kernels when any of those sources changed, so edits always take effect."""
+def drop_stale_cache(stem: str, sources: tuple[str, ...]) -> None:
+    """Numba's on-disk cache of ``backtest/<stem>.py`` is keyed by that file only, not by
+    the jitable code it inlines from ``sources`` (file names in `backtest`); drop the cached
+    kernels when any of those sources changed, so edits always take effect."""
     if os.environ.get("NUMBA_CACHE_DIR"):
         return  # a custom cache location: left to its owner
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("costs.py", "rng.py", "pdt.py", "account.py"):
+    for name in sources:
         digest.update((here / name).read_bytes())
     cache = here / "__pycache__"
-    stamp = cache / "_sim_kernel.deps"
+    stamp = cache / f"{stem}.deps"
     try:
         if stamp.exists() and stamp.read_text() == digest.hexdigest():
             return
-        for f in cache.glob("_sim_kernel.*.nb[ic]"):
+        for f in cache.glob(f"{stem}.*.nb[ic]"):
             f.unlink(missing_ok=True)
         cache.mkdir(exist_ok=True)
         stamp.write_text(digest.hexdigest())
@@ -76,7 +76,7 @@ def _drop_stale_cache() -> None:
         pass
 
 
-_drop_stale_cache()
+drop_stale_cache("_sim_kernel", ("costs.py", "rng.py", "pdt.py", "account.py"))
 
 STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
 #: A lot whose remaining quantity is at most this share of its quantity is used up.

@@ -38,10 +38,7 @@ The policy is duck-typed (`PolicyLike`): `backtest` never imports `models`.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -126,29 +123,8 @@ class PolicyRun:
 # --------------------------------------------------------------------------------------
 # numba kernels (they call the simulator kernel's own functions, so arithmetic is shared)
 # --------------------------------------------------------------------------------------
-def _drop_stale_cache() -> None:
-    """The cached kernels below inline `backtest._sim_kernel` and its formulas; numba keys
-    the cache by this file only, so drop it when any of those sources changed."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in ("_sim_kernel.py", "costs.py", "rng.py", "pdt.py", "account.py"):
-        digest.update((here / name).read_bytes())
-    cache = here / "__pycache__"
-    stamp = cache / "runner.deps"
-    try:
-        if stamp.exists() and stamp.read_text() == digest.hexdigest():
-            return
-        for f in cache.glob("runner.*.nb[ic]"):
-            f.unlink(missing_ok=True)
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest.hexdigest())
-    except OSError:
-        pass
-
-
-_drop_stale_cache()
+# the cached kernels below inline `backtest._sim_kernel` and its formulas
+K.drop_stale_cache("runner", ("_sim_kernel.py", "costs.py", "rng.py", "pdt.py", "account.py"))
 
 
 @njit(cache=True)
