@@ -23,6 +23,7 @@ from backtest.costs import (IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, P_IMPACT
                             portfolio_impact, slippage_fraction, spread_fraction, sqrt_law_impact)
 from backtest.pdt import NO_SESSION, day_trades_left, is_day_trade, pdt_blocks
 from backtest.rng import uniform_scalar
+from backtest.trades import STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED
 
 # float state
 F_CASH, F_POS, F_ENTRY, F_MARK, F_EQUITY, F_PREV_CLOSE_EQUITY = range(6)
@@ -78,7 +79,6 @@ def drop_stale_cache(stem: str, sources: tuple[str, ...]) -> None:
 
 drop_stale_cache("_sim_kernel", ("costs.py", "rng.py", "pdt.py", "account.py"))
 
-STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
 #: A lot whose remaining quantity is at most this share of its quantity is used up.
 LOT_EPS = 1e-12
 

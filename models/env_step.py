@@ -34,11 +34,10 @@ from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_in_window
 from backtest.rng import uniform
 from backtest.simulator import CASH_MARGIN, SimConfig, market_inputs
 from backtest.state import PDT_MAX_DAY_TRADES
+from backtest.trades import STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED
 
 F64 = torch.float64
 I64 = torch.int64
-#: Fill status codes, as in `backtest._sim_kernel` (hold, filled, rejected).
-STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
 
 
 @dataclass

@@ -35,11 +35,10 @@ from dataclasses import dataclass
 import torch
 
 from backtest.errors import ConfigError
+from backtest.trades import STATUS_FILLED, STATUS_REJECTED
 
 #: Component names, in the order of `RewardConfig.weights`.
 COMPONENTS = ("direction", "magnitude", "pnl", "stop_take", "exploration", "drawdown")
-#: Fill status codes (`backtest._sim_kernel`): filled, rejected.
-_FILLED, _REJECTED = 1, 2
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def reward_components(cfg: RewardConfig, *, equity_before, equity_after, positio
     direction = exposure * _sign(move)
     magnitude = torch.clamp(cfg.magnitude_scale * exposure * move, -1.0, 1.0)
     status = fill["status"]
-    filled = status == _FILLED
+    filled = status == STATUS_FILLED
     pos_before, entry_before = fill["position_before"], fill["entry_before"]
     reduced = filled & (pos_before != 0.0) & (_sign(pos_before) != fill["side"].to(pos_before.dtype))
     has_entry = entry_before > 0.0
@@ -131,7 +130,7 @@ def reward_components(cfg: RewardConfig, *, equity_before, equity_after, positio
     unreal = torch.where(open_now, (close / torch.where(open_now, entry_price, 1.0) - 1.0) * _sign(position), 0.0)
     overstay = open_now & (unreal <= -cfg.stop_loss)
     stop_take = took.to(net.dtype) + 0.5 * cut.to(net.dtype) - overstay.to(net.dtype)
-    exploration = filled.to(net.dtype) - (status == _REJECTED).to(net.dtype)
+    exploration = filled.to(net.dtype) - (status == STATUS_REJECTED).to(net.dtype)
     peak = torch.where(peak_equity > 0.0, peak_equity, 1.0)
     dd = torch.where(peak_equity > 0.0, 1.0 - equity_after / peak, 0.0)
     drawdown = -torch.clamp(cfg.drawdown_scale * (dd - cfg.drawdown_threshold), 0.0, 1.0)
