@@ -372,3 +372,56 @@ def state_day_trades_left(t, session, pdt_on, ap, fs, ist):
     prev_close = fs[F_EQUITY] if s != ist[I_SESSION] else fs[F_PREV_CLOSE_EQUITY]
     binding = pdt_on[t] and prev_close < ap[A_PDT_THRESHOLD]
     return day_trades_left(binding, s, ist[I_DT0], ist[I_DT1], ist[I_DT2])
+
+
+@njit(cache=True)
+def step_accounts(t, a, mkt, kind_tab, size_tab, ap, ip, fp, cash, pos, entry, mark_px, equity, prev_close,
+                  bars_in_pos, session, pending, dt0, dt1, dt2, pdt_rejects):
+    """`step` for many independent accounts (arrays of length n, account i at bar ``t[i]``).
+
+    What `models.env` runs on CPU: the simulator's own step for each account, instead of
+    its elementwise torch mirror. Inputs are read only; returns new arrays (the 13 state
+    fields in argument order, then the fill records ``ff [n, N_FF]`` / ``fi [n, N_FI]``).
+    Lots are not carried (a scratch ring per account and step): they only shape trade
+    records, which no state field reads.
+    """
+    n = t.shape[0]
+    f_out = np.empty((6, n))
+    i_out = np.empty((7, n), dtype=np.int64)
+    ff = np.empty((n, N_FF))
+    fi = np.empty((n, N_FI), dtype=np.int64)
+    fs = np.empty(N_F)
+    ist = np.zeros(N_I, dtype=np.int64)
+    lots = np.empty((1, N_LOT))
+    tf = np.empty((1, N_TF))
+    ti = np.empty((1, N_TI), dtype=np.int64)
+    for i in range(n):
+        fs[F_CASH] = cash[i]
+        fs[F_POS] = pos[i]
+        fs[F_ENTRY] = entry[i]
+        fs[F_MARK] = mark_px[i]
+        fs[F_EQUITY] = equity[i]
+        fs[F_PREV_CLOSE_EQUITY] = prev_close[i]
+        ist[I_T] = t[i]
+        ist[I_BARS_IN_POS] = bars_in_pos[i]
+        ist[I_SESSION] = session[i]
+        ist[I_PENDING] = pending[i]
+        ist[I_DT0] = dt0[i]
+        ist[I_DT1] = dt1[i]
+        ist[I_DT2] = dt2[i]
+        ist[I_PDT_REJECTS] = pdt_rejects[i]
+        ist[I_LOT_HEAD] = 0
+        ist[I_LOT_COUNT] = 0
+        ist[I_N_TRADES] = 0
+        step(t[i], a[i], mkt, kind_tab, size_tab, ap, ip, fp, fs, ist, lots, ff, fi, i, tf, ti)
+        for j in range(6):
+            f_out[j, i] = fs[j]
+        i_out[0, i] = ist[I_BARS_IN_POS]
+        i_out[1, i] = ist[I_SESSION]
+        i_out[2, i] = ist[I_PENDING]
+        i_out[3, i] = ist[I_DT0]
+        i_out[4, i] = ist[I_DT1]
+        i_out[5, i] = ist[I_DT2]
+        i_out[6, i] = ist[I_PDT_REJECTS]
+    return (f_out[F_CASH], f_out[F_POS], f_out[F_ENTRY], f_out[F_MARK], f_out[F_EQUITY], f_out[F_PREV_CLOSE_EQUITY],
+            i_out[0], i_out[1], i_out[2], i_out[3], i_out[4], i_out[5], i_out[6], ff, fi)

@@ -221,6 +221,16 @@ def market_inputs(bars, config: SimConfig | None = None) -> dict[str, np.ndarray
     }
 
 
+def kernel_params(config: SimConfig, asset_class: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's parameter vectors ``(ap, ip, fp)``: account floats (``A_*``), account
+    ints (``K_*``) and friction floats (`FrictionConfig.kernel_params`)."""
+    acct = config.account
+    ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN,
+                   float(acct.min_order_notional)])
+    ip = np.array([int(acct.allow_short), int(acct.fractional), int(config.seed)], dtype=np.int64)
+    return ap, ip, config.friction_for(asset_class).kernel_params()
+
+
 class Simulator:
     """Step API over one symbol's bars; `simulate` runs through the same kernel."""
 
@@ -240,10 +250,7 @@ class Simulator:
         self.pdt_on, self.session = self.market["pdt_on"], self.market["session"]
         self.sigma, self.adv = self.market["sigma"], self.market["adv"]
         self._mkt = tuple(self.market[k] for k in MARKET_KEYS)
-        self._ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN,
-                             float(acct.min_order_notional)])
-        self._ip = np.array([int(acct.allow_short), int(acct.fractional), int(self.config.seed)], dtype=np.int64)
-        self._fp = friction.kernel_params()
+        self._ap, self._ip, self._fp = kernel_params(self.config, bars.asset_class)
         self._one_ff = np.zeros((1, K.N_FF))
         self._one_fi = np.zeros((1, K.N_FI), dtype=np.int64)
         self._one_tf = np.zeros((1, K.N_TF))

@@ -30,8 +30,8 @@ import torch
 
 from backtest.account_features import account_features
 from backtest.errors import ConfigError
-from backtest.simulator import SimConfig
-from models.env_step import Accounts, MarketTensors, StepParams, account_state, step_accounts
+from backtest.simulator import SimConfig, market_inputs
+from models.env_step import Accounts, KernelStep, MarketTensors, StepParams, account_state, step_accounts
 from models.reward import RewardConfig, reward_components, total_reward
 
 
@@ -58,12 +58,17 @@ class TradingEnv:
     itself): an observation returned by `reset`/`step` then stays valid until the second
     `step` after it, and ``info["final_obs"]`` until the next episode end; clone what you
     keep longer. The PPO trainer keeps an observation for one step only.
+
+    ``account_step``: who steps the accounts. ``"kernel"`` (CPU only): the simulator's numba
+    kernel itself, looped over the envs; ``"torch"``: its batched torch mirror
+    (`models.env_step`, the GPU path); ``"auto"`` (default): the kernel on CPU, else torch.
+    Both give the same numbers (the parity tests run both).
     """
 
     def __init__(self, features_norm, bars, schema, *, sim_config: SimConfig | None = None, n_envs: int = 64,
                  episode_len: int = 256, train_range: tuple[int, int] | None = None, device="cpu",
                  dtype: torch.dtype = torch.float32, seed: int = 0, reward: RewardConfig | None = None,
-                 reuse_obs: bool = False) -> None:
+                 reuse_obs: bool = False, account_step: str = "auto") -> None:
         self.sim_config = sim_config if sim_config is not None else SimConfig()
         if not isinstance(self.sim_config, SimConfig):
             raise ConfigError(f"TradingEnv sim_config must be a backtest.simulator.SimConfig, got {sim_config!r}")
@@ -87,8 +92,16 @@ class TradingEnv:
         self.market_dim = int(schema.window * schema.n_market)
         self._kind = torch.as_tensor(np.array(space.kind), dtype=torch.int64, device=self.device)
         self._size = torch.as_tensor(np.array(space.size), dtype=torch.float64, device=self.device)
-        self.market = MarketTensors.build(bars, self.sim_config, self.device)
+        if account_step not in ("auto", "kernel", "torch"):
+            raise ConfigError(f"TradingEnv account_step must be 'auto', 'kernel' or 'torch', got {account_step!r}")
+        if account_step == "kernel" and self.device.type != "cpu":
+            raise ConfigError(f"TradingEnv account_step='kernel' runs on CPU only, the env is on {self.device}")
+        inputs = market_inputs(bars, self.sim_config)
+        self.market = MarketTensors.build(bars, self.sim_config, self.device, inputs)
         self.params = StepParams.from_config(self.sim_config, bars.asset_class)
+        self.account_step = "kernel" if account_step == "auto" and self.device.type == "cpu" else account_step
+        self._kernel_step = (KernelStep(bars, self.sim_config, self._kind, self._size, inputs)
+                             if self.account_step == "kernel" else None)
         self.market_windows = self._windows(feats)
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(self.seed)
@@ -181,6 +194,12 @@ class TradingEnv:
         self.peak_equity = self.acc.equity.clone()
         self.steps_in_episode = 0
 
+    @property
+    def steps_left(self) -> int:
+        """Steps until every episode ends (host int). Until then each env's `bar_index` grows
+        by exactly one per step, so a trainer knows the coming bars (`models.ppo.Lookahead`)."""
+        return self.episode_len - self.steps_in_episode
+
     def reset(self) -> torch.Tensor:
         """Start new episodes in every env; returns observations ``[n_envs, obs_dim]``."""
         self._start_episodes()
@@ -202,7 +221,10 @@ class TradingEnv:
         actions = torch.as_tensor(actions, device=self.device).to(torch.int64).reshape(self.n_envs)
         t = self.bar_index
         eq_before = self.acc.equity
-        fill = step_accounts(self.acc, t, actions, self._kind, self._size, self.market, self.params)
+        if self._kernel_step is not None:
+            fill = self._kernel_step(self.acc, t, actions)
+        else:
+            fill = step_accounts(self.acc, t, actions, self._kind, self._size, self.market, self.params)
         acc = self.acc
         self.peak_equity = torch.maximum(self.peak_equity, acc.equity)
         comps = reward_components(self.reward_config, equity_before=eq_before, equity_after=acc.equity,

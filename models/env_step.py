@@ -16,6 +16,11 @@ would drift from the backtest after a few hundred fills and flip cap decisions
 elementwise ops on ``[n_envs]`` vectors per step; the observation gather dominates.
 
 Everything here is elementwise over envs: no Python loop over envs, no host sync.
+
+On CPU the env runs `KernelStep` instead: the simulator's numba step itself, looped over
+the accounts in compiled code (one call per env step instead of ~150 small torch ops).
+Both match the simulator exactly in float64 (`tests/test_env_parity.py` runs both);
+the torch mirror stays the GPU path.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from backtest.costs import (IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, commissi
                             slippage_fraction, spread_fraction, sqrt_law_impact)
 from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_in_window
 from backtest.rng import uniform
-from backtest.simulator import CASH_MARGIN, SimConfig, market_inputs
+from backtest import _sim_kernel as K
+from backtest.simulator import CASH_MARGIN, MARKET_KEYS, SimConfig, kernel_params, market_inputs
 from backtest.state import PDT_MAX_DAY_TRADES
 from backtest.trades import STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED
 
@@ -56,8 +62,9 @@ class MarketTensors:
     slip: torch.Tensor  # float64 [T]: slippage fraction of a fill at this bar
 
     @classmethod
-    def build(cls, bars, config: SimConfig, device) -> "MarketTensors":
-        m = market_inputs(bars, config)
+    def build(cls, bars, config: SimConfig, device, inputs: dict | None = None) -> "MarketTensors":
+        """``inputs``: `market_inputs(bars, config)` when the caller has it already."""
+        m = inputs if inputs is not None else market_inputs(bars, config)
         fr = config.friction_for(bars.asset_class)
         n = len(bars)
         u = uniform(int(config.seed), np.arange(n, dtype=np.int64))
@@ -295,3 +302,40 @@ def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_ta
         "cash_after": acc.cash, "position_after": acc.position, "pdt_rejected": blocked,
         "position_before": pos, "entry_before": entry_before,
     }
+
+
+#: `Accounts` fields in the order `backtest._sim_kernel.step_accounts` takes and returns them.
+KERNEL_FIELDS = ("cash", "position", "entry_price", "mark_price", "equity", "prev_close_equity", "bars_in_position",
+                 "session", "pending", "dt0", "dt1", "dt2", "pdt_rejections")
+_FILL_FLOATS = {"requested_qty": K.FF_REQ_QTY, "qty": K.FF_QTY, "ref_price": K.FF_REF, "exec_price": K.FF_EXEC,
+                "slippage": K.FF_SLIP, "spread": K.FF_SPREAD, "impact": K.FF_IMPACT, "commission": K.FF_COMM,
+                "cash_after": K.FF_CASH, "position_after": K.FF_POS}
+_FILL_INTS = {"bar": K.FI_BAR, "action": K.FI_ACTION, "side": K.FI_SIDE, "status": K.FI_STATUS,
+              "reason": K.FI_REASON, "impact_model": K.FI_IMPACT_MODEL}
+
+
+class KernelStep:
+    """`step_accounts` for CPU tensors through the simulator's numba kernel
+    (`backtest._sim_kernel.step_accounts`): same arguments and result, same numbers."""
+
+    def __init__(self, bars, config: SimConfig, kind_tab: torch.Tensor, size_tab: torch.Tensor,
+                 inputs: dict | None = None) -> None:
+        m = inputs if inputs is not None else market_inputs(bars, config)
+        self.mkt = tuple(m[k] for k in MARKET_KEYS)
+        self.ap, self.ip, self.fp = kernel_params(config, bars.asset_class)
+        self.kind = kind_tab.cpu().numpy()
+        self.size = size_tab.cpu().numpy()
+
+    def __call__(self, acc: Accounts, t: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        before = {"position_before": acc.position, "entry_before": acc.entry_price, "rejections": acc.pdt_rejections}
+        out = K.step_accounts(t.numpy(), actions.numpy(), self.mkt, self.kind, self.size, self.ap, self.ip, self.fp,
+                              *(getattr(acc, f).numpy() for f in KERNEL_FIELDS))
+        for name, value in zip(KERNEL_FIELDS, out):  # fresh arrays: earlier results keep their values
+            setattr(acc, name, torch.from_numpy(value))
+        ff, fi = torch.from_numpy(out[-2]), torch.from_numpy(out[-1])
+        fill = {name: ff[:, j] for name, j in _FILL_FLOATS.items()}
+        fill.update({name: fi[:, j] for name, j in _FILL_INTS.items()})
+        fill["day_trade"] = fi[:, K.FI_DAY_TRADE] != 0
+        fill["pdt_rejected"] = acc.pdt_rejections != before["rejections"]
+        fill["position_before"], fill["entry_before"] = before["position_before"], before["entry_before"]
+        return fill

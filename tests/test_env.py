@@ -108,6 +108,27 @@ def test_same_seed_same_rollout_and_other_seed_differs():
         assert torch.equal(x[0], y[0]) and torch.equal(x[1], y[1])
 
 
+def test_kernel_and_torch_account_steps_give_identical_rollouts():
+    """The CPU default (the simulator's kernel) and the torch mirror: same observations,
+    rewards and fills, step by step (float64: bit for bit), and a fill record handed out
+    keeps its values after later steps (state is rebound, never written in place)."""
+    assert make_env().account_step == "kernel"
+    runs = [_rollout(make_env(account_step=a, dtype=torch.float64, seed=3), 45, seed=4) for a in ("kernel", "torch")]
+    assert torch.equal(runs[0][0], runs[1][0])
+    for (ok, rk, _, ik), (ot, rt, _, it) in zip(runs[0][1:], runs[1][1:]):
+        assert torch.equal(ok, ot) and torch.equal(rk, rt)
+        for name, value in it["fill"].items():
+            assert ik["fill"][name].dtype == value.dtype and torch.equal(ik["fill"][name], value), name
+    env = make_env()
+    env.reset()
+    first = env.step(torch.full((8,), 1))[3]
+    kept = {k: v.clone() for k, v in first["fill"].items()} | {"cash": first["cash"].clone()}
+    for _ in range(5):
+        env.step(torch.full((8,), 6))
+    for name, value in kept.items():
+        assert torch.equal((first["fill"] | {"cash": first["cash"]})[name], value), name
+
+
 def test_short_range_shortens_episodes_with_a_warning():
     with pytest.warns(UserWarning, match="shortened to 5"):
         env = make_env(train_range=(0, SCHEMA.warmup_bars + 5), episode_len=50)
@@ -124,6 +145,7 @@ def test_short_range_shortens_episodes_with_a_warning():
     (dict(episode_len=0), "episode_len"),
     (dict(sim_config="x"), "sim_config"),
     (dict(reward=0.3), "reward"),
+    (dict(account_step="numba"), "account_step"),
 ])
 def test_bad_arguments_raise_config_errors(kw, match):
     with pytest.raises(ConfigError, match=match):

@@ -11,6 +11,9 @@ actions, at every step of every env:
   cost components, status, reason, impact model, day trade) and PDT rejections equal
   one `Simulator` per env driven through its step API (`reset(t0)` / `step(a)`), exactly
   in float64 (1e-6 relative in float32).
+
+Both account steps are checked: the simulator's kernel looped over envs (the CPU default)
+and the batched torch mirror (the GPU path, also run on CPU here).
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ from models.env import TradingEnv
 from tests.sim_bars import make_bars
 from tests.strategies import bars_strategy
 
-DEVICES = ["cpu"] + [pytest.param("cuda", marks=pytest.mark.cuda)] * torch.cuda.is_available()
+#: (device, account_step): on CPU both the simulator's kernel (the default there) and the torch
+#: mirror (the GPU path) are checked against the simulator.
+BACKENDS = [("cpu", "kernel"), ("cpu", "torch")] + [
+    pytest.param("cuda", "torch", marks=pytest.mark.cuda)] * torch.cuda.is_available()
 #: Features with a look-back of at most one bar keep the warm-up short for small series.
 SHORT_SPECS = tuple(s for s in default_specs() if s.lookback <= 1)
 FLOAT_FIELDS = ("requested_qty", "qty", "ref_price", "exec_price", "slippage", "spread", "impact", "commission",
@@ -62,8 +68,8 @@ def _check_obs(got: torch.Tensor, want: np.ndarray, exact: bool, what: str) -> N
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=what)
 
 
-def run_parity(bars, cfg: SimConfig, *, device="cpu", dtype=torch.float64, seed=0, n_envs=3, episode_len=8,
-               n_steps=None, window=3, probs=None) -> dict:
+def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype=torch.float64, seed=0, n_envs=3,
+               episode_len=8, n_steps=None, window=3, probs=None) -> dict:
     """Drive the env and one Simulator per env with the same actions; assert equality throughout.
     Returns counters (fills, PDT rejections, episode ends) so tests can check what was exercised."""
     exact = dtype == torch.float64
@@ -74,7 +80,7 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", dtype=torch.float64, seed=
     n_bars = len(bars)
     ep = max(1, min(episode_len, n_bars - schema.warmup_bars))
     env = TradingEnv(norm.transform(raw), bars, schema, sim_config=cfg, n_envs=n_envs, episode_len=ep,
-                     train_range=(0, n_bars), device=device, dtype=dtype, seed=seed)
+                     train_range=(0, n_bars), device=device, dtype=dtype, seed=seed, account_step=account_step)
     sims = [Simulator(bars, cfg) for _ in range(n_envs)]
     obs = env.reset()
     for b, sim in enumerate(sims):
@@ -138,14 +144,15 @@ def sim_configs(draw):
                      seed=draw(st.integers(0, 2**40)))
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,account_step", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @given(bars=st.one_of(bars_strategy(asset_class="equity", min_bars=12, max_bars=90,
                                     timeframes=("5min", "15min", "30min", "1h", "1D")),
                       bars_strategy(asset_class="crypto", min_bars=12, max_bars=90)),
        cfg=sim_configs(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 4), episode_len=st.integers(1, 30))
-def test_env_matches_builder_and_simulator(device, dtype, bars, cfg, seed, n_envs, episode_len):
-    run_parity(bars, cfg, device=device, dtype=dtype, seed=seed, n_envs=n_envs, episode_len=episode_len)
+def test_env_matches_builder_and_simulator(device, account_step, dtype, bars, cfg, seed, n_envs, episode_len):
+    run_parity(bars, cfg, device=device, account_step=account_step, dtype=dtype, seed=seed, n_envs=n_envs,
+               episode_len=episode_len)
 
 
 def _day_trading_bars():
@@ -156,33 +163,35 @@ def _day_trading_bars():
     return make_bars(times, price, price * 1.0005)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_pdt_rejections_match_and_show_in_observation(device):
+@pytest.mark.parametrize("device,account_step", BACKENDS)
+def test_pdt_rejections_match_and_show_in_observation(device, account_step):
     """Buy/sell round trips within sessions: the 4th day trade in 5 sessions is refused in both,
     and the day-trades-left feature of the env's observation reaches 0 like the builder's."""
     bars = _day_trading_bars()
     cfg = SimConfig(account=AccountConfig(initial_equity=5000.0), pdt="on", seed=3)
-    counts = run_parity(bars, cfg, device=device, seed=1, n_envs=4, episode_len=30, n_steps=30,
-                        probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
+    counts = run_parity(bars, cfg, device=device, account_step=account_step, seed=1, n_envs=4, episode_len=30,
+                        n_steps=30, probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
     assert counts["pdt"] > 0 and counts["filled"] > 0
 
 
-def test_every_cap_and_rejection_reason_matches():
+@pytest.mark.parametrize("account_step", ["kernel", "torch"])
+def test_every_cap_and_rejection_reason_matches(account_step):
     """An all-in account with a volume cap and whole shares hits the cash, max-position,
     volume-cap, nothing-to-sell and min-size paths; all must agree with the simulator."""
     bars = _day_trading_bars()
     acct = AccountConfig(initial_equity=2000.0, safety_buffer=0.0, base_allocation=1.0, max_position=1.0,
                          fractional=False, include_close_action=True)
     fr = FrictionConfig(commission=CommissionModel(per_share=0.01, per_order=1.0), volume_cap=VolumeCap(0.00001))
-    counts = run_parity(bars, SimConfig(account=acct, friction=fr, pdt="off", seed=5), seed=2, n_envs=4,
-                        episode_len=40, n_steps=40, probs=[0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    run = dict(seed=2, account_step=account_step, n_envs=4, episode_len=40, n_steps=40,
+               probs=[0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    counts = run_parity(bars, SimConfig(account=acct, friction=fr, pdt="off", seed=5), **run)
     assert {1, 3, 5} <= counts["reasons"], counts["reasons"]
     half = dataclasses.replace(acct, max_position=0.5)
-    counts = run_parity(bars, SimConfig(account=half, pdt="off", seed=5), seed=2, n_envs=4, episode_len=40,
-                        n_steps=40, probs=[0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    counts = run_parity(bars, SimConfig(account=half, pdt="off", seed=5), **run)
     assert {2, 5} <= counts["reasons"], counts["reasons"]
     small = AccountConfig(initial_equity=150.0, fractional=False)
-    counts = run_parity(bars, SimConfig(account=small, pdt="off"), seed=2, n_envs=2, episode_len=10, n_steps=10)
+    counts = run_parity(bars, SimConfig(account=small, pdt="off"), seed=2, account_step=account_step, n_envs=2,
+                        episode_len=10, n_steps=10)
     assert 6 in counts["reasons"], counts["reasons"]
 
 
