@@ -5,7 +5,9 @@
 
 Both trainers get the same env (SB3 through a VecEnv adapter that returns numpy), the
 same tower sizes (separate actor and critic MLPs, ReLU), samples per update, epochs and
-minibatch size. Each runs one untimed warm-up update, then `--updates` timed updates. Defaults follow
+minibatch size. Each runs one untimed warm-up update, then `--updates` timed updates;
+steps/s is the batch over the MEDIAN update time (one slow update on a shared machine
+does not swing the ratio; the totals are printed too). Defaults follow
 the `smoke` mode's shape (64 envs x 64 steps, minibatch 1024, tiny towers).
 Our extra critic-only epochs are turned off so the work matches. FLOP/s counts the
 work our trainer actually did (market part once per unique bar in the update) against
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -75,34 +78,38 @@ def _reports_any_done(env) -> bool:
 
 def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
     trainer = PPOTrainer(env, env.schema, cfg, verbose=0)
-    unique = []
-    inner = trainer.net.market_for_bars
+    net = trainer.net
+    rows = {"rollout": 0.0, "update": 0.0}  # market-layer rows computed (both towers = 1 row)
+    phase = ["rollout"]
+    projection, for_bars = net.market_projection, net.market_for_bars
 
-    def counting(bar_idx, windows, part="both"):
-        unique.append((int(torch.unique(bar_idx).numel()), int(bar_idx.numel()), part))
-        return inner(bar_idx, windows, part)
+    def counting_projection(windows, part="both"):
+        rows[phase[0]] += windows.shape[0] * (1.0 if part == "both" else 0.5)
+        return projection(windows, part)
 
-    trainer.net.market_for_bars = counting
-    trainer.train()  # cfg has warm-up + timed updates
-    timed = trainer.history[1:]
-    seconds = sum(h["seconds"] for h in timed)
-    steps = cfg.batch_size * len(timed)
-    f = flops_per_sample(trainer.net.market_dim, trainer.net.n_account, env.n_actions, cfg.hidden)
-    calls_per_update = len(unique) // (updates + 1)
-    uniq_rows = sum(u for u, _n, _p in unique[calls_per_update:]) / updates  # per timed update
-    # rollout: market part once per bar (projection table) or per sample, rest per sample,
-    # plus the critic (half the network) on final_obs: at episode ends only when the env
-    # reports info["any_done"] (TradingEnv), else every step
-    n_rows = env.market_windows.shape[0]
+    def counting_for_bars(bar_idx, windows, part="both"):
+        phase[0] = "update"
+        try:
+            return for_bars(bar_idx, windows, part)
+        finally:
+            phase[0] = "rollout"
+
+    net.market_projection, net.market_for_bars = counting_projection, counting_for_bars
+    trainer.train()  # cfg has warm-up + timed updates; every update does the same work
+    timed = [h["seconds"] for h in trainer.history[1:]]
+    n_updates = updates + 1
+    f = flops_per_sample(net.market_dim, net.n_account, env.n_actions, cfg.hidden)
+    # rollout: the market rows it projected (table, look-ahead blocks or per step), the rest
+    # per sample, plus the critic (half the network) on final_obs: at episode ends only
+    # when the env reports info["any_done"] (TradingEnv), else every step
     final = 0.5 / env.episode_len if _reports_any_done(env) else 0.5
-    if n_rows <= cfg.batch_size:
-        rollout = n_rows * f["market"] + cfg.batch_size * (1 + final) * f["rest"]
-    else:
-        rollout = cfg.batch_size * (1 + final) * (f["market"] + f["rest"])
-    # update: market part forward + weight gradient (2x) over unique bars; rest fwd+bwd (3x) per sample
-    train = 2 * uniq_rows * f["market"] + 3 * cfg.n_epochs * cfg.batch_size * f["rest"]
-    return {"steps_per_s": steps / seconds, "seconds": seconds, "flops_per_update": rollout + train,
-            "unique_share": uniq_rows / (cfg.n_epochs * cfg.batch_size)}
+    rollout = rows["rollout"] / n_updates * f["market"] + cfg.batch_size * (1 + final) * f["rest"]
+    # update: market forward + weight gradient (2x) over the unique-bar rows; rest fwd+bwd (3x) per sample
+    update_rows = rows["update"] / n_updates
+    train = 2 * update_rows * f["market"] + 3 * cfg.n_epochs * cfg.batch_size * f["rest"]
+    return {"steps_per_s": cfg.batch_size / statistics.median(timed), "seconds": sum(timed),
+            "flops_per_update": rollout + train, "unique_share": update_rows / (cfg.n_epochs * cfg.batch_size),
+            "rollout_share": rows["rollout"] / n_updates / cfg.batch_size}
 
 
 def bench_sb3(env, cfg: TrainConfig, updates: int) -> dict:
@@ -119,12 +126,14 @@ def bench_sb3(env, cfg: TrainConfig, updates: int) -> dict:
     torch.set_flush_denormal(True)  # same CPU float mode our trainer uses while training
     try:
         model.learn(cfg.batch_size)  # warm-up update
-        t = time.perf_counter()
-        model.learn(cfg.batch_size * updates, reset_num_timesteps=False)
-        seconds = time.perf_counter() - t
+        timed = []
+        for _ in range(updates):  # one update per call (rollout + epochs), like one of ours
+            t = time.perf_counter()
+            model.learn(cfg.batch_size, reset_num_timesteps=False)
+            timed.append(time.perf_counter() - t)
     finally:
         torch.set_flush_denormal(False)
-    return {"steps_per_s": cfg.batch_size * updates / seconds, "seconds": seconds}
+    return {"steps_per_s": cfg.batch_size / statistics.median(timed), "seconds": sum(timed)}
 
 
 def main(argv=None) -> None:
@@ -135,7 +144,7 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--minibatch", type=int, default=1024)
     ap.add_argument("--hidden", default="tiny", help="preset name or comma-separated sizes")
-    ap.add_argument("--updates", type=int, default=2, help="timed updates per trainer (after one warm-up)")
+    ap.add_argument("--updates", type=int, default=5, help="timed updates per trainer (after one warm-up)")
     ap.add_argument("--n-bars", type=int, default=600, help="toy env series length (bars shared by envs)")
     ap.add_argument("--episode-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
@@ -155,15 +164,15 @@ def main(argv=None) -> None:
           f"ours amp={'bf16' if amp else 'off'} (native bf16 matmul: {cpu_has_native_bf16()})")
     peak = matmul_peak(dtype=torch.bfloat16 if amp else torch.float32)
     ours = bench_ours(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)
-    print(f"ours : {ours['steps_per_s']:10,.0f} steps/s  ({ours['seconds']:.2f} s)  "
-          f"market rows computed per sample-epoch: {ours['unique_share']:.2f}")
+    print(f"ours : {ours['steps_per_s']:10,.0f} steps/s  (median update; {ours['seconds']:.2f} s in all)  "
+          f"market rows per sample: rollout {ours['rollout_share']:.2f}, update epoch {ours['unique_share']:.2f}")
     achieved = ours["flops_per_update"] * ours["steps_per_s"] / cfg.batch_size
     print(f"FLOP/s: ours {achieved / 1e9:,.1f} GFLOP/s vs measured {'bf16' if amp else 'float32'} matmul peak "
           f"{peak / 1e9:,.1f} GFLOP/s "
           f"({achieved / peak:.0%})")
     if not args.skip_sb3:
         sb3 = bench_sb3(make_env(args.env, args.n_envs, args.n_bars, args.episode_len), cfg, args.updates)
-        print(f"sb3  : {sb3['steps_per_s']:10,.0f} steps/s  ({sb3['seconds']:.2f} s)")
+        print(f"sb3  : {sb3['steps_per_s']:10,.0f} steps/s  (median update; {sb3['seconds']:.2f} s in all)")
         print(f"ratio ours/sb3: {ours['steps_per_s'] / sb3['steps_per_s']:.2f}x (goal 3x)")
 
 
