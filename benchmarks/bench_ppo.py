@@ -81,11 +81,16 @@ def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
     net = trainer.net
     rows = {"rollout": 0.0, "update": 0.0}  # market-layer rows computed (both towers = 1 row)
     phase = ["rollout"]
-    projection, for_bars = net.market_projection, net.market_for_bars
+    projection, pair, for_bars = net.market_projection, net._market_pair, net.market_for_bars
 
     def counting_projection(windows, part="both"):
-        rows[phase[0]] += windows.shape[0] * (1.0 if part == "both" else 0.5)
+        if part != "both":  # "both" goes through _market_pair, counted there
+            rows[phase[0]] += windows.shape[0] * 0.5
         return projection(windows, part)
+
+    def counting_pair(windows):
+        rows[phase[0]] += windows.shape[0]
+        return pair(windows)
 
     def counting_for_bars(bar_idx, windows, part="both"):
         phase[0] = "update"
@@ -94,7 +99,7 @@ def bench_ours(env, cfg: TrainConfig, updates: int) -> dict:
         finally:
             phase[0] = "rollout"
 
-    net.market_projection, net.market_for_bars = counting_projection, counting_for_bars
+    net.market_projection, net._market_pair, net.market_for_bars = counting_projection, counting_pair, counting_for_bars
     trainer.train()  # cfg has warm-up + timed updates; every update does the same work
     timed = [h["seconds"] for h in trainer.history[1:]]
     n_updates = updates + 1

@@ -110,6 +110,9 @@ def _body(hidden: tuple[int, ...], out: int, head_gain: float) -> nn.Sequential:
 
 #: Unique-bar rows are padded to a multiple of this (padding rows get no gradient).
 ROW_BUCKET = 128
+#: `market_for_bars` deduplicates bars only when at most this share of the samples' bars
+#: are distinct (many envs at the same bars); above it, each sample's row is projected.
+DEDUPE_MAX_DISTINCT = 0.9
 
 
 class ActorCritic(nn.Module):
@@ -151,16 +154,19 @@ class ActorCritic(nn.Module):
 
         `part="actor"` or `"critic"` gives that tower's [B, h1] only.
         """
-        kind = windows.device.type
-        if part == "both" and torch.is_autocast_enabled(kind):
-            windows = windows.to(torch.get_autocast_dtype(kind))  # cast once for both towers
         if part == "actor":
             return F.linear(windows, self.actor_market.weight, self.actor_market.bias)
         if part == "critic":
             return F.linear(windows, self.critic_market.weight, self.critic_market.bias)
         # two matmuls and a cat of the small outputs: cheaper than concatenating the large weights
-        return torch.cat([F.linear(windows, self.actor_market.weight, self.actor_market.bias),
-                          F.linear(windows, self.critic_market.weight, self.critic_market.bias)], dim=-1)
+        return torch.cat(self._market_pair(windows), dim=-1)
+
+    def _market_pair(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kind = windows.device.type
+        if torch.is_autocast_enabled(kind):
+            windows = windows.to(torch.get_autocast_dtype(kind))  # cast once for both towers
+        return (F.linear(windows, self.actor_market.weight, self.actor_market.bias),
+                F.linear(windows, self.critic_market.weight, self.critic_market.bias))
 
     def as_input(self, windows: torch.Tensor) -> torch.Tensor:
         """Windows in the weights' dtype, or as they are when autocast takes them (bf16 under AMP)."""
@@ -177,19 +183,31 @@ class ActorCritic(nn.Module):
             buf = self._gather_buffer = like.new_empty((n, like.shape[1]))
         return buf[:n]
 
-    def market_for_bars(self, bar_idx: torch.Tensor, market_windows: torch.Tensor, part: str = "both") -> torch.Tensor:
-        """Market part for samples at bars `bar_idx`, computed once per unique bar."""
+    def market_for_bars(self, bar_idx: torch.Tensor, market_windows: torch.Tensor, part: str = "both"):
+        """Market part for samples at bars `bar_idx`, computed once per unique bar.
+
+        ``part="both"`` gives the pair (actor [B, h1], critic [B, h1]) that
+        `heads_from_projection` takes: kept apart, the backward needs no zero-filled
+        [B, 2*h1] buffer to stitch the two towers' gradients together. When nearly every bar
+        is distinct (share above `DEDUPE_MAX_DISTINCT`), the rows are gathered per sample:
+        deduplicating would save no matmul rows and cost a scatter in the backward.
+        """
         uniq, inverse = torch.unique(bar_idx, return_inverse=True)
-        pad = -uniq.numel() % ROW_BUCKET
-        if pad:  # a few shapes only: oneDNN/cuBLAS pick (and cache) a kernel per shape
-            uniq = torch.cat([uniq, uniq[:1].expand(pad)])
+        if uniq.numel() > DEDUPE_MAX_DISTINCT * bar_idx.numel():
+            uniq, inverse = bar_idx, None
+        else:
+            pad = -uniq.numel() % ROW_BUCKET
+            if pad:  # a few shapes only: oneDNN/cuBLAS pick (and cache) a kernel per shape
+                uniq = torch.cat([uniq, uniq[:1].expand(pad)])
         # index_select: on the overlapping strided view it is ~6x faster than advanced indexing;
         # into the rows of one kept buffer: a fresh multi-MB tensor per minibatch costs page
         # faults. Safe because each minibatch's backward runs before the next gather; a second
         # gather before a backward trips autograd's version check instead of corrupting grads.
         windows = self.as_input(torch.index_select(market_windows, 0, uniq, out=self._rows(market_windows, len(uniq))))
-        # index_select: its backward is an index_add (fast), unlike advanced indexing's index_put
-        return self.market_projection(windows, part).index_select(0, inverse)
+        parts = self._market_pair(windows) if part == "both" else (self.market_projection(windows, part),)
+        if inverse is not None:  # index_select: its backward is an index_add (fast), unlike advanced indexing's
+            parts = tuple(p.index_select(0, inverse) for p in parts)
+        return parts if part == "both" else parts[0]
 
     # ---- towers from a projection -----------------------------------------
     def _tower(self, name: str, proj: torch.Tensor, account: torch.Tensor) -> torch.Tensor:
@@ -204,11 +222,11 @@ class ActorCritic(nn.Module):
     def value_from_projection(self, proj_critic: torch.Tensor, account: torch.Tensor) -> torch.Tensor:
         return self._tower("critic", proj_critic, account).squeeze(-1)
 
-    def heads_from_projection(self, proj: torch.Tensor, account: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits [B, n_actions], value [B]) from a both-tower projection [B, 2*h1]."""
-        h1 = self.h1
-        return (self.logits_from_projection(proj[:, :h1], account),
-                self.value_from_projection(proj[:, h1:], account))
+    def heads_from_projection(self, proj, account: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits [B, n_actions], value [B]) from a both-tower projection: [B, 2*h1] or the
+        pair (actor [B, h1], critic [B, h1])."""
+        actor, critic = proj if isinstance(proj, tuple) else (proj[:, :self.h1], proj[:, self.h1:])
+        return self.logits_from_projection(actor, account), self.value_from_projection(critic, account)
 
     # ---- whole observations ----------------------------------------------
     def split_obs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

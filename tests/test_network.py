@@ -46,10 +46,14 @@ def test_split_first_layer_equals_forward():
     torch.testing.assert_close(net.value(obs), value)
 
 
-def test_unique_bar_path_matches_values_and_gradients():
+@pytest.mark.parametrize("bars", [[3, 3, 7, 1, 7, 3, 0, 9], [3, 8, 7, 1, 2, 5, 0, 9]],
+                         ids=["deduplicated", "all-distinct"])
+def test_unique_bar_path_matches_values_and_gradients(bars):
+    """Both market_for_bars paths (shared bars projected once, or every row when nearly all
+    bars are distinct) give the full network's values and gradients."""
     net, schema = _net()
     windows = torch.randn(10, 15)
-    bars = torch.tensor([3, 3, 7, 1, 7, 3, 0, 9])
+    bars = torch.tensor(bars)
     account = torch.randn(len(bars), 2)
     obs = torch.cat([windows[bars], account], 1)
 
@@ -85,7 +89,7 @@ def test_reused_gather_buffer_is_safe_across_minibatches_and_loud_when_misused()
     first = net.market_for_bars(torch.tensor([3, 3, 7, 1]), windows)
     second = net.market_for_bars(torch.tensor([0, 9, 9, 2]), windows)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        (first.sum() + second.sum()).backward()
+        (first[0].sum() + second[1].sum()).backward()
 
 
 def test_actor_and_critic_parameters_are_disjoint_and_complete():
