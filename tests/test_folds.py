@@ -160,6 +160,22 @@ def test_explicit_sizes_too_large_name_both_counts():
     assert len(list(cv.split(2772))) == 5
 
 
+def test_one_size_given_counts_for_the_other_in_the_room_check():
+    """Only test_size given: val defaults to it, so the room needed counts it twice. (Found
+    by the layout property: it said "needs at least 6 bars ... has 6" for 6 bars.)"""
+    cv = WalkForwardSplit(n_folds=1, test_size=2, window=1, reward_horizon=0)
+    # 0 + 2 x 1 + train 1 + val 2 + 1 x test 2 = 7
+    with pytest.raises(ConfigError, match=r"needs at least 7 bars .* has 6"):
+        list(cv.split(6))
+    assert len(list(cv.split(7))) == 1
+
+
+def test_duration_under_one_bar_is_refused():
+    index = pd.date_range("2024-01-01", periods=2000, freq="D")
+    with pytest.raises(ConfigError, match="test_size='1h' is shorter than one bar"):
+        list(WalkForwardSplit(n_folds=2, test_size="1h", window=5).split(pd.DataFrame(index=index)))
+
+
 def test_embargo_below_minimum_is_refused():
     with pytest.raises(ConfigError, match=r"embargo=5 .* window \+ reward_horizon = 101"):
         list(WalkForwardSplit(n_folds=2, embargo=5).split(5000))

@@ -229,9 +229,9 @@ class WalkForwardSplit:
                 _check_int(name, value, 1, 'give a positive number of bars or a duration like "90D"')
 
     def _check_room(self, n: int, emb: int, sizes: list[int]) -> None:
-        tr, va, te = sizes
+        tr, va, te = (max(s, 1) for s in sizes)  # every segment needs a bar: the real minimum
         needed = self.min_start + 2 * emb + tr + va + self.n_folds * te
-        if min(sizes) < 1 or needed > n:
+        if needed > n:
             raise ConfigError(
                 f"n_folds={self.n_folds} needs at least {needed} bars (min_start {self.min_start} + "
                 f"2 x embargo {emb} + train {tr} + val {va} + {self.n_folds} x test {te}) but the data "
@@ -251,8 +251,17 @@ class WalkForwardSplit:
             None if getattr(self, name) is None else _to_bars(name, getattr(self, name), n, index)
             for name in ("train_size", "val_size", "test_size")
         )
+        for name, size in zip(("train_size", "val_size", "test_size"), (tr, va, te)):
+            if size is not None and size < 1:  # a duration under one bar of this data
+                raise ConfigError(f"{name}={getattr(self, name)!r} is shorter than one bar of this data; "
+                                  f"give at least one bar (an integer) or a longer duration")
         available = n - self.min_start - 2 * emb
-        self._check_room(n, emb, [1 if s is None else s for s in (tr, va, te)])
+        # unset sizes at their smallest: one bar for train, and val and test as each other
+        # (what the defaults below give them when only one of the two is set)
+        def smallest(size, other):
+            return size if size is not None else (other if other is not None else 1)
+
+        self._check_room(n, emb, [smallest(tr, None), smallest(va, te), smallest(te, va)])
         if te is None and va is None:
             share = (available - tr) // (self.n_folds + 1) if tr is not None else available // (self.n_folds + 4)
             te = va = max(share, 1)
