@@ -8,8 +8,9 @@ The observation is the default one (58 features x W=100 + 5 account features = 5
 values). Each step writes ``n_envs x obs_dim x itemsize`` bytes of observations (gathered
 from the bar windows), which bounds the step rate from above at large n_envs; the
 ratio printed is achieved observation bytes/s over a plain large tensor copy's bytes/s.
-Account arithmetic (float64, a few dozen [n_envs] vector ops) is the fixed cost per step
-that dominates at small n_envs.
+Account arithmetic (float64) is the fixed cost per step that dominates at small n_envs; on
+CPU both account steps are timed, the simulator's numba kernel (the CPU default) and the
+batched torch mirror (the GPU path), with their ratio.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main(argv=None) -> None:
     ap.add_argument("--fresh-obs", action="store_true",
                     help="a new observation tensor per step (reuse_obs=False) instead of reused buffers")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--account-step", nargs="+", choices=["kernel", "torch"], default=None,
+                    help="who steps the accounts (default: kernel and torch on CPU, torch elsewhere)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,17 +88,23 @@ def main(argv=None) -> None:
     print(f"device={device} dtype={args.dtype} obs_dim={schema.obs_dim} bars={len(bars)} "
           f"threads={torch.get_num_threads()} episode_len={args.episode_len} reuse_obs={not args.fresh_obs}")
     print(f"measured copy bandwidth: {bw / 1e9:,.2f} GB/s (bytes written per second, 512 MiB tensor copy)")
-    print(f"{'n_envs':>7} {'steps/s':>10} {'samples/s':>12} {'obs MB/step':>12} {'obs GB/s':>9} {'of copy bw':>10}")
+    account_steps = args.account_step or (["kernel", "torch"] if device.type == "cpu" else ["torch"])
+    print(f"{'n_envs':>7} {'account':>8} {'steps/s':>10} {'samples/s':>12} {'obs MB/step':>12} {'obs GB/s':>9} "
+          f"{'of copy bw':>10}")
     for n in args.n_envs:
-        env = TradingEnv(fn, bars, schema, n_envs=n, episode_len=args.episode_len, device=device, dtype=dtype,
-                         seed=0, reuse_obs=not args.fresh_obs)
-        steps = args.steps or max(5, int(2.0 * bench(env, 3, warmup=1)))
-        rate = bench(env, steps)
-        per_step = n * schema.obs_dim * torch.finfo(dtype).bits // 8
-        achieved = per_step * rate
-        print(f"{n:>7} {rate:>10,.1f} {rate * n:>12,.0f} {per_step / 1e6:>12.2f} {achieved / 1e9:>9.2f} "
-              f"{achieved / bw:>10.1%}")
-        del env
+        rates = {}
+        for who in account_steps:
+            env = TradingEnv(fn, bars, schema, n_envs=n, episode_len=args.episode_len, device=device, dtype=dtype,
+                             seed=0, reuse_obs=not args.fresh_obs, account_step=who)
+            steps = args.steps or max(5, int(2.0 * bench(env, 3, warmup=1)))
+            rate = rates[who] = bench(env, steps)
+            per_step = n * schema.obs_dim * torch.finfo(dtype).bits // 8
+            achieved = per_step * rate
+            print(f"{n:>7} {who:>8} {rate:>10,.1f} {rate * n:>12,.0f} {per_step / 1e6:>12.2f} {achieved / 1e9:>9.2f} "
+                  f"{achieved / bw:>10.1%}")
+            del env
+        if len(rates) == 2:
+            print(f"{n:>7} kernel/torch: {rates['kernel'] / rates['torch']:.2f}x")
 
 
 if __name__ == "__main__":
