@@ -425,3 +425,21 @@ def step_accounts(t, a, mkt, kind_tab, size_tab, ap, ip, fp, cash, pos, entry, m
         i_out[6, i] = ist[I_PDT_REJECTS]
     return (f_out[F_CASH], f_out[F_POS], f_out[F_ENTRY], f_out[F_MARK], f_out[F_EQUITY], f_out[F_PREV_CLOSE_EQUITY],
             i_out[0], i_out[1], i_out[2], i_out[3], i_out[4], i_out[5], i_out[6], ff, fi)
+
+
+@njit(cache=True)
+def day_trades_left_many(t, session, pdt_on, ap, equity, prev_close, session_state, dt0, dt1, dt2):
+    """`state_day_trades_left` for many accounts (account i deciding next at bar ``t[i]``)."""
+    n = t.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    fs = np.zeros(N_F)
+    ist = np.zeros(N_I, dtype=np.int64)
+    for i in range(n):
+        fs[F_EQUITY] = equity[i]
+        fs[F_PREV_CLOSE_EQUITY] = prev_close[i]
+        ist[I_SESSION] = session_state[i]
+        ist[I_DT0] = dt0[i]
+        ist[I_DT1] = dt1[i]
+        ist[I_DT2] = dt2[i]
+        out[i] = state_day_trades_left(t[i], session, pdt_on, ap, fs, ist)
+    return out

@@ -339,3 +339,14 @@ class KernelStep:
         fill["pdt_rejected"] = acc.pdt_rejections != before["rejections"]
         fill["position_before"], fill["entry_before"] = before["position_before"], before["entry_before"]
         return fill
+
+    def account_state(self, acc: Accounts, t: torch.Tensor) -> dict[str, np.ndarray]:
+        """`account_state` as numpy arrays (views of the CPU state), day trades left from the
+        simulator's `state_day_trades_left` (``t`` clamped to the last bar, as there)."""
+        tc = t.clamp(max=len(self.mkt[0]) - 1).numpy()
+        left = K.day_trades_left_many(tc, self.mkt[3], self.mkt[4], self.ap, acc.equity.numpy(),
+                                      acc.prev_close_equity.numpy(), acc.session.numpy(), acc.dt0.numpy(),
+                                      acc.dt1.numpy(), acc.dt2.numpy())
+        return {"cash": acc.cash.numpy(), "position": acc.position.numpy(), "entry_price": acc.entry_price.numpy(),
+                "mark_price": acc.mark_price.numpy(), "bars_in_position": acc.bars_in_position.numpy(),
+                "day_trades_left": left}

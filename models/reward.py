@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from backtest.errors import ConfigError
@@ -97,51 +98,72 @@ class RewardConfig:
         return tuple(float(getattr(self, n)) for n in COMPONENTS)
 
 
-def _sign(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x)
+class _TorchOps:
+    where = staticmethod(torch.where)
+    clip = staticmethod(torch.clamp)
+    sign = staticmethod(torch.sign)
+
+    @staticmethod
+    def f64(x, like):
+        return x.to(like.dtype)
+
+
+class _NumpyOps:
+    where = staticmethod(np.where)
+    clip = staticmethod(np.clip)
+    sign = staticmethod(np.sign)
+
+    @staticmethod
+    def f64(x, like):
+        return np.asarray(x).astype(like.dtype)
 
 
 def reward_components(cfg: RewardConfig, *, equity_before, equity_after, position, entry_price, open_, close,
-                      fill: dict, peak_equity, max_position: float) -> dict[str, torch.Tensor]:
-    """Every component for a batch of steps (float64 tensors ``[n]``); see the module doc.
+                      fill: dict, peak_equity, max_position: float) -> dict:
+    """Every component for a batch of steps (float64 ``[n]``); see the module doc.
 
-    ``position``/``entry_price``: after the step; ``fill``: `models.env_step.step_accounts`
-    output (``status``, ``side``, ``exec_price``, ``position_before``, ``entry_before``).
+    Written once for torch tensors and numpy arrays (the CPU env computes it in numpy on
+    the kernel's arrays): only IEEE arithmetic, selects, clamps and signs, so both give
+    the same bits. ``position``/``entry_price``: after the step; ``fill``: the step's fill
+    record (``status``, ``side``, ``exec_price``, ``position_before``, ``entry_before``).
     """
-    safe_before = torch.where(equity_before > 0.0, equity_before, 1.0)
-    net = torch.where(equity_before > 0.0, equity_after / safe_before - 1.0, 0.0)
-    pnl = torch.clamp(cfg.pnl_scale * net, -cfg.pnl_clip, cfg.pnl_clip)
+    ops = _TorchOps if isinstance(equity_after, torch.Tensor) else _NumpyOps
+    where, clip, sign = ops.where, ops.clip, ops.sign
+    safe_before = where(equity_before > 0.0, equity_before, 1.0)
+    net = where(equity_before > 0.0, equity_after / safe_before - 1.0, 0.0)
+    pnl = clip(cfg.pnl_scale * net, -cfg.pnl_clip, cfg.pnl_clip)
     move = close / open_ - 1.0
     alive = equity_after > 0.0
-    safe_eq = torch.where(alive, equity_after, 1.0)
-    exposure = torch.where(alive, torch.clamp(position * close / (max_position * safe_eq), -1.0, 1.0), 0.0)
-    direction = exposure * _sign(move)
-    magnitude = torch.clamp(cfg.magnitude_scale * exposure * move, -1.0, 1.0)
+    safe_eq = where(alive, equity_after, 1.0)
+    exposure = where(alive, clip(position * close / (max_position * safe_eq), -1.0, 1.0), 0.0)
+    direction = exposure * sign(move)
+    magnitude = clip(cfg.magnitude_scale * exposure * move, -1.0, 1.0)
     status = fill["status"]
     filled = status == STATUS_FILLED
     pos_before, entry_before = fill["position_before"], fill["entry_before"]
-    reduced = filled & (pos_before != 0.0) & (_sign(pos_before) != fill["side"].to(pos_before.dtype))
+    reduced = filled & (pos_before != 0.0) & (sign(pos_before) != ops.f64(fill["side"], pos_before))
     has_entry = entry_before > 0.0
-    realised = torch.where(has_entry, (fill["exec_price"] / torch.where(has_entry, entry_before, 1.0) - 1.0)
-                           * _sign(pos_before), 0.0)
+    realised = where(has_entry, (fill["exec_price"] / where(has_entry, entry_before, 1.0) - 1.0)
+                     * sign(pos_before), 0.0)
     took = reduced & has_entry & (realised >= cfg.take_profit)
     cut = reduced & has_entry & (realised <= -cfg.stop_loss)
     open_now = (position != 0.0) & (entry_price > 0.0)
-    unreal = torch.where(open_now, (close / torch.where(open_now, entry_price, 1.0) - 1.0) * _sign(position), 0.0)
+    unreal = where(open_now, (close / where(open_now, entry_price, 1.0) - 1.0) * sign(position), 0.0)
     overstay = open_now & (unreal <= -cfg.stop_loss)
-    stop_take = took.to(net.dtype) + 0.5 * cut.to(net.dtype) - overstay.to(net.dtype)
-    exploration = filled.to(net.dtype) - (status == STATUS_REJECTED).to(net.dtype)
-    peak = torch.where(peak_equity > 0.0, peak_equity, 1.0)
-    dd = torch.where(peak_equity > 0.0, 1.0 - equity_after / peak, 0.0)
-    drawdown = -torch.clamp(cfg.drawdown_scale * (dd - cfg.drawdown_threshold), 0.0, 1.0)
+    stop_take = ops.f64(took, net) + 0.5 * ops.f64(cut, net) - ops.f64(overstay, net)
+    exploration = ops.f64(filled, net) - ops.f64(status == STATUS_REJECTED, net)
+    peak = where(peak_equity > 0.0, peak_equity, 1.0)
+    dd = where(peak_equity > 0.0, 1.0 - equity_after / peak, 0.0)
+    drawdown = -clip(cfg.drawdown_scale * (dd - cfg.drawdown_threshold), 0.0, 1.0)
     return {"direction": direction, "magnitude": magnitude, "pnl": pnl, "stop_take": stop_take,
             "exploration": exploration, "drawdown": drawdown}
 
 
-def total_reward(cfg: RewardConfig, components: dict[str, torch.Tensor]) -> torch.Tensor:
-    """``sum(weight * component)`` in `COMPONENTS` order."""
-    out = torch.zeros_like(components[COMPONENTS[0]])
+def total_reward(cfg: RewardConfig, components: dict):
+    """``sum(weight * component)`` in `COMPONENTS` order (torch or numpy, like the components)."""
+    out = None
     for name, w in zip(COMPONENTS, cfg.weights):
         if w:
-            out = out + w * components[name]
-    return out
+            term = w * components[name]
+            out = term if out is None else out + term
+    return out  # the weights sum to 1, so at least one is non-zero

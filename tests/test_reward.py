@@ -6,6 +6,8 @@ import dataclasses
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backtest.errors import ConfigError
 from models.reward import COMPONENTS, RewardConfig, reward_components, total_reward
@@ -112,3 +114,31 @@ def test_invalid_configs_name_the_field(changes, match):
 def test_reweighting_is_accepted_when_it_sums_to_one():
     cfg = RewardConfig(direction=0.0, magnitude=0.0, pnl=1.0, stop_take=0.0, exploration=0.0, drawdown=0.0)
     assert cfg.weights[2] == 1.0
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32 - 1))
+def test_numpy_and_torch_give_the_same_bits(n, seed):
+    """The CPU env computes the reward in numpy on the kernel's arrays, the GPU env in torch:
+    every component (and the total) must be bit-identical, flat and losing accounts included."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def money(scale, zero_share=0.3):
+        x = rng.normal(scale, scale / 3, n)
+        return np.where(rng.random(n) < zero_share, 0.0, x)
+
+    arrays = dict(equity_before=money(1000, 0.1) * rng.choice([1, -1], n, p=[0.9, 0.1]),
+                  equity_after=money(1000, 0.1) * rng.choice([1, -1], n, p=[0.9, 0.1]),
+                  position=money(5) * rng.choice([1, -1], n), entry_price=money(100), open_=money(100, 0.0),
+                  close=money(100, 0.0), peak_equity=money(1100, 0.05))
+    fill = {"status": rng.integers(0, 3, n), "side": rng.integers(-1, 2, n), "position_before": money(5),
+            "entry_before": money(100), "exec_price": money(100)}
+    cfg = dataclasses.replace(CFG, stop_loss=float(rng.uniform(0.001, 0.1)), take_profit=float(rng.uniform(0.001, 0.1)))
+    as_numpy = reward_components(cfg, fill=fill, max_position=0.2, **arrays)
+    as_torch = reward_components(cfg, fill={k: torch.from_numpy(v) for k, v in fill.items()}, max_position=0.2,
+                                 **{k: torch.from_numpy(v) for k, v in arrays.items()})
+    as_numpy["total"], as_torch["total"] = total_reward(cfg, as_numpy), total_reward(cfg, as_torch)
+    for name, value in as_torch.items():
+        assert as_numpy[name].dtype == np.float64, name
+        np.testing.assert_array_equal(as_numpy[name].view(np.int64), value.numpy().view(np.int64), err_msg=name)
