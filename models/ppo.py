@@ -391,6 +391,7 @@ class PPOTrainer:
         self.validation_history: list[dict] = []
         self.best_validation: dict | None = None
         self.best_state: dict | None = None
+        self._next_obs: torch.Tensor | None = None  # the env's observation after the last rollout
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -401,14 +402,21 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------ main loop
     def train(self, resume: bool = True) -> TrainResult:
-        """Run the remaining updates; resumes from `run_dir/last.pt` when present and `resume`."""
+        """Run the remaining updates; resumes from `run_dir/last.pt` when present and `resume`.
+
+        A later call on the same trainer (after raising ``cfg.total_steps``) carries on with
+        the episodes where the last update left them, as one longer call would; a resume
+        from a checkpoint starts new ones."""
         cfg = self.cfg
+        obs = self._next_obs
         if resume and self.run_dir is not None and (self.run_dir / LAST_NAME).exists():
             self.load_state(self.run_dir / LAST_NAME)
+            obs = None
         buf = Rollout.allocate(cfg.n_steps, cfg.n_envs, self.env.obs_dim, self.net.market_dim, self.bar_mode, self.device)
-        obs = self.env.reset()
-        if self.bar_mode:
-            self._check_bar_contract(obs)
+        if obs is None:
+            obs = self.env.reset()
+            if self.bar_mode:
+                self._check_bar_contract(obs)
         interrupt = _Interrupt()
         with interrupt.installed(), _flush_denormals(self.device):
             while self.update < cfg.n_updates:
@@ -416,11 +424,13 @@ class PPOTrainer:
                 lrs = self._set_learning_rates()
                 stats = self._new_stats()
                 self.net.eval()
+                self._next_obs = None  # unknown until the rollout is complete
                 with self._autocast():  # one context: autocast casts the fixed weights once per rollout
                     table = projection_table(self.net, self.windows, cfg.batch_size) if self.bar_mode else None
                     obs, last_value = collect_rollout(self.env, self.net, buf, obs, self.gen, stats, self._autocast,
                                                       table, self.windows)
                 del table
+                self._next_obs = obs
                 adv, returns = compute_gae(buf.rewards, buf.values, next_values_of(buf, last_value), buf.dones,
                                            buf.terminated, cfg.gamma, cfg.gae_lambda)
                 self.net.train()

@@ -235,3 +235,23 @@ def test_lookahead_rollout_matches_per_step_projection(monkeypatch):
     for name in ("logp", "values", "final_values"):
         torch.testing.assert_close(getattr(ahead, name), getattr(step, name), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(last_a, last_s, rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_train_call_carries_on_like_one_longer_call():
+    """train() again after raising total_steps continues the same episodes (the benchmark
+    drives the trainer one update per call): with a constant learning rate, 1 + 2 updates
+    in two calls give the parameters of 3 updates in one call."""
+    import dataclasses
+
+    flat_lr = dict(warmup_frac=0.0, final_lr_frac=1.0, n_steps=16, total_steps=64 * 16 * 3)
+    env = ToyEnv(seed=2)
+    one = PPOTrainer(env, env.schema, small_config(**flat_lr), verbose=0)
+    one.train()
+    env = ToyEnv(seed=2)
+    cfg = small_config(**flat_lr)
+    two = PPOTrainer(env, env.schema, dataclasses.replace(cfg, total_steps=64 * 16), verbose=0)
+    two.train()
+    two.cfg = cfg
+    two.train()
+    assert two.update == one.update == 3
+    assert all(torch.equal(a, b) for a, b in zip(_params(one), _params(two)))
