@@ -30,7 +30,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -102,7 +102,9 @@ class RolloutStats:
     episode_sum: torch.Tensor
     episode_count: torch.Tensor
     running_return: torch.Tensor
-    components: dict = field(default_factory=dict)
+    component_names: tuple = ()  # reward component names, in the env's order
+    component_sum: torch.Tensor | None = None  # sum over steps of each component's mean over envs
+    component_steps: int = 0
 
 
 def sample_actions(logits: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,10 +265,12 @@ def _track(stats: RolloutStats, reward, done, components) -> None:
     stats.episode_sum += (stats.running_return * done).sum()
     stats.episode_count += done.sum()
     stats.running_return *= ~done
-    for name, value in (components or {}).items():
-        acc = stats.components.setdefault(name, [torch.zeros((), device=reward.device), 0])
-        acc[0] += value.float().mean()
-        acc[1] += 1
+    if components:  # one stacked mean per step, not three small ops per component
+        if stats.component_sum is None:
+            stats.component_names = tuple(components)
+            stats.component_sum = torch.zeros(len(components), device=reward.device)
+        stats.component_sum += torch.stack([components[n] for n in stats.component_names]).float().mean(1)
+        stats.component_steps += 1
 
 
 def next_values_of(buf: Rollout, last_value: torch.Tensor) -> torch.Tensor:
@@ -532,8 +536,9 @@ class PPOTrainer:
         names = list(losses)
         tensors = [losses[k] for k in names] + [explained_variance(buf.values.flatten(), returns.flatten()),
                                                  buf.rewards.mean(), stats.episode_sum, stats.episode_count]
-        comp_names = sorted(stats.components)
-        tensors += [stats.components[c][0] / max(1, stats.components[c][1]) for c in comp_names]
+        comp_names = sorted(stats.component_names)
+        tensors += [stats.component_sum[stats.component_names.index(c)] / max(1, stats.component_steps)
+                    for c in comp_names]
         values = torch.stack([t.float() for t in tensors]).tolist()  # the one host sync per update
         rec = dict(zip(names, values[: len(names)]))
         ev, mean_reward, ep_sum, ep_n = values[len(names): len(names) + 4]
