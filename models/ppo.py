@@ -141,9 +141,11 @@ def projection_table(net: ActorCritic, market_windows: torch.Tensor, max_rows: i
     return torch.cat([net.market_projection(net.as_input(market_windows[s:s + chunk])) for s in range(0, n, chunk)])
 
 
-#: Window rows one look-ahead block gathers and projects at most, unless a single step
-#: (two rows per env) needs more. 1,024 rows x 5,800 bf16 features = 12 MB; on the 2-core
-#: Xeon, 16-step blocks of 64 envs made the rollout 8% faster than 64-step ones.
+#: Window rows one look-ahead block gathers and projects at most. 1,024 rows x 5,800 bf16
+#: features = 12 MB; on the 2-core Xeon, 16-step blocks of 64 envs made the rollout 8%
+#: faster than 64-step ones. Blocks are used for up to 1/8 of this many envs (blocks of 8+
+#: steps, each with one row of the next block's bars computed twice: under 1/7 extra);
+#: with more envs a step's own matmul is large enough.
 LOOKAHEAD_MAX_ROWS = 1024
 
 
@@ -218,7 +220,8 @@ def collect_rollout(env, net: ActorCritic, buf: Rollout, obs: torch.Tensor, gen:
     """
     m, n_steps = net.market_dim, buf.actions.shape[0]
     ahead = None
-    if table is None and windows is not None and buf.bars is not None and hasattr(env, "steps_left"):
+    if table is None and windows is not None and buf.bars is not None and hasattr(env, "steps_left") \
+            and obs.shape[0] <= LOOKAHEAD_MAX_ROWS // 8:
         ahead = Lookahead(net, windows, obs.shape[0])
     after = None  # the Lookahead rows of the obs the last step returned (None after a reset)
     for t in range(n_steps):

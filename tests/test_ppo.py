@@ -193,7 +193,8 @@ def test_env_breaking_the_bar_contract_is_caught():
 def test_lookahead_rollout_matches_per_step_projection(monkeypatch):
     """Look-ahead blocks (TradingEnv.steps_left) give the per-step rollout: same actions,
     log-probs, values, V(final_obs) and bootstrap value, across block edges, episode ends
-    and the rollout's end (float32: up to matmul rounding)."""
+    and the rollout's end (float32: up to matmul rounding). Blocks shorter than 8 steps
+    are not worth their extra row: then the rollout projects per step."""
     import contextlib
 
     from models import ppo
@@ -211,10 +212,10 @@ def test_lookahead_rollout_matches_per_step_projection(monkeypatch):
                 raise AttributeError(name)
             return getattr(self._env, name)
 
-    monkeypatch.setattr(ppo, "LOOKAHEAD_MAX_ROWS", 8 * 4)  # 3-step blocks of 8 envs
+    monkeypatch.setattr(ppo, "LOOKAHEAD_MAX_ROWS", 8 * 8)  # blocks of up to 7 steps for 8 envs
     results = []
     for wrap in (lambda e: e, Hidden):
-        env = make_env(n_envs=8, episode_len=7, seed=5)
+        env = make_env(n_envs=8, episode_len=12, seed=5)
         torch.manual_seed(0)
         net = ActorCritic(env.schema, env.n_actions, (16, 8))
         buf = ppo.Rollout.allocate(25, 8, env.obs_dim, net.market_dim, True, "cpu")
@@ -226,15 +227,22 @@ def test_lookahead_rollout_matches_per_step_projection(monkeypatch):
                                         contextlib.nullcontext, None, env.market_windows)
         results.append((buf, last, calls))
     (ahead, last_a, calls_a), (step, last_s, calls_s) = results
-    assert calls_s == [8] * 25 + [8] * 3 + [8]  # per step, per episode end and the bootstrap
-    # blocks of (k + 1) x 8 rows, k <= 3, cut at episode ends (7 steps) and the rollout's end;
+    assert calls_s == [8] * 25 + [8] * 2 + [8]  # per step, per episode end and the bootstrap
+    # blocks of (k + 1) x 8 rows, k <= 7, cut at episode ends (12 steps) and the rollout's end;
     # V(final_obs) and the bootstrap value come from the blocks' last rows
-    assert calls_a == [32, 32, 16] * 3 + [32, 16]
+    assert calls_a == [64, 48, 64, 48, 16]
     assert torch.equal(ahead.actions, step.actions) and torch.equal(ahead.bars, step.bars)
     assert torch.equal(ahead.dones, step.dones) and ahead.dones.any()
     for name in ("logp", "values", "final_values"):
         torch.testing.assert_close(getattr(ahead, name), getattr(step, name), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(last_a, last_s, rtol=1e-5, atol=1e-6)
+    assert ppo.Lookahead(net, env.market_windows, 8).max_steps == 7
+    monkeypatch.setattr(ppo, "LOOKAHEAD_MAX_ROWS", 8 * 7)
+    env = make_env(n_envs=8, episode_len=12, seed=5)
+    calls.clear()
+    ppo.collect_rollout(env, net, buf, env.reset(), torch.Generator().manual_seed(1), stats, contextlib.nullcontext,
+                        None, env.market_windows)
+    assert set(calls) == {8}  # per step
 
 
 def test_a_second_train_call_carries_on_like_one_longer_call():
