@@ -157,7 +157,7 @@ class Lookahead:
     `models.env.TradingEnv` does), the bars of the next K steps are known before they
     are taken: ``bar_index + s`` for ``s = 0..K``. Projecting them in one matmul of
     ``(K + 1) x n_envs`` rows replaces K matmuls of n_envs rows (and K weight casts): on
-    CPU a 64-row bf16 matmul runs at about a third of a 4,096-row one's FLOP rate. Row K
+    CPU a 64-row bf16 matmul runs at a third to a half of a 4,096-row one's FLOP rate. Row K
     serves V(final_obs) when the block ends with the episode, or V(next obs) when it ends
     with the rollout. The weights are fixed during a rollout, so the numbers are those of
     the per-step projection up to matmul rounding.
