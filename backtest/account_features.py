@@ -51,6 +51,7 @@ class _NumpyOps:
     where = staticmethod(np.where)
     clip = staticmethod(np.clip)
     minimum = staticmethod(np.minimum)
+    sign = staticmethod(np.sign)
 
     @staticmethod
     def tanh(x):
@@ -85,11 +86,17 @@ class _TorchOps:
     def tanh(self, x):
         return self.torch.tanh(x)
 
+    def sign(self, x):
+        return self.torch.sign(x)
+
     def stack(self, xs):
         return self.torch.stack(xs, dim=-1)
 
 
-def _ops_for(value: Any):
+def ops_for(value: Any):
+    """The namespace for ``value``'s library: ``f64 where clip minimum tanh sign stack``, each
+    an exact IEEE operation in both (tanh by torch on both), so code written with them gives
+    the same bits on numpy arrays and torch tensors (`models.reward` uses it too)."""
     mod = type(value).__module__
     if mod.startswith("torch"):
         import torch
@@ -120,7 +127,7 @@ def account_features(
     if unknown:
         raise ValueError(f"unknown account features {unknown}; known: {list(ACCOUNT_FEATURE_NAMES)}")
     max_pos = _max_position(account_config_or_max_position)
-    ops = _ops_for(state["cash"])
+    ops = ops_for(state["cash"])
     cash, pos = ops.f64(state["cash"]), ops.f64(state["position"])
     entry, mark = ops.f64(state["entry_price"]), ops.f64(state["mark_price"])
     held = ops.f64(state["bars_in_position"])

@@ -32,9 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
+from backtest.account_features import ops_for
 from backtest.errors import ConfigError
 from backtest.trades import STATUS_FILLED, STATUS_REJECTED
 
@@ -98,37 +96,17 @@ class RewardConfig:
         return tuple(float(getattr(self, n)) for n in COMPONENTS)
 
 
-class _TorchOps:
-    where = staticmethod(torch.where)
-    clip = staticmethod(torch.clamp)
-    sign = staticmethod(torch.sign)
-
-    @staticmethod
-    def f64(x, like):
-        return x.to(like.dtype)
-
-
-class _NumpyOps:
-    where = staticmethod(np.where)
-    clip = staticmethod(np.clip)
-    sign = staticmethod(np.sign)
-
-    @staticmethod
-    def f64(x, like):
-        return np.asarray(x).astype(like.dtype)
-
-
 def reward_components(cfg: RewardConfig, *, equity_before, equity_after, position, entry_price, open_, close,
                       fill: dict, peak_equity, max_position: float) -> dict:
     """Every component for a batch of steps (float64 ``[n]``); see the module doc.
 
     Written once for torch tensors and numpy arrays (the CPU env computes it in numpy on
-    the kernel's arrays): only IEEE arithmetic, selects, clamps and signs, so both give
-    the same bits. ``position``/``entry_price``: after the step; ``fill``: the step's fill
+    the kernel's arrays) with `backtest.account_features.ops_for`: only IEEE arithmetic,
+    selects, clamps and signs, so both give the same bits. ``position``/``entry_price``: after the step; ``fill``: the step's fill
     record (``status``, ``side``, ``exec_price``, ``position_before``, ``entry_before``).
     """
-    ops = _TorchOps if isinstance(equity_after, torch.Tensor) else _NumpyOps
-    where, clip, sign = ops.where, ops.clip, ops.sign
+    ops = ops_for(equity_after)
+    where, clip, sign, f64 = ops.where, ops.clip, ops.sign, ops.f64
     safe_before = where(equity_before > 0.0, equity_before, 1.0)
     net = where(equity_before > 0.0, equity_after / safe_before - 1.0, 0.0)
     pnl = clip(cfg.pnl_scale * net, -cfg.pnl_clip, cfg.pnl_clip)
@@ -141,7 +119,7 @@ def reward_components(cfg: RewardConfig, *, equity_before, equity_after, positio
     status = fill["status"]
     filled = status == STATUS_FILLED
     pos_before, entry_before = fill["position_before"], fill["entry_before"]
-    reduced = filled & (pos_before != 0.0) & (sign(pos_before) != ops.f64(fill["side"], pos_before))
+    reduced = filled & (pos_before != 0.0) & (sign(pos_before) != f64(fill["side"]))
     has_entry = entry_before > 0.0
     realised = where(has_entry, (fill["exec_price"] / where(has_entry, entry_before, 1.0) - 1.0)
                      * sign(pos_before), 0.0)
@@ -150,8 +128,8 @@ def reward_components(cfg: RewardConfig, *, equity_before, equity_after, positio
     open_now = (position != 0.0) & (entry_price > 0.0)
     unreal = where(open_now, (close / where(open_now, entry_price, 1.0) - 1.0) * sign(position), 0.0)
     overstay = open_now & (unreal <= -cfg.stop_loss)
-    stop_take = ops.f64(took, net) + 0.5 * ops.f64(cut, net) - ops.f64(overstay, net)
-    exploration = ops.f64(filled, net) - ops.f64(status == STATUS_REJECTED, net)
+    stop_take = f64(took) + 0.5 * f64(cut) - f64(overstay)
+    exploration = f64(filled) - f64(status == STATUS_REJECTED)
     peak = where(peak_equity > 0.0, peak_equity, 1.0)
     dd = where(peak_equity > 0.0, 1.0 - equity_after / peak, 0.0)
     drawdown = -clip(cfg.drawdown_scale * (dd - cfg.drawdown_threshold), 0.0, 1.0)
