@@ -179,7 +179,7 @@ class Lookahead:
             self.pos = 0
         return self.block[self.pos]
 
-    def advance(self, episode_ended: bool) -> torch.Tensor | None:
+    def advance(self, episode_ended: bool) -> torch.Tensor:
         """Move to the next step; returns the row block after the step (the bars of
         ``final_obs`` when the episode ended, else of the next obs) and drops the block
         when the episodes restarted."""
