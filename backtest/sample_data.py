@@ -116,8 +116,12 @@ def generate_equity_bars(
     annual_vol: float = 0.25,
     base_volume: float = 50_000.0,
     signal: float = 0.0,
+    annual_drift: float | None = None,
 ) -> Bars:
-    """Bars on the sessions of ``calendar`` in ``[start, end)``; see the module docstring."""
+    """Bars on the sessions of ``calendar`` in ``[start, end)``; see the module docstring.
+
+    ``annual_drift`` replaces the regimes' drifts by one expected annual return (0.0: a
+    driftless random walk, volatility regimes kept), for markets with a known answer."""
     tf, t0, t1 = _check(timeframe, start, end)
     rng = _rng(seed, symbol)
     sessions, opens, closes, _, tz = calendar_sessions(calendar, t0, t1)
@@ -142,7 +146,7 @@ def generate_equity_bars(
     frac = (k + 0.5) / np.repeat(per_session, per_session) if n > len(sessions) else np.full(n, 0.5)
     u_shape = 1.0 + 1.6 * (2.0 * frac - 1.0) ** 2  # high at open and close, low at midday
     regime = np.repeat(_regime_per_session(rng, len(sessions)), per_session)
-    drift_a = np.array([r[0] for r in _REGIMES])[regime]
+    drift_a = np.array([r[0] for r in _REGIMES])[regime] if annual_drift is None else np.full(n, float(annual_drift))
     vol_m = np.array([r[1] for r in _REGIMES])[regime]
     bar_sigma = annual_vol / np.sqrt(_TRADING_DAYS * bars_per_day)
     scale = bar_sigma * vol_m * np.sqrt(u_shape / u_shape.mean())

@@ -330,10 +330,21 @@ class Simulator:
         rec["day_trades_left"] = K.state_day_trades_left(t, self.session, self.pdt_on, self._ap, fs, ist)
         return rec
 
-    def run(self, actions, close_at_end: bool = False) -> SimResult:
-        """Step through ``actions`` from bar `t` on in one kernel call."""
+    def run(self, actions, close_at_end: bool = False, internal_close: bool = False) -> SimResult:
+        """Step through ``actions`` from bar `t` on in one kernel call.
+
+        ``internal_close`` also accepts the internal CLOSE id (``n_actions``) that
+        ``close_at_end`` writes, so an executed action path (``SimResult.actions``) can be
+        replayed as it is (the timing null does).
+        """
         start = self.t
-        acts = self.config.account.action_space.validate(actions)
+        if internal_close:
+            acts = np.ascontiguousarray(actions, dtype=np.int64)
+            if acts.ndim != 1 or np.any((acts < 0) | (acts > self.n_actions)):
+                raise ConfigError(f"actions must be a 1-d array of ids in [0, {self.n_actions}] "
+                                  f"(the last is the internal CLOSE)")
+        else:
+            acts = self.config.account.action_space.validate(actions)
         stop = start + len(acts)
         if stop > len(self.bars):
             raise ConfigError(f"{len(acts)} actions from bar {start} run past the {len(self.bars)} bars")

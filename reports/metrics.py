@@ -154,12 +154,14 @@ def bootstrap_pf_interval(pnl: np.ndarray, seed: int, samples: int = BOOTSTRAP_S
                           level: float = 0.95) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of PF over resampled trades (seeded, vectorised).
 
-    Resamples with no P&L at all are dropped; an infinite bound means at least that share
-    of resamples had no losing trade. Quantiles use the inverted CDF so inf never meets
-    arithmetic.
+    Resamples with no P&L at all are dropped; an infinite upper bound means at least that
+    share of resamples had no losing trade. Undefined (None, None) with fewer than two trades
+    and with no losing trade at all: every resample would then have PF inf, and [inf, inf]
+    would look like certainty where there is no measurement (`pf_interval_note` says why).
+    Quantiles use the inverted CDF so inf never meets arithmetic.
     """
     pnl = np.asarray(pnl, dtype=np.float64)
-    if pnl.size < 2:
+    if pnl.size < 2 or not np.any(pnl < 0):
         return None, None
     rng = np.random.default_rng(seed)
     draw = pnl[rng.integers(0, pnl.size, size=(samples, pnl.size))]
@@ -177,7 +179,8 @@ def bootstrap_pf_interval(pnl: np.ndarray, seed: int, samples: int = BOOTSTRAP_S
 
 
 def percentile_of(value: float, distribution: Sequence[float]) -> float | None:
-    """Percentile rank (0-100) of value in a distribution; ties count half."""
+    """Percentile rank (0-100) of value in a distribution; ties count half. For display:
+    whether a value *beats* a null is decided by `null_p_value` alone."""
     d = np.asarray(distribution, dtype=np.float64)
     d = d[np.isfinite(d)]
     if d.size == 0 or value is None or not math.isfinite(value):
@@ -185,6 +188,69 @@ def percentile_of(value: float, distribution: Sequence[float]) -> float | None:
     below = np.count_nonzero(d < value)
     ties = np.count_nonzero(d == value)
     return float(100.0 * (below + 0.5 * ties) / d.size)
+
+
+def null_p_value(value: float | None, draws: Sequence[float]) -> float | None:
+    """One-sided Monte Carlo p-value of ``value`` against draws of a null:
+    ``(1 + #{draw >= value}) / (1 + N)``. The one definition of "beats the null" in the
+    suite is ``p <= alpha`` (`null_threshold` gives the value that does it); a tie counts
+    against the model, and N draws can never give less than ``1 / (N + 1)``."""
+    d = np.asarray(draws, dtype=np.float64)
+    d = d[~np.isnan(d)]
+    if d.size == 0 or value is None or math.isnan(value):
+        return None
+    return float((1 + np.count_nonzero(d >= value)) / (1 + d.size))
+
+
+def null_threshold(draws: Sequence[float], alpha: float) -> float | None:
+    """The value a model must exceed to beat the null at level ``alpha`` (`null_p_value` <=
+    alpha): the (k+1)-th largest draw with ``k = floor(alpha (N + 1)) - 1``; inf when N is too
+    small for that level (fewer than ``1/alpha - 1`` draws)."""
+    d = np.sort(np.asarray(draws, dtype=np.float64)[~np.isnan(np.asarray(draws, dtype=np.float64))])
+    if d.size == 0:
+        return None
+    k = math.floor(alpha * (d.size + 1) + 1e-9) - 1
+    return math.inf if k < 0 else float(d[d.size - 1 - k])
+
+
+def newey_west_mean_test(x: np.ndarray, lags: int | None = None) -> dict[str, float | int | None]:
+    """Is the mean of ``x`` above 0? t-statistic with a Newey-West (Bartlett kernel) standard
+    error, robust to autocorrelation and heteroskedasticity, and its one-sided normal p-value.
+
+    ``lags`` defaults to ``floor(4 (n/100)^(2/9))`` (Newey & West 1994's rule of thumb).
+    Chosen over a stationary bootstrap because it is deterministic, needs no block length and
+    no resampling; with hundreds of bars the normal approximation of the t-statistic holds
+    despite fat tails (measured by `benchmarks.bench_verdict`, whose null cases must not reject
+    more often than alpha).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 3:
+        return {"mean": None, "se": None, "t": None, "p": None, "lags": 0}
+    if lags is None:
+        lags = int(math.floor(4.0 * (n / 100.0) ** (2.0 / 9.0)))
+    lags = max(0, min(int(lags), n - 1))
+    mu = float(x.mean())
+    u = x - mu
+    s = float(u @ u) / n
+    for lag in range(1, lags + 1):
+        s += 2.0 * (1.0 - lag / (lags + 1.0)) * float(u[lag:] @ u[:-lag]) / n
+    if s <= 0.0:
+        return {"mean": mu, "se": 0.0, "t": None, "p": None, "lags": lags}
+    se = math.sqrt(s / n)
+    t = mu / se
+    return {"mean": mu, "se": se, "t": float(t), "p": float(sps.norm.sf(t)), "lags": lags}
+
+
+def pf_interval_note(pnl: np.ndarray) -> str | None:
+    """Why the PF interval is undefined, in words (None when it is defined)."""
+    pnl = np.asarray(pnl, dtype=np.float64)
+    if pnl.size < 2:
+        return f"{pnl.size} closed trade(s): a bootstrap needs at least 2"
+    if not np.any(pnl < 0):
+        return "no losing trade: PF is inf in every resample, so the data cannot bound it"
+    return None
 
 
 def consistency(fold_net_pnls: Sequence[float]) -> float | None:
@@ -226,6 +292,7 @@ def _trade_stats(trades: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
         "pf": profit_factor(pnl),
         "pf_ci_low": lo,
         "pf_ci_high": hi,
+        "pf_ci_note": pf_interval_note(pnl),
         "skew": sample_skew(rets),
         "win_rate": float(wins.size / pnl.size) if pnl.size else None,
         "expectancy": float(pnl.mean()) if pnl.size else None,
@@ -246,6 +313,8 @@ def compute_stats(
     initial_equity: float,
     n_trials: int = 1,
     random_baseline: Mapping[str, Sequence[float]] | None = None,
+    timing_null: Mapping[str, Sequence[float]] | None = None,
+    benchmark_equity: Sequence[float] | None = None,
     action_meanings: Sequence[str] | None = None,
     pdt_rejections: int = 0,
     bootstrap_seed: int = 0,
@@ -253,17 +322,19 @@ def compute_stats(
     """All DESIGN 3.8 statistics of one test segment (or of stitched segments).
 
     ``trades``: one row per exit fill (TRADE_COLUMNS), net of all costs. ``equity``: one
-    row per bar (EQUITY_COLUMNS). ``random_baseline``: ``{"net_returns": [...]}`` of the
-    random policy over many seeds. ``n_trials``: folds x symbols x configurations tried,
-    deflating the Sharpe ratio. Returns a flat dict (plus ``costs`` and
-    ``action_shares``); see docs/INTERNALS.md for every key.
+    row per bar (EQUITY_COLUMNS). ``random_baseline`` and ``timing_null``:
+    ``{"net_returns": [...]}`` of the random policy over many seeds and of the timing null
+    over many draws (`backtest.baselines`). ``benchmark_equity``: the exposure-matched
+    buy-and-hold equity, one value per equity row, for the excess-return test.
+    ``n_trials``: configurations tried on this data, deflating the Sharpe ratio. Returns a
+    flat dict (plus ``costs`` and ``action_shares``); see docs/INTERNALS.md for every key.
     """
     if not (bars_per_year > 0 and math.isfinite(bars_per_year)):
         raise ConfigError(f"bars_per_year must be a positive number, got {bars_per_year!r}")
     if not (initial_equity > 0 and math.isfinite(initial_equity)):
         raise ConfigError(f"initial_equity must be positive, got {initial_equity!r}")
     if int(n_trials) < 1:
-        raise ConfigError(f"n_trials must be >= 1 (folds x symbols x configurations), got {n_trials!r}")
+        raise ConfigError(f"n_trials must be >= 1 (configurations tried on this data), got {n_trials!r}")
     _check_frames(trades, equity)
     eq = equity["equity"].to_numpy(np.float64)
     r = bar_returns(eq, initial_equity)
@@ -297,6 +368,7 @@ def compute_stats(
         "max_drawdown_bars": longest_run(dd > 0),
         "calmar": calmar,
         "exposure": float(np.count_nonzero(equity["position"].to_numpy(np.float64) != 0) / n) if n else 0.0,
+        "exposure_avg": exposure_average(equity),
         "turnover": out["traded_notional"] / mean_eq,
         "pdt_rejections": int(pdt_rejections),
         "action_shares": _action_shares(equity["action"].to_numpy(), action_meanings),
@@ -306,25 +378,64 @@ def compute_stats(
         "n_trials": int(n_trials),
         "bars_per_year": float(bars_per_year),
     })
-    out.update(_random_stats(net_return, random_baseline))
+    out.update(_null_stats("random", net_return, random_baseline))
+    out.update(_null_stats("timing_null", net_return, timing_null))
+    out.update(_excess_stats(r, net_return, benchmark_equity, initial_equity))
     return out
 
 
-def _random_stats(net_return: float, baseline: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
-    """The model's percentile in the random policy's net-return distribution."""
+def exposure_average(equity: pd.DataFrame) -> float:
+    """Average share of equity in the market: mean of ``|position x close| / equity`` over
+    the bars (the same measure `backtest.baselines.exposure_fraction` matches buy and hold to)."""
+    if len(equity) == 0:
+        return 0.0
+    eq = equity["equity"].to_numpy(np.float64)
+    value = np.abs(equity["position"].to_numpy(np.float64) * equity["close"].to_numpy(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(eq > 0, value / eq, np.nan)
+    return float(np.nanmean(frac)) if np.isfinite(frac).any() else 0.0
+
+
+#: Level at which ``beats_random_p95`` is decided (p-value <= it), shown beside the percentile.
+RANDOM_ALPHA = 0.05
+
+
+def _null_stats(name: str, net_return: float, baseline: Mapping[str, Sequence[float]] | None) -> dict[str, Any]:
+    """The model's percentile, p-value and the value to beat in a null's net-return draws."""
     rets = None if not baseline else baseline.get("net_returns")
-    if rets is None or len(rets) == 0:
-        return {"random_percentile": None, "random_p95": None, "random_median": None,
-                "beats_random_p95": None, "random_seeds": 0}
-    d = np.asarray(rets, dtype=np.float64)
-    p95 = float(np.quantile(d, 0.95))
-    return {
-        "random_percentile": percentile_of(net_return, d),
-        "random_p95": p95,
-        "random_median": float(np.median(d)),
-        "beats_random_p95": bool(net_return > p95),
-        "random_seeds": int(d.size),
-    }
+    d = np.asarray(rets if rets is not None else [], dtype=np.float64)
+    d = d[~np.isnan(d)]
+    if name == "random":
+        if d.size == 0:
+            return {"random_percentile": None, "random_p_value": None, "random_p95": None, "random_median": None,
+                    "beats_random_p95": None, "random_seeds": 0}
+        p = null_p_value(net_return, d)
+        return {"random_percentile": percentile_of(net_return, d), "random_p_value": p,
+                "random_p95": null_threshold(d, RANDOM_ALPHA), "random_median": float(np.median(d)),
+                "beats_random_p95": bool(p <= RANDOM_ALPHA), "random_seeds": int(d.size)}
+    if d.size == 0:
+        return {f"{name}_percentile": None, f"{name}_p": None, f"{name}_median": None, f"{name}_draws": 0}
+    return {f"{name}_percentile": percentile_of(net_return, d), f"{name}_p": null_p_value(net_return, d),
+            f"{name}_median": float(np.median(d)), f"{name}_draws": int(d.size)}
+
+
+def _excess_stats(r: np.ndarray, net_return: float, benchmark: Sequence[float] | None,
+                  initial_equity: float) -> dict[str, Any]:
+    """Excess over exposure-matched buy and hold: net-return difference, and the Newey-West
+    test of the mean per-bar return difference (`newey_west_mean_test`)."""
+    empty = {"bh_matched_net_return": None, "excess_vs_bh_matched": None, "excess_t": None,
+             "excess_p": None, "excess_lags": 0}
+    if benchmark is None:
+        return empty
+    b = np.asarray(benchmark, dtype=np.float64)
+    if b.size != r.size or b.size == 0:
+        raise DataError(f"exposure-matched buy and hold has {b.size} values for {r.size} equity rows; "
+                        "they must cover the same bars")
+    rb = bar_returns(b, initial_equity)
+    test = newey_west_mean_test(r - rb)
+    bh = float(b[-1] / initial_equity - 1.0)
+    return {"bh_matched_net_return": bh, "excess_vs_bh_matched": float(net_return - bh), "excess_t": test["t"],
+            "excess_p": test["p"], "excess_lags": int(test["lags"])}
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -144,9 +144,27 @@ def _chain(segments: Sequence[np.ndarray], initial: Sequence[float], start: floa
     return start * np.cumprod(1.0 + r)
 
 
+def _compound_draws(folds: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    """Draw i of every fold's null compounded into stitched draw i (cut to the fewest draws)."""
+    per_fold = [np.asarray((f.get("baselines") or {}).get(name, {}).get("net_returns") or [], np.float64)
+                for f in folds]
+    n = min((d.size for d in per_fold), default=0)
+    return (np.prod([1.0 + d[:n] for d in per_fold], axis=0) - 1.0) if n else np.zeros(0)
+
+
+def _baseline_curve(folds: Sequence[Mapping[str, Any]], name: str, inits: Sequence[float],
+                    initial_equity: float) -> np.ndarray | None:
+    """A buy-and-hold style baseline's per-bar equity, chained over folds (None if any lacks it)."""
+    curves = [(f.get("baselines") or {}).get(name, {}).get("equity") for f in folds]
+    if not curves or any(c is None or len(c) != len(f["equity"]) for c, f in zip(curves, folds)):
+        return None
+    return _chain(curves, inits, initial_equity)
+
+
 def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[str, Any]:
-    """Stitched out-of-sample trades, equity (compounded across folds), buy-and-hold curve,
-    fold boundaries (bar offsets) and the random policy's compounded net returns."""
+    """Stitched out-of-sample trades, equity (compounded across folds), the buy-and-hold and
+    exposure-matched buy-and-hold curves, fold boundaries (bar offsets) and the random policy's
+    and the timing null's compounded net returns."""
     inits = [float(f.get("initial_equity", initial_equity)) for f in folds]
     eqs = [f["equity"] for f in folds]
     equity = pd.concat(eqs, ignore_index=True) if eqs else pd.DataFrame(columns=list(EQUITY_COLUMNS))
@@ -157,23 +175,23 @@ def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[st
     trades = [f["trades"] for f in folds if len(f["trades"])]
     trades = pd.concat(trades, ignore_index=True) if trades else folds[0]["trades"].iloc[:0] if folds \
         else pd.DataFrame(columns=list(TRADE_COLUMNS))
-    bh = [(f.get("baselines") or {}).get("buy_and_hold", {}).get("equity") for f in folds]
-    bh_curve = _chain(bh, inits, initial_equity) if bh and all(b is not None and len(b) for b in bh) else None
-    rnd = [np.asarray((f.get("baselines") or {}).get("random", {}).get("net_returns") or [], np.float64)
-           for f in folds]
-    n_seeds = min((r.size for r in rnd), default=0)
-    random_rets = (np.prod([1.0 + r[:n_seeds] for r in rnd], axis=0) - 1.0) if n_seeds else np.zeros(0)
     bounds = np.cumsum([0] + [len(e) for e in eqs]).tolist()
-    return {"trades": trades, "equity": equity, "buy_and_hold": bh_curve, "bounds": bounds,
-            "random_net_returns": random_rets}
+    return {"trades": trades, "equity": equity, "bounds": bounds,
+            "buy_and_hold": _baseline_curve(folds, "buy_and_hold", inits, initial_equity),
+            "bh_matched": _baseline_curve(folds, "buy_and_hold_matched", inits, initial_equity),
+            "random_net_returns": _compound_draws(folds, "random"),
+            "timing_null_net_returns": _compound_draws(folds, "timing_null")}
 
 
 def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity: float,
                   n_trials: int, meanings, seed: int) -> dict[str, Any]:
     init = float(f.get("initial_equity", initial_equity))
     base = f.get("baselines") or {}
+    matched = base.get("buy_and_hold_matched", {}).get("equity")
     m = compute_stats(f["trades"], f["equity"], bars_per_year=float(f.get("bars_per_year", bars_per_year)),
                       initial_equity=init, n_trials=n_trials, random_baseline=base.get("random"),
+                      timing_null=base.get("timing_null"),
+                      benchmark_equity=matched if matched is not None and len(matched) == len(f["equity"]) else None,
                       action_meanings=f.get("action_meanings", meanings),
                       pdt_rejections=int(f.get("pdt_rejections", 0)), bootstrap_seed=seed)
     return {
@@ -210,33 +228,38 @@ def symbol_summary(
     m = compute_stats(st["trades"], st["equity"], bars_per_year=bars_per_year,
                       initial_equity=initial_equity, n_trials=n_trials,
                       random_baseline={"net_returns": st["random_net_returns"]},
-                      action_meanings=action_meanings,
+                      timing_null={"net_returns": st["timing_null_net_returns"]},
+                      benchmark_equity=st["bh_matched"], action_meanings=action_meanings,
                       pdt_rejections=sum(int(f.get("pdt_rejections", 0)) for f in fold_results),
                       bootstrap_seed=bootstrap_seed)
     m["consistency"] = consistency([f["metrics"]["net_pnl"] for f in folds])
     m["folds"] = len(folds)
     bh = st["buy_and_hold"]
     m["buy_and_hold_net_return"] = None if bh is None else float(bh[-1] / initial_equity - 1.0)
+    caps = {(f.get("baselines") or {}).get("buy_and_hold", {}).get("position_cap") for f in fold_results}
+    m["buy_and_hold_cap"] = caps.pop() if len(caps) == 1 else None
     v = verdict(m, thresholds)
     return {"symbol": symbol, "pf": m["pf"], "skew": m["skew"], "consistency": m["consistency"],
             "metrics": m, **v, "fold_metrics": folds}
 
 
-def default_n_trials(manifest: Mapping[str, Any], n_folds_total: int) -> int:
-    """Trials for the deflated Sharpe: manifest's ``n_trials`` if given, else
-    folds (over all symbols) x ``configurations_tried`` (default 1)."""
+def default_n_trials(manifest: Mapping[str, Any]) -> tuple[int, str]:
+    """Trials for the deflated Sharpe, and how the count was formed: the manifest's
+    ``n_trials`` if given, else ``configurations_tried`` (default 1). Folds and symbols are
+    not trials: the stitched test folds are one test of one configuration per symbol."""
     if manifest.get("n_trials"):
-        return int(manifest["n_trials"])
-    return max(1, n_folds_total) * max(1, int(manifest.get("configurations_tried", 1)))
+        return int(manifest["n_trials"]), str(manifest.get("n_trials_basis") or "declared in the manifest")
+    n = max(1, int(manifest.get("configurations_tried", 1)))
+    return n, f"{n} configuration(s) tried on this data (the run's own)"
 
 
 def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) -> tuple[dict, dict]:
     """(summary, loaded) for a run directory; ``loaded`` maps symbol dir -> folds, for HTML."""
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
-    th = thresholds or VerdictThresholds.from_dict(manifest.get("verdict_thresholds"))
+    th = thresholds or VerdictThresholds.from_dict(manifest.get("verdict_thresholds"), strict=False)
     loaded = {str(e["dir"]): load_symbol_folds(run_dir, e) for e in manifest["symbols"]}
-    n_trials = default_n_trials(manifest, sum(len(v) for v in loaded.values()))
+    n_trials, n_trials_basis = default_n_trials(manifest)
     meanings = manifest.get("action_meanings")
     init = float(manifest.get("initial_equity", 1000.0))
     symbols = []
@@ -258,6 +281,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         "initial_equity": init,
         "action_meanings": meanings,
         "n_trials": n_trials,
+        "n_trials_basis": n_trials_basis,
         "thresholds": th.to_dict(),
         "symbols": symbols,
     }

@@ -4,11 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.baselines import (buy_hold_actions, percentile_of, random_actions, random_distribution,
-                                run_baseline)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backtest.baselines import (buy_hold_actions, buy_hold_matched, exposure_fraction, position_episodes,
+                                random_actions, random_distribution, run_baseline, timing_null,
+                                timing_null_actions)
 from backtest.costs import FrictionConfig
 from backtest.errors import ConfigError
-from backtest.simulator import SimConfig
+from backtest.simulator import SimConfig, simulate
+from reports.metrics import percentile_of
 from tests.sim_bars import make_bars
 
 DAYS = pd.bdate_range("2025-03-03", periods=30)
@@ -47,8 +52,10 @@ def test_random_policy_seeded_with_given_frequencies():
     assert np.array_equal(a, random_actions(20_000, [0.9, 0.1, 0, 0, 0, 0, 0], seed=3))
     dist = random_distribution(_bars(), seeds=range(8))
     assert len(dist["net_return"]) == 8 and len(np.unique(dist["net_return"])) > 1
-    assert percentile_of(np.inf, dist["net_return"]) == 100.0
-    assert percentile_of(-np.inf, dist["net_return"]) == 0.0
+    one = [run_baseline("random", _bars(), seed=s).net_return for s in range(8)]
+    assert np.array_equal(dist["net_return"], one)  # one reused simulator gives what a fresh one gives
+    assert percentile_of(1.0, dist["net_return"]) == 100.0
+    assert percentile_of(-1.0, dist["net_return"]) == 0.0
     with pytest.raises(ConfigError, match="frequencies"):
         random_actions(5, [-1, 2], 0)
     with pytest.raises(ConfigError, match="unknown baseline"):
@@ -72,3 +79,64 @@ def test_cli_writes_csvs_and_refuses_checkpoint(tmp_path, capsys):
     assert main(["backtest", str(tmp_path / "model.pt"), str(path), "--out", str(out)]) == 2
     assert "checkpoint" in capsys.readouterr().err
     assert main(["backtest", "--baseline", "flat", str(tmp_path / "model.pt"), str(path)]) == 2
+
+
+def _daily(n=600, seed=0, drift=0.0):
+    from backtest.sample_data import generate_equity_bars
+
+    bars = generate_equity_bars("NUL", "2015-01-01", "2018-01-01", seed=seed, timeframe="1D", annual_drift=drift)
+    return bars if n is None else bars
+
+
+def test_position_episodes_known_paths():
+    s, e = position_episodes(np.array([0, 1, 1, 0, 0, 2, 0, 3.0]))
+    assert list(s) == [1, 5, 7] and list(e) == [3, 6, 7]  # the last one still open at the end
+    s, e = position_episodes(np.zeros(5))
+    assert s.size == 0 and e.size == 0
+    s, e = position_episodes(np.array([-1.0, -1.0, 0.0]))  # shorts are episodes too
+    assert list(s) == [0] and list(e) == [2]
+
+
+def test_timing_null_permutes_whole_episodes_and_gaps():
+    acts = np.array([0, 3, 0, 6, 0, 0, 1, 4, 0, 0])
+    pos = np.array([0, 1, 1, 0, 0, 0, 2, 0, 0, 0.0])  # episodes [1..3] and [6..7]
+    paths = timing_null_actions(acts, pos, 200, seed=1)
+    assert paths.shape == (200, 10)
+    blocks = {(3, 0, 6), (1, 4)}
+    for row in paths:
+        nz = np.flatnonzero(row)
+        assert sorted(row[row != 0].tolist()) == sorted([3, 6, 1, 4])
+        # each block's orders stay together and in order
+        text = ",".join(map(str, row))
+        assert "3,0,6" in text and "1,4" in text
+    assert len({tuple(r) for r in paths}) > 5  # it really moves them
+    assert blocks
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.02, 0.3), st.floats(0.01, 0.3))
+def test_timing_null_keeps_exposure_and_trade_count_exactly(seed, p_buy, p_sell):
+    """With no rule binding differently (PDT off), every draw holds for exactly as many bars
+    and closes exactly as many trades as the policy; only when differs."""
+    bars = _daily()
+    cfg = SimConfig(pdt="off")
+    rest = 1.0 - p_buy - p_sell
+    freq = [rest, p_buy / 3, p_buy / 3, p_buy / 3, p_sell / 3, p_sell / 3, p_sell / 3]
+    acts = random_actions(len(bars) - 300, freq, seed)
+    r = simulate(bars, acts, cfg, start=300, close_at_end=True)
+    null = timing_null(bars, cfg, r, n_draws=40, seed=seed)
+    assert np.all(null["trades"] == len(r.trades))
+    assert np.all(null["bars_in_position"] == np.count_nonzero(r.position))
+
+
+def test_buy_hold_matched_reaches_the_target_exposure():
+    bars = _daily(drift=0.2)
+    cfg = SimConfig(pdt="off")
+    for target in (0.03, 0.12, 0.5):
+        m = buy_hold_matched(bars, cfg, target, start=300)
+        assert exposure_fraction(m) == pytest.approx(target, rel=1e-2)
+        assert len(m.trades) == 1
+    flat = buy_hold_matched(bars, cfg, 0.0, start=300)
+    assert len(flat.fills) == 0 and flat.net_return == 0.0
+    with pytest.raises(ConfigError, match="fraction"):
+        buy_hold_matched(bars, cfg, -0.1, start=300)

@@ -15,7 +15,8 @@ from scipy import stats as sps
 from backtest.errors import ConfigError, DataError
 from reports.metrics import (
     TRADE_COLUMNS, bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
-    from_jsonable, profit_factor, sample_skew, to_jsonable,
+    from_jsonable, newey_west_mean_test, null_p_value, null_threshold, pf_interval_note, profit_factor,
+    sample_skew, to_jsonable,
 )
 
 MEANINGS = ["HOLD", "BUY_25", "BUY_50", "BUY_75", "SELL_25", "SELL_50", "SELL_75"]
@@ -60,7 +61,8 @@ def golden_stats():
 
 
 # Golden values recorded from this implementation after checking them by hand (PF 35/17.5,
-# drawdown 18/1030, durations, percentile 4/5) and against scipy/pandas in the tests below.
+# drawdown 18/1030, durations, percentile 4/5, random p-value (1 + 1)/(5 + 1), no value to beat
+# at 5% with 5 seeds) and against scipy/pandas in the tests below.
 GOLDEN = {
     "trades": 6, "pf": 2.0, "pf_ci_low": 0.15384615384615385, "pf_ci_high": 28.0,
     "skew": 0.5721906474327945, "win_rate": 0.5, "expectancy": 2.9166666666666665,
@@ -71,7 +73,8 @@ GOLDEN = {
     "max_drawdown_bars": 3, "calmar": 96.52414749156215, "exposure": 0.5, "turnover": 5.917244090618703,
     "pdt_rejections": 2, "psr": 0.8134587104267582, "dsr": 0.38137180146884764,
     "dsr_benchmark_sharpe": 0.3903440871525425, "n_trials": 5, "random_percentile": 80.0,
-    "random_p95": 0.046, "random_median": 0.02, "beats_random_p95": False, "random_seeds": 5,
+    "random_p95": math.inf, "random_p_value": 2 / 6, "random_median": 0.02, "beats_random_p95": False,
+    "random_seeds": 5,
 }
 
 
@@ -131,7 +134,8 @@ def test_no_losers_is_inf_and_json_safe():
     s = compute_stats(make_trades([1.0, 2.0, 3.0]), make_equity([1001, 1003, 1006.0]),
                       bars_per_year=252, initial_equity=1000)
     assert math.isinf(s["pf"]) and math.isinf(s["sortino"]) and math.isinf(s["calmar"])
-    assert math.isinf(s["pf_ci_low"])  # every resample has no loser
+    # every resample has no loser: an interval of [inf, inf] would claim a certainty the data lack
+    assert s["pf_ci_low"] is None and s["pf_ci_high"] is None and "no losing trade" in s["pf_ci_note"]
     text = json.dumps(to_jsonable(s), allow_nan=False)
     assert json.loads(text)["pf"] == "inf"
     assert math.isinf(from_jsonable(json.loads(text))["pf"])
@@ -211,3 +215,47 @@ def test_drawdown_in_unit_interval(eq, init):
 
 def test_trade_columns_are_the_documented_ones():
     assert TRADE_COLUMNS[-2:] == ("net_pnl", "return") and len(TRADE_COLUMNS) == 13
+
+
+def test_null_p_value_and_threshold_are_one_definition():
+    d = np.arange(1.0, 20.0)  # 19 draws: only a value above all of them reaches p = 0.05
+    assert null_p_value(19.5, d) == pytest.approx(1 / 20) and null_threshold(d, 0.05) == 19.0
+    assert null_p_value(19.0, d) == pytest.approx(2 / 20)  # a tie counts against the model
+    assert null_threshold(d[:-1], 0.05) == math.inf  # 18 draws cannot give p <= 0.05
+    assert null_p_value(None, d) is None and null_p_value(1.0, []) is None
+    assert pf_interval_note(np.array([1.0])) is not None and pf_interval_note(np.array([1.0, -1.0])) is None
+
+
+@given(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=1, max_size=200),
+       st.floats(-1.2, 1.2, allow_nan=False), st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]))
+def test_beating_the_threshold_is_a_p_value_at_most_alpha(draws, value, alpha):
+    threshold = null_threshold(draws, alpha)
+    assert (value > threshold) == (null_p_value(value, draws) <= alpha + 1e-12)
+
+
+def test_newey_west_matches_iid_and_widens_under_autocorrelation():
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.1, 1.0, 4000)
+    iid = newey_west_mean_test(x, lags=0)
+    assert iid["se"] == pytest.approx(x.std(ddof=0) / math.sqrt(x.size), rel=1e-12)
+    assert iid["p"] == pytest.approx(sps.norm.sf(x.mean() / iid["se"]), rel=1e-12)
+    ar = np.empty_like(x)  # AR(1) with phi = 0.6: long-run sd = sd / (1 - phi)
+    ar[0] = x[0]
+    for t in range(1, x.size):
+        ar[t] = 0.6 * ar[t - 1] + (x[t] - 0.1)
+    nw, naive = newey_west_mean_test(ar, lags=30), newey_west_mean_test(ar, lags=0)
+    assert nw["se"] > 1.8 * naive["se"]  # the naive error understates the true one 2.5x
+    assert newey_west_mean_test(x)["lags"] == math.floor(4 * (4000 / 100) ** (2 / 9))
+    assert newey_west_mean_test(np.ones(2))["p"] is None
+
+
+def test_excess_over_matched_buy_and_hold():
+    eq = 1000 * np.cumprod(1 + np.r_[0.01, np.zeros(9)])
+    bench = np.full(10, 1000.0)
+    s = compute_stats(make_trades([10.0, -1.0]), make_equity(eq), bars_per_year=252, initial_equity=1000,
+                      benchmark_equity=bench)
+    assert s["bh_matched_net_return"] == 0.0 and s["excess_vs_bh_matched"] == pytest.approx(0.01)
+    assert s["excess_t"] > 0 and 0 < s["excess_p"] < 0.5
+    with pytest.raises(DataError, match="same bars"):
+        compute_stats(make_trades([1.0]), make_equity(eq), bars_per_year=252, initial_equity=1000,
+                      benchmark_equity=bench[:5])

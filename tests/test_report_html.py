@@ -101,7 +101,8 @@ def test_summary_is_strict_json_with_required_keys(run_dir):
     s = summary["symbols"][0]
     for key in ("symbol", "dir", "pf", "skew", "consistency", "verdict", "reasons", "metrics", "fold_metrics"):
         assert key in s
-    assert len(s["fold_metrics"]) == 3 and summary["n_trials"] == 9
+    # folds and symbols are not trials: one configuration was tried on this data
+    assert len(s["fold_metrics"]) == 3 and summary["n_trials"] == 1 and "1 configuration" in summary["n_trials_basis"]
     assert 0.0 <= s["consistency"] <= 1.0
 
 
@@ -158,7 +159,8 @@ def test_symbol_without_trades_shows_undefined(tmp_path):
     build_reports(d)
     s = json.loads((d / "summary.json").read_text())["symbols"][0]
     assert s["pf"] is None and s["skew"] is None and s["consistency"] == 0.0
-    assert s["verdict"] == "DROP" and any("no closed trades" in r for r in s["reasons"])
+    assert s["verdict"] == "INCONCLUSIVE" and any("closed trades 0 < 30" in r for r in s["reasons"])
+    assert any("profit factor undefined (no closed trades)" in r for r in s["not_paper"])
     assert 'data-metric="pf" data-value="">undefined<' in (d / "FLAT" / "report.html").read_text()
 
 

@@ -27,10 +27,17 @@ def toml_file(tmp_path):
 def test_defaults_match_design():
     cfg = RunConfig()
     assert cfg.mode == "smoke" and cfg.scheme == "rolling" and cfg.engine == "local"
-    assert cfg.n_random_seeds == 100
+    assert cfg.n_random_seeds == 100 and cfg.null_draws == 1000
     v = cfg.verdict
-    assert (v.deploy_consistency, v.deploy_pf, v.deploy_max_drawdown, v.deploy_random_percentile) == (0.8, 1.4, 0.10, 95.0)
+    assert (v.deploy_consistency, v.deploy_pf, v.deploy_max_drawdown) == (0.8, 1.4, 0.10)  # the seeds' gates
+    assert (v.deploy_null_alpha, v.deploy_excess_alpha, v.deploy_dsr) == (0.05, 0.05, 0.95)
     assert (v.paper_consistency, v.paper_pf, v.paper_max_drawdown) == (0.6, 1.1, 0.20)
+    assert (v.min_trades, v.min_folds) == (30, 3)
+
+
+def test_retired_verdict_key_is_refused_with_its_replacement(toml_file):
+    with pytest.raises(ConfigError, match="deploy_random_percentile no longer exists.*timing null"):
+        RunConfig.from_sources(toml_file("[verdict]\ndeploy_random_percentile = 95\n"))
 
 
 def test_frozen_and_picklable():

@@ -1,4 +1,4 @@
-"""Verdict levels, reasons and threshold validation."""
+"""Verdict v2: one constructed case per level, the criteria table, thresholds, retired keys."""
 
 from __future__ import annotations
 
@@ -7,50 +7,103 @@ import math
 import pytest
 
 from backtest.errors import ConfigError
-from reports.verdict import DEPLOY, DROP, PAPER, VerdictThresholds, verdict
+from reports.verdict import DEPLOY, DROP, INCONCLUSIVE, PAPER, VerdictThresholds, criteria, verdict
 
-GOOD = {"consistency": 0.8, "pf": 1.4, "max_drawdown": 0.10, "random_percentile": 97.0}
+#: Exactly at every DEPLOY boundary.
+GOOD = {"trades": 30, "folds": 3, "pf_ci_low": 1.1, "pf_ci_high": 2.0, "consistency": 0.8, "pf": 1.4,
+        "max_drawdown": 0.10, "timing_null_p": 0.05, "excess_p": 0.05, "dsr": 0.95}
 
 
 def test_deploy_at_the_boundaries():
     v = verdict(GOOD)
     assert v["verdict"] == DEPLOY and v["reasons"] == [] and v["not_deploy"] == []
+    assert all(row["passed"] for row in v["criteria"])
+
+
+def test_each_deploy_criterion_alone_keeps_it_from_deploy():
+    for key, bad in (("consistency", 0.79), ("pf", 1.39), ("max_drawdown", 0.11), ("timing_null_p", 0.06),
+                     ("excess_p", 0.051), ("dsr", 0.94)):
+        v = verdict({**GOOD, key: bad})
+        assert v["verdict"] == PAPER, key
+        assert len(v["not_deploy"]) == 1 and v["reasons"][0].startswith("not DEPLOY:"), key
 
 
 def test_paper_lists_why_not_deploy():
-    v = verdict({**GOOD, "pf": 1.2, "random_percentile": 90.0})
+    v = verdict({**GOOD, "pf": 1.2, "timing_null_p": 0.2})
     assert v["verdict"] == PAPER
     assert any("profit factor 1.2 < 1.4" in r for r in v["reasons"])
-    assert any("percentile 90.0 < 95" in r for r in v["reasons"])
-    assert all(r.startswith("not DEPLOY:") for r in v["reasons"])
+    assert any("timing-null p-value 0.200 > 0.050" in r for r in v["reasons"])
+
+
+def test_drop_when_the_timing_null_is_not_beaten_even_loosely():
+    """A policy that earns only through its exposure: every seeds' gate passes, but the timing
+    null (its own exposure moved in time) does as well as it does."""
+    v = verdict({**GOOD, "pf": 3.0, "consistency": 1.0, "timing_null_p": 0.6, "excess_p": 0.7})
+    assert v["verdict"] == DROP
+    assert v["not_paper"] == ["timing-null p-value 0.600 > 0.250",
+                              "excess over exposure-matched buy & hold, p-value 0.700 > 0.500"]
 
 
 def test_drop_lists_every_failing_paper_criterion():
-    v = verdict({"consistency": 0.5, "pf": 1.0, "max_drawdown": 0.25, "random_percentile": 99.0})
+    v = verdict({**GOOD, "consistency": 0.5, "pf": 1.0, "max_drawdown": 0.25})
     assert v["verdict"] == DROP and len(v["reasons"]) == 3
-    assert len(v["not_deploy"]) == 3
+    assert all(r.startswith("not PAPER:") for r in v["reasons"])
 
 
-def test_missing_numbers_fail_their_criterion():
-    v = verdict({**GOOD, "random_percentile": None})
-    assert v["verdict"] == PAPER and v["not_deploy"] == ["no random-policy baseline to beat"]
-    v = verdict({**GOOD, "pf": None})
-    assert v["verdict"] == DROP and any("undefined" in r for r in v["reasons"])
+def test_inconclusive_when_evidence_is_thin_whatever_else_holds():
+    for thin in ({"trades": 5}, {"folds": 1}, {"pf_ci_low": None, "pf_ci_high": None,
+                                               "pf_ci_note": "no losing trade: PF is inf in every resample"}):
+        v = verdict({**GOOD, "pf": math.inf, **thin})
+        assert v["verdict"] == INCONCLUSIVE, thin
+        assert len(v["not_judged"]) == 1 and v["reasons"][0].startswith("too little evidence:")
+    v = verdict({**GOOD, "pf_ci_low": None, "pf_ci_high": None, "pf_ci_note": "no losing trade: PF is inf"})
+    assert "no losing trade" in v["reasons"][0]
 
 
-def test_infinite_pf_passes():
+def test_missing_numbers_fail_their_criterion_and_say_why():
+    v = verdict({**GOOD, "timing_null_p": None})
+    assert v["not_deploy"] == ["timing-null p-value undefined (no timing-null draws in the fold results)"]
+    assert v["verdict"] == DROP  # PAPER needs it too
+    assert verdict({**GOOD, "dsr": None})["verdict"] == PAPER
+
+
+def test_infinite_pf_passes_its_gate():
     assert verdict({**GOOD, "pf": math.inf})["verdict"] == DEPLOY
+
+
+def test_criteria_table_has_value_threshold_and_outcome():
+    rows = criteria({**GOOD, "pf": 1.2}, VerdictThresholds())
+    pf = next(r for r in rows if r["level"] == "deploy" and r["name"] == "pf")
+    assert (pf["value"], pf["op"], pf["threshold"], pf["passed"]) == (1.2, ">=", 1.4, False)
+    assert [r["level"] for r in rows].count("evidence") == 3
+    assert {r["name"] for r in rows if r["level"] == "deploy"} == {
+        "consistency", "pf", "max_drawdown", "timing_null_p", "excess_p", "dsr"}
 
 
 def test_thresholds_configurable_and_validated():
     th = VerdictThresholds(deploy_pf=2.0)
     assert verdict(GOOD, th)["verdict"] == PAPER
+    assert verdict({**GOOD, "trades": 10}, VerdictThresholds(min_trades=10))["verdict"] == DEPLOY
     assert VerdictThresholds.from_dict(th.to_dict()) == th
     with pytest.raises(ConfigError, match="paper_max_drawdown"):
         VerdictThresholds(paper_max_drawdown=1.5)
     with pytest.raises(ConfigError, match="at least as strict"):
         VerdictThresholds(deploy_pf=1.0, paper_pf=1.2)
+    with pytest.raises(ConfigError, match="at least as strict"):
+        VerdictThresholds(deploy_null_alpha=0.3)
+    with pytest.raises(ConfigError, match="significance level"):
+        VerdictThresholds(deploy_excess_alpha=0.0)
+    with pytest.raises(ConfigError, match="min_trades"):
+        VerdictThresholds(min_trades=0)
     with pytest.raises(ConfigError, match="unknown verdict thresholds"):
         VerdictThresholds.from_dict({"deploy_sharpe": 1.0})
     with pytest.raises(Exception):
         th.deploy_pf = 3.0  # frozen
+
+
+def test_retired_v1_threshold_is_refused_from_users_and_ignored_in_old_runs():
+    with pytest.raises(ConfigError, match="deploy_random_percentile no longer exists.*timing null"):
+        VerdictThresholds.from_dict({"deploy_random_percentile": 95.0})
+    with pytest.warns(UserWarning, match="ignored"):
+        th = VerdictThresholds.from_dict({"deploy_random_percentile": 95.0, "deploy_pf": 1.5}, strict=False)
+    assert th.deploy_pf == 1.5

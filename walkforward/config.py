@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.errors import ConfigError
+from reports.verdict import RETIRED as RETIRED_VERDICT_KEYS
 from reports.verdict import VerdictThresholds  # one definition of the thresholds, shared with reports
 
 MODES = ("smoke", "quick_test", "standard", "production", "extended")
@@ -73,6 +74,7 @@ class RunConfig:
     verbose: bool = False  # print per-fold training progress
     warm_start: bool = False  # initialise each fold's policy from the previous fold's checkpoint
     n_random_seeds: int = 100  # seeds of the random-policy baseline (model percentile among them)
+    null_draws: int = 1000  # draws of the timing null per fold (p-value resolution 1/(draws+1))
     pdt: str = "auto"  # pattern-day-trader rule: auto (equities before 2026-06-04), on, off
     verdict: VerdictThresholds = field(default_factory=VerdictThresholds)  # DEPLOY/PAPER thresholds
     friction: dict[str, Any] = field(default_factory=dict)  # overrides of the friction config fields
@@ -91,6 +93,7 @@ class RunConfig:
             ("folds", 1, "e.g. --folds 5"), ("n_workers", 1, "e.g. the number of CPU cores or GPUs"),
             ("seed", 0, "any non-negative integer"), ("n_random_seeds", 1, "e.g. 100"),
             ("threads", 1, "e.g. 1, or the cores per worker"),
+            ("null_draws", 20, "fewer than 20 draws cannot give a p-value of 0.05; e.g. 1000"),
         ):
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= {minimum}; {hint}")
@@ -123,7 +126,7 @@ class RunConfig:
         _reject_unknown(data, cls, source, "")
         verdict = data.get("verdict")
         if isinstance(verdict, dict):
-            _reject_unknown(verdict, VerdictThresholds, source, "verdict.")
+            _reject_unknown_verdict(verdict, source)
         try:
             return cls(**data)
         except ConfigError as exc:
@@ -183,7 +186,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     _reject_unknown(data, RunConfig, str(path), "")
     if isinstance(data.get("verdict"), dict):
-        _reject_unknown(data["verdict"], VerdictThresholds, str(path), "verdict.")
+        _reject_unknown_verdict(data["verdict"], str(path))
     return _relative_to(data, path.parent)
 
 
@@ -206,6 +209,14 @@ def _reject_unknown(data: dict, cls: type, source: str, prefix: str) -> None:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(f"{source}: unknown key {prefix + unknown[0]!r}; known keys: {', '.join(names)}")
+
+
+def _reject_unknown_verdict(values: dict, source: str) -> None:
+    """Unknown ``[verdict]`` keys, and v1 names with what replaced them."""
+    for key in values:
+        if key in RETIRED_VERDICT_KEYS:
+            raise ConfigError(f"{source}: verdict.{key} no longer exists: {RETIRED_VERDICT_KEYS[key]}; remove it")
+    _reject_unknown(values, VerdictThresholds, source, "verdict.")
 
 
 def _coerce_fields(obj: Any, prefix: str) -> None:
@@ -256,7 +267,7 @@ def _try_type(value: Any, hint: Any) -> tuple[bool, Any]:
 
 def _build_table(values: dict, cls: type) -> Any:
     """A nested config table (``[verdict]``) as its dataclass, each value type-checked."""
-    _reject_unknown(values, cls, "config", "verdict.")
+    _reject_unknown_verdict(values, "config")
     hints = typing.get_type_hints(cls)
     return cls(**{k: _coerce(f"verdict.{k}", v, hints[k]) for k, v in values.items()})
 

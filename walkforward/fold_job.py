@@ -9,8 +9,9 @@ function with plain, picklable arguments, so the process pool and Ray can ship i
 3. the best validation checkpoint is copied to ``fold_<k>/checkpoint.pt`` and loaded
    back from that file (``weights_only``) for the test: the model tested is the file
    on disk, not an object that happened to be in memory;
-4. the test segment is backtested with `backtest.runner.run_policy`, then buy and hold,
-   flat and the random policy with the model's action frequencies over many seeds;
+4. the test segment is backtested with `backtest.runner.run_policy`, then the baselines of
+   `walkforward.fold_evidence` (buy and hold at the cap and exposure-matched, flat, the
+   random policy with the model's action frequencies, the timing null);
 5. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
    (the completion marker, `walkforward.store.RunStore.mark_fold_complete`).
 
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from backtest.errors import ConfigError
-from walkforward import faults
+from walkforward import faults, fold_evidence
 
 TRAINING_DIR = "training"  # per-fold scratch directory (last.pt, best.pt), removed on completion
 CHECKPOINT = "checkpoint.pt"
@@ -187,10 +188,12 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
 
     policy = load_policy(fold_dir / CHECKPOINT, device=spec.device, expected_schema=schema, expected_actions=meanings)
     run = evaluate(policy, builder, bars, sim_config, test.start, test.stop)
-    baselines = _baselines(bars, sim_config, test, run.actions, cfg, fold_id, len(meanings))
+    base = fold_evidence.baselines(bars, sim_config, test, run.sim, run.actions, seed=int(cfg["seed"]),
+                                   fold_id=fold_id, n_random_seeds=int(cfg["n_random_seeds"]),
+                                   null_draws=int(cfg["null_draws"]))
 
-    _write_fold_files(store, spec, run)
-    record = _result_record(spec, bars, run, trainer, result, baselines, meanings, train, val, test)
+    fold_evidence.write_fold_files(store, spec.symbol, fold_id, bars, run.sim, run.actions)
+    record = _result_record(spec, bars, run, trainer, result, base, meanings)
     store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
     shutil.rmtree(scratch, ignore_errors=True)
     pf = run.sim.profit_factor()
@@ -263,61 +266,16 @@ def _warm_start(trainer, path: str) -> None:
     trainer.net.load_state_dict(data["network"]["state_dict"])
 
 
-def _baselines(bars, sim_config, test: range, actions: np.ndarray, cfg: dict, fold_id: int, n_actions: int) -> dict:
-    """Buy and hold, flat and the random policy with the model's action frequencies."""
-    from backtest.baselines import random_distribution, run_baseline
-
-    bh = run_baseline("buy_hold", bars, sim_config, start=test.start, stop=test.stop)
-    freq = np.bincount(actions, minlength=n_actions)[:n_actions].astype(np.float64)
-    base = int(cfg["seed"]) * 1_000_003 + fold_id * 10_007  # distinct, reproducible seeds per fold
-    dist = random_distribution(bars, sim_config, frequencies=freq, start=test.start, stop=test.stop,
-                               seeds=range(base, base + int(cfg["n_random_seeds"])))
-    pf = [None if math.isnan(v) else float(v) for v in dist["profit_factor"]]
-    return {"buy_and_hold": {"net_return": bh.net_return, "equity": bh.equity.tolist()},
-            "flat": {"net_return": 0.0},
-            "random": {"net_returns": dist["net_return"].tolist(), "pf": pf,
-                       "trades": dist["trades"].tolist(), "frequencies": (freq / freq.sum()).tolist()}}
-
-
-def _write_fold_files(store, spec: FoldSpec, run) -> None:
-    """trades.csv and equity.csv (action ids, as reports read them)."""
-    import pandas as pd
-
-    from backtest.trades import EQUITY_CSV_COLUMNS
-
-    rel = Path(store.fold_dir(spec.symbol, int(spec.fold["id"]))).relative_to(store.root)
-    sim = run.sim
-    store.write_csv(rel / "trades.csv", sim.trades_frame())
-    idx = spec.bars.index[sim.start:sim.stop]
-    equity = pd.DataFrame({"timestamp": idx, "equity": sim.equity, "cash": sim.cash, "position": sim.position,
-                           "close": spec.bars.close[sim.start:sim.stop], "action": run.actions},
-                          columns=list(EQUITY_CSV_COLUMNS))
-    store.write_csv(rel / "equity.csv", equity)
-
-
-def _iso(ts) -> str:
-    return ts.isoformat()
-
-
-def _result_record(spec, bars, run, trainer, result, baselines, meanings, train, val, test) -> dict:
-    idx = bars.index
-    sim = run.sim
-    pf = sim.profit_factor()
+def _result_record(spec, bars, run, trainer, result, baselines, meanings) -> dict:
+    """result.json: the segment record every fold has, plus what training did."""
     return {
-        "test_start": _iso(idx[test.start]), "test_end": _iso(idx[test.stop - 1]),
-        "train_start": _iso(idx[train.start]), "train_end": _iso(idx[train.stop - 1]),
-        "val_start": _iso(idx[val.start]), "val_end": _iso(idx[val.stop - 1]),
-        "segments": {k: list(spec.fold[k]) for k in ("train", "val", "test", "warmup")},
-        "initial_equity": float(sim.initial_equity), "bars_per_year": float(spec.bars_per_year),
-        "pdt_rejections": int(sim.pdt_rejections), "action_meanings": meanings,
+        **fold_evidence.segment_record(spec.fold, bars, run.sim, baselines, meanings, spec.bars_per_year,
+                                       spec.data_hash),
         "training_log": [{k: h.get(source) for k, source in _LOG_KEYS.items()} for h in result.history],
         "validation_history": [{k: v.get(k) for k in _VAL_KEYS} for v in result.validation_history],
         "best_validation": {k: (result.best_validation or {}).get(k) for k in _VAL_KEYS},
         "global_step": int(result.global_step), "train_config": trainer.cfg.to_dict(),
-        "baselines": baselines,
-        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": None if math.isnan(pf) else pf,
-                 "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
-        "checkpoint": CHECKPOINT, "data_hash": spec.data_hash, "warm_start_from": spec.warm_start_from,
+        "checkpoint": CHECKPOINT, "warm_start_from": spec.warm_start_from,
     }
 
 

@@ -1,0 +1,100 @@
+"""What one test segment yields, whoever decided its actions (a trained model in `run`, an
+actions file in `evaluate`): the baselines on the same bars and costs, the fold's CSV files
+and the common part of its ``result.json``.
+
+Both commands call these with the segment's `SimResult` and the decisions behind it, so a
+rule-based strategy and an RL model are judged by exactly the same evidence (DESIGN 3.7,
+3.10): buy and hold at the position cap, buy and hold matched to the decisions' average
+exposure, flat, the random policy with the decisions' action frequencies and the timing
+null (`backtest.baselines`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+#: Offsets that keep the seeds of each baseline distinct within a fold.
+_RANDOM_SEED_OFFSET, _NULL_SEED_OFFSET = 0, 7_919
+
+
+def baseline_seed(run_seed: int, fold_id: int) -> int:
+    """Distinct, reproducible seed base of one fold's random baselines."""
+    return int(run_seed) * 1_000_003 + int(fold_id) * 10_007
+
+
+def baselines(bars, sim_config, test: range, sim, actions: np.ndarray, *, seed: int, fold_id: int,
+              n_random_seeds: int, null_draws: int) -> dict:
+    """Every baseline of one test segment, as result.json stores it.
+
+    ``sim``: the segment's `SimResult` (its executed actions and positions feed the timing
+    null and the exposure match); ``actions``: the decisions (ids) behind it.
+    """
+    from backtest.baselines import (buy_hold_matched, exposure_fraction, random_distribution, run_baseline,
+                                    timing_null)
+
+    n_actions = sim_config.account.action_space.n
+    bh = run_baseline("buy_hold", bars, sim_config, start=test.start, stop=test.stop)
+    fraction = exposure_fraction(sim)
+    matched = buy_hold_matched(bars, sim_config, fraction, start=test.start, stop=test.stop)
+    freq = np.bincount(actions, minlength=n_actions)[:n_actions].astype(np.float64)
+    base = baseline_seed(seed, fold_id)
+    dist = random_distribution(bars, sim_config, frequencies=freq, start=test.start, stop=test.stop,
+                               seeds=range(base + _RANDOM_SEED_OFFSET, base + _RANDOM_SEED_OFFSET + n_random_seeds))
+    null = timing_null(bars, sim_config, sim, n_draws=null_draws, seed=base + _NULL_SEED_OFFSET)
+    pf = [None if math.isnan(v) else float(v) for v in dist["profit_factor"]]
+    return {
+        "buy_and_hold": {"net_return": bh.net_return, "equity": bh.equity.tolist(),
+                         "position_cap": float(sim_config.account.max_position)},
+        "buy_and_hold_matched": {"net_return": matched.net_return, "equity": matched.equity.tolist(),
+                                 "target_exposure": fraction, "exposure": exposure_fraction(matched)},
+        "flat": {"net_return": 0.0},
+        "random": {"net_returns": dist["net_return"].tolist(), "pf": pf,
+                   "trades": dist["trades"].tolist(), "frequencies": (freq / freq.sum()).tolist()},
+        "timing_null": {"net_returns": null["net_return"].tolist(), "trades": null["trades"].tolist(),
+                        "bars_in_position": null["bars_in_position"].tolist(),
+                        "model_trades": int(len(sim.trades)),
+                        "model_bars_in_position": int(np.count_nonzero(sim.position))},
+    }
+
+
+def equity_frame(bars, sim, actions: np.ndarray):
+    """The ``equity.csv`` table: one row per test bar, the decision as an action id."""
+    import pandas as pd
+
+    from backtest.trades import EQUITY_CSV_COLUMNS
+
+    return pd.DataFrame({"timestamp": bars.index[sim.start:sim.stop], "equity": sim.equity, "cash": sim.cash,
+                         "position": sim.position, "close": bars.close[sim.start:sim.stop], "action": actions},
+                        columns=list(EQUITY_CSV_COLUMNS))
+
+
+def write_fold_files(store, symbol: str, fold_id: int, bars, sim, actions: np.ndarray) -> None:
+    """``trades.csv`` and ``equity.csv`` of one fold (action ids, as reports read them)."""
+    rel = Path(store.fold_dir(symbol, int(fold_id))).relative_to(store.root)
+    store.write_csv(rel / "trades.csv", sim.trades_frame())
+    store.write_csv(rel / "equity.csv", equity_frame(bars, sim, actions))
+
+
+def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_year: float, data_hash: str) -> dict:
+    """The part of ``result.json`` every fold has: segment times, account, baselines, test figures."""
+    idx = bars.index
+    train, val, test = (range(*fold[k]) for k in ("train", "val", "test"))
+    pf = sim.profit_factor()
+    return {
+        "test_start": idx[test.start].isoformat(), "test_end": idx[test.stop - 1].isoformat(),
+        "train_start": idx[train.start].isoformat(), "train_end": idx[train.stop - 1].isoformat(),
+        "val_start": idx[val.start].isoformat(), "val_end": idx[val.stop - 1].isoformat(),
+        "segments": {k: list(fold[k]) for k in ("train", "val", "test", "warmup")},
+        "initial_equity": float(sim.initial_equity), "bars_per_year": float(bars_per_year),
+        "pdt_rejections": int(sim.pdt_rejections), "action_meanings": list(meanings),
+        "baselines": baselines_,
+        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": None if math.isnan(pf) else pf,
+                 "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
+        "data_hash": data_hash,
+    }
+
+
+__all__ = ["baseline_seed", "baselines", "equity_frame", "segment_record", "write_fold_files"]
