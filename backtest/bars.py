@@ -18,13 +18,19 @@ SESSION_COLUMNS = ("session", "session_index", "minutes_from_open", "minutes_to_
 
 
 def timeframe_label(timeframe: pd.Timedelta | None) -> str:
-    """``15min``, ``1h``, ``1D`` (whole minutes, hours or days), else pandas' text.
+    """``15min``, ``1h``, ``1D`` (whole minutes, hours or days), ``1W`` (weeks), ``1mo``
+    (`backtest.timeframes.MONTH` multiples), else pandas' text.
 
     >>> timeframe_label(pd.Timedelta("15min")), timeframe_label(pd.Timedelta("4h")), timeframe_label(None)
     ('15min', '4h', 'irregular')
     """
     if timeframe is None:
         return "irregular"
+    from backtest.timeframes import label
+
+    coarse = label(timeframe)  # 1W, 1mo (the mean month, 30.44 days, is no whole number of days)
+    if coarse is not None:
+        return coarse
     seconds = timeframe.total_seconds()
     for unit, size in (("D", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
         if seconds >= size and seconds % size == 0:

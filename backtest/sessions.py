@@ -23,6 +23,12 @@ Conventions (documented in `backtest.bars.Bars`):
   equities unless every bar is stamped at exactly 00:00 UTC, UTC otherwise), ``minutes_from_open`` is 0 and ``minutes_to_close``
   the session's length. Equity daily bars on dates that are not sessions are
   dropped unless ``keep_extended`` (then they join the next session).
+- coarse bars (a ``timeframe`` longer than a day: weekly, monthly; `backtest.timeframes`):
+  each bar belongs to the first session on or after its date (equities: the calendar's
+  next session, so a month stamped on a holiday or a Saturday the 1st belongs to the
+  next trading day; FX: the next business day; crypto: the UTC date) and is never
+  dropped; ``minutes_from_open`` is 0 and ``minutes_to_close`` that session's length.
+  Consecutive coarse bars are many sessions apart by design (not gaps).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import pandas as pd
 
 from backtest.bars import ASSET_CLASSES
 from backtest.errors import DataError
+from backtest.timeframes import is_coarse
 
 #: Sessions are numbered from the first session on or after this date (index 0).
 SESSION_ANCHOR = pd.Timestamp("1990-01-01")
@@ -127,7 +134,7 @@ def _finish(frame, keep, session_ns, session_index, from_open_ns, to_close_ns) -
     return out
 
 
-def _tag_equity(frame, ts, calendar, keep_extended, daily) -> pd.DataFrame:
+def _tag_equity(frame, ts, calendar, keep_extended, daily, coarse=False) -> pd.DataFrame:
     if len(ts) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _finish(frame, None, empty, empty, empty, empty)
@@ -139,6 +146,12 @@ def _tag_equity(frame, ts, calendar, keep_extended, daily) -> pd.DataFrame:
         local_date = ts.tz_convert(tz).tz_localize(None).normalize().asi8
     by_date = np.searchsorted(sessions, local_date, side="left")  # first session >= date
     by_date_c = np.minimum(by_date, len(sessions) - 1)
+    if coarse:  # weekly/monthly: the first session on or after the bar's date, never dropped
+        pos = by_date_c
+        kept = by_date < len(sessions)
+        keep = None if bool(kept.all()) else kept
+        return _finish(frame, keep, sessions[pos], pos - offset, np.zeros(len(ns), dtype=np.int64),
+                       closes[pos] - opens[pos])
     if daily:
         on_session = (by_date < len(sessions)) & (sessions[by_date_c] == local_date)
         pos = by_date_c
@@ -168,7 +181,13 @@ def _tag_crypto(frame, ts, daily) -> pd.DataFrame:
     return _finish(frame, None, session_ns, day, from_open, to_close)
 
 
-def _tag_fx(frame, ts, keep_extended, daily) -> pd.DataFrame:
+def _tag_fx(frame, ts, keep_extended, daily, coarse=False) -> pd.DataFrame:
+    if coarse:  # weekly/monthly: the bar's UTC date, rolled forward to a business day, never dropped
+        days = np.busday_offset((ts.asi8 // _NS_PER_DAY).astype("datetime64[D]"), 0, roll="forward")
+        session_ns = days.astype("datetime64[ns]").astype(np.int64)
+        session_index = np.busday_count(np.datetime64("1970-01-01", "D"), days)
+        zero = np.zeros(len(ts), dtype=np.int64)
+        return _finish(frame, None, session_ns, session_index, zero, np.full(len(ts), _NS_PER_DAY, dtype=np.int64))
     if daily:
         session_ns = (ts.asi8 // _NS_PER_DAY) * _NS_PER_DAY
         from_open = np.zeros(len(ts), dtype=np.int64)
@@ -196,17 +215,18 @@ def tag_sessions(
     minutes_to_close`` added (and out-of-session bars dropped unless ``keep_extended``).
 
     ``frame`` must have a sorted tz-aware DatetimeIndex. ``timeframe`` of a day or more
-    selects daily tagging; when None, daily is inferred from bars all stamped at local
-    midnight at least half a day apart.
+    selects daily tagging, longer than a day coarse tagging (module docstring); when None,
+    daily is inferred from bars all stamped at local midnight at least half a day apart.
     """
     if asset_class not in ASSET_CLASSES:
         raise DataError(f"asset_class must be one of {ASSET_CLASSES}, got {asset_class!r}")
     ts = _utc_index(frame)
     frame = frame.set_axis(ts)  # always: a New York index "equals" its UTC twin by value
     tf = None if timeframe is None else pd.Timedelta(timeframe)
+    coarse = is_coarse(tf)
     if asset_class == "equity":
         cal_tz = calendar_sessions(calendar, ts[0], ts[-1])[4] if len(ts) else "UTC"
-        return _tag_equity(frame, ts, calendar, keep_extended, _is_daily(ts, cal_tz, tf))
+        return _tag_equity(frame, ts, calendar, keep_extended, _is_daily(ts, cal_tz, tf), coarse)
     if asset_class == "crypto":
         return _tag_crypto(frame, ts, _is_daily(ts, "UTC", tf))
-    return _tag_fx(frame, ts, keep_extended, _is_daily(ts, "UTC", tf))
+    return _tag_fx(frame, ts, keep_extended, _is_daily(ts, "UTC", tf), coarse)
