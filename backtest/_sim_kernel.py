@@ -18,7 +18,7 @@ from numba import njit
 
 from backtest.account import (BUY, CLOSE, HOLD, REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE,
                               REASON_NOTHING_TO_SELL, REASON_PDT, REASON_VOLUME_CAP, SELL)
-from backtest.costs import (IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, P_IMPACT_MODE, P_K, P_PER_NOTIONAL, P_PER_ORDER,
+from backtest.costs import (IMPACT_NO_HISTORY, IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, P_IMPACT_MODE, P_K, P_PER_NOTIONAL, P_PER_ORDER,
                             P_PER_SHARE, P_SLIP_FIXED, P_SLIP_MAX, P_SPREAD, P_VOLUME_CAP, P_Y, commission_cash,
                             portfolio_impact, slippage_fraction, spread_fraction, sqrt_law_impact)
 from backtest.pdt import NO_SESSION, day_trades_left, is_day_trade, pdt_blocks
@@ -89,8 +89,10 @@ def impact_for(q, o, e, sigma, adv, fp):
     mode = fp[P_IMPACT_MODE]  # 0 auto, 1 portfolio, 2 none (costs._IMPACT_MODES order)
     if mode == 2.0:
         return 0.0, IMPACT_NONE
-    if mode == 0.0 and adv > 0.0 and sigma == sigma and adv == adv:
-        return sqrt_law_impact(q, adv, sigma, fp[P_Y]), IMPACT_SQRT
+    if mode == 0.0:  # square-root law; no history -> no impact, recorded as such
+        if adv > 0.0 and sigma == sigma and adv == adv:
+            return sqrt_law_impact(q, adv, sigma, fp[P_Y]), IMPACT_SQRT
+        return 0.0, IMPACT_NO_HISTORY
     notional = q * o
     eq = e if e > 0.0 else notional
     if eq <= 0.0:
@@ -124,7 +126,7 @@ def order_request(kind, size, pos, e, o, buy_fraction, allow_short, min_notional
 
 
 @njit(cache=True)
-def size_order(t, side, increase, q, reason, e, o, pos, cash, slip, half, sigma, adv, volume, ap, ip, fp):
+def size_order(t, side, increase, q, reason, e, o, pos, cash, slip, half, sigma, adv, prior_volume, ap, ip, fp):
     """Apply max-position, cash, volume caps and whole shares; returns (q, reason)."""
     if increase:
         if e <= 0.0:
@@ -140,8 +142,8 @@ def size_order(t, side, increase, q, reason, e, o, pos, cash, slip, half, sigma,
                 q = ((cash - fp[P_PER_ORDER]) / unit) * ap[A_CASH_MARGIN]
                 q = q if q > 0.0 else 0.0
                 reason = REASON_CASH
-    if fp[P_VOLUME_CAP] > 0.0:
-        qv = fp[P_VOLUME_CAP] * volume
+    if fp[P_VOLUME_CAP] > 0.0:  # measured on the previous bar's volume, known at this open
+        qv = fp[P_VOLUME_CAP] * prior_volume
         if q > qv:
             q = qv
             reason = REASON_VOLUME_CAP
@@ -235,7 +237,7 @@ def close_lots(lots, ist, tf, ti, t, q, full, pside, o, px, c_slip, c_spread, c_
 @njit(cache=True)
 def step(t, a, mkt, kind_tab, size_tab, ap, ip, fp, fs, ist, lots, ff, fi, k, tf, ti):
     """One decision at bar ``t``: fill at ``open[t]``, mark at ``close[t]``; fill record in row ``k``."""
-    open_, close, volume, session, pdt_on, sigma, adv = mkt
+    open_, close, prior_volume, session, pdt_on, sigma, adv = mkt
     s = session[t]
     if s != ist[I_SESSION]:  # 1. new session: the last mark was the previous session's close
         fs[F_PREV_CLOSE_EQUITY] = fs[F_EQUITY]
@@ -273,7 +275,7 @@ def step(t, a, mkt, kind_tab, size_tab, ap, ip, fp, fs, ist, lots, ff, fi, k, tf
         half = spread_fraction(fp[P_SPREAD])
         if not rejected:
             q, reason = size_order(t, side, increase, q, reason, e, o, pos, cash, slip, half, sigma[t], adv[t],
-                                   volume[t], ap, ip, fp)
+                                   prior_volume[t], ap, ip, fp)
             rejected = q <= 0.0
         fi[k, FI_REASON] = reason
         if rejected:

@@ -15,30 +15,89 @@ impact))``; commission is charged in cash. Formulas, for one fill of ``qty`` uni
 - slippage fraction  ``max_slippage * u`` with ``u = backtest.rng.uniform(seed, bar)``
   (mode ``uniform``), or ``max_slippage`` (mode ``fixed``, for oracle tests);
 - spread fraction    ``spread * 0.5`` (half the quoted spread per fill);
-- impact fraction    square-root law ``(y * sigma_daily) * sqrt(qty / adv)`` where
-  trailing ``lookback``-session daily volatility and average daily volume exist
-  (`impact_inputs`, computed from sessions strictly before the bar's), else the
-  portfolio form ``k * sqrt(notional / equity)`` (``notional = qty * open``,
-  ``equity`` at the open); mode ``portfolio`` always uses the latter, ``none`` is 0;
+- impact fraction    mode ``auto``: the square-root law ``(y * sigma_daily) * sqrt(qty / adv)``
+  with the trailing daily volatility and average daily volume of `impact_inputs`
+  (sessions strictly before the fill's). Where that history is missing (``sigma`` or
+  ``adv`` NaN, or ``adv <= 0``) the fill pays NO impact and its record says
+  ``impact_model = no_history`` (`IMPACT_NO_HISTORY`); ``auto`` never falls back to the
+  portfolio form. Mode ``portfolio`` is the seeds' ``k * sqrt(notional / equity)``
+  (``notional = qty * open``, ``equity`` at the open; ``notional`` in place of a
+  non-positive equity), an explicit opt-in for reproducing the seeds' numbers and never
+  a default: impact depends on the market's size, not the account's. Mode ``none``: 0;
 - commission (cash)  ``per_order + per_share * qty + per_notional * (qty * exec)``;
-- volume cap         ``qty <= max_volume_share * volume[bar]`` (0 = off).
+- volume cap         ``qty <= max_volume_share * prior_volume[bar]`` (0 = off), where
+  ``prior_volume[t] = volume[t-1]``: the last bar's volume, the latest one known at bar
+  t's open (0 for the first bar of the series, so the cap rejects there). Never the
+  fill bar's own volume, which is only known at its close.
 
-Asset-class defaults (`FrictionConfig.for_asset_class`):
+`impact_inputs` (the rule for the square-root law's inputs): sessions are runs of equal
+``session_index`` for daily and intraday bars (a session's close is its last bar's
+close, its volume the sum of its bars' volumes); ``sigma`` is the sample standard
+deviation (ddof 1) of the daily log returns of the last ``lookback`` sessions before
+the fill's session, ``adv`` their mean daily volume, both NaN with fewer than
+``min_sessions`` of them. Bars coarser than a day (weekly, monthly; `backtest.timeframes`)
+are converted to daily terms: with ``m = sessions_per_bar(timeframe, asset_class)``
+(a week: 4.83 equity sessions, 5 FX, 7 crypto; a month: 21.0, 21.7, 30.4),
+``sigma_daily = sigma_per_bar / sqrt(m)`` (variance grows with time) and
+``adv = volume_per_bar / m``; the window is still counted in sessions: it holds the
+fewest whole bars covering ``lookback`` sessions, ``max(2, ceil(lookback / m))`` (a
+standard deviation needs two returns), and needs ``max(2, ceil(min_sessions / m))`` of
+them (at most the window).
 
-==============================  =========  ===========  ==========
-parameter                       equity     crypto       fx
-==============================  =========  ===========  ==========
-slippage max (uniform)          0.0005     0.0005       0.0005
-spread (full quoted)            0.0002     0.0002       0.0001
-impact mode                     auto       auto         portfolio
-impact y / k / lookback         0.6/0.01/20 0.6/0.01/20 0.6/0.01/20
-commission per notional         0          0.0025       0.00002
-commission per share / order    0 / 0      0 / 0        0 / 0
-volume cap (share of bar)       off        off          off
-==============================  =========  ===========  ==========
+Asset-class defaults (`FrictionConfig.for_asset_class`) are what a retail account at a
+mainstream broker pays; round trip = two fills:
 
-FX uses the portfolio impact form because FX "volume" is tick volume, not traded
-size; 0.00002 of notional is a typical retail-ECN FX commission (USD 20 per million).
+==============================  ===========  ===========  ===========
+parameter                       equity       crypto       fx
+==============================  ===========  ===========  ===========
+slippage max (uniform; mean)    4 bp; 2 bp   5 bp; 2.5bp  0.5bp;.25bp
+spread (full quoted; half/fill) 3 bp; 1.5bp  2 bp; 1 bp   0.7bp;.35bp
+impact mode                     auto (sqrt)  auto (sqrt)  none
+impact y / k / lookback         0.6/0.01/20  0.6/0.01/20  (unused)
+commission per notional         0            0.25%        0.35 bp
+commission per share / order    0 / 0        0 / 0        0 / 0
+volume cap (share of prior bar) off          off          off
+==============================  ===========  ===========  ===========
+
+A $100 round trip at these defaults (`walkforward costs`, on synthetic bars): equity
+about 7 bp, crypto about 57 bp, FX about 2 bp; impact is a small fraction of a bp for
+such an order.
+
+Sources:
+
+- US equities and ETFs, commission 0: Charles Schwab, Fidelity, E*TRADE and Interactive
+  Brokers (IBKR Lite) list $0 commission for online US-listed stock and ETF trades on
+  their pricing pages (Schwab since October 2019). Regulatory fees on sales (SEC Section
+  31 fee, FINRA trading activity fee) are below 0.3 bp of a sale and left out.
+- Equity spread 3 bp (1.5 bp per fill): SEC Regulation NMS Rule 612 sets a one-cent
+  minimum tick for quotes of shares priced at $1 or more, and liquid names quote one or
+  two ticks wide: one cent is 3.3 bp of a $30 share, 1 bp of $100, 0.2 bp of SPY near
+  $500. Brokers' SEC Rule 605 execution-quality reports publish the effective spreads
+  their market orders get, per stock; check yours for thinner names and raise ``spread``.
+- Slippage (all classes) is our modelling assumption, not a broker figure: a market order
+  at the bar's open pays a random extra move, uniform in [0, max].
+- Crypto commission 0.25% of notional: Alpaca's crypto fee schedule (docs.alpaca.markets,
+  "Crypto Fees"), lowest volume tier: 0.15% maker, 0.25% taker; a market order is a taker.
+  Exchanges' own retail tiers (Coinbase Advanced, Kraken Pro) charge more at low volume:
+  set ``CommissionModel(per_notional=...)`` from your venue's fee page.
+- Crypto spread 2 bp: BTC and ETH quote about 1 bp wide or less on the large USD venues
+  (exchange market-quality research such as Kaiko's); 2 bp leaves room for smaller coins,
+  which are wider still.
+- FX spread 0.7 bp (about 0.75 pip on EUR/USD at 1.08; a pip is 0.0001): brokers publish
+  EUR/USD spreads of 0.6-1 pip on standard accounts (e.g. IG's 0.6 pip minimum).
+- FX commission 0.35 bp per side: ECN accounts (IC Markets "Raw Spread", Pepperstone
+  "Razor") charge USD 3.50 per 100,000 units per side. Interactive Brokers charges 0.2 bp
+  with a USD 2 minimum per order, which dominates small orders: model it with
+  ``CommissionModel(per_notional=0.00002, per_order=2.0)``.
+- FX impact none: the "volume" of retail FX files is a tick count, not traded size, and
+  spot FX turns over about USD 7.5 trillion a day (BIS Triennial Central Bank Survey
+  2022); a retail order does not move EUR/USD.
+- Square-root law with Y of order 1 (0.6 here): Almgren, Thum, Hauptmann and Li,
+  "Direct estimation of equity market impact" (Risk, 2005); Toth et al., "Anomalous price
+  impact and the critical nature of liquidity in financial markets" (Phys. Rev. X, 2011).
+
+`FrictionConfig.scaled(m)` multiplies every cost (slippage max, spread, impact y and k,
+all commission terms) by ``m >= 0``, for cost-sensitivity runs (0x is frictionless).
 """
 
 from __future__ import annotations
@@ -51,9 +110,11 @@ from numba.extending import overload, register_jitable
 
 from backtest.errors import ConfigError
 
-#: Impact model codes recorded on each fill.
-IMPACT_NONE, IMPACT_SQRT, IMPACT_PORTFOLIO = 0, 1, 2
-IMPACT_NAMES = ("none", "sqrt", "portfolio")
+#: Impact model codes recorded on each fill (``FILL_DTYPE.impact_model``): none (mode none, or
+#: not filled), sqrt (square-root law), portfolio (the seeds' form, mode portfolio only),
+#: no_history (mode auto where the square-root law lacks history: no impact paid).
+IMPACT_NONE, IMPACT_SQRT, IMPACT_PORTFOLIO, IMPACT_NO_HISTORY = 0, 1, 2, 3
+IMPACT_NAMES = ("none", "sqrt", "portfolio", "no_history")
 _IMPACT_MODES = ("auto", "portfolio", "none")
 
 
@@ -152,7 +213,7 @@ def _nonneg(owner: str, name: str, value, upper: float | None = None) -> None:
 class SlippageModel:
     """Adverse slippage, uniform in [0, max] keyed by (seed, bar index)."""
 
-    max_slippage: float = 0.0005
+    max_slippage: float = 0.0004
     """Largest slippage, as a fraction of price."""
     mode: str = "uniform"
     """``uniform`` (random in [0, max]) or ``fixed`` (always max; vectorbt-comparable)."""
@@ -170,7 +231,7 @@ class SlippageModel:
 class SpreadModel:
     """Half the quoted bid-ask spread per fill."""
 
-    spread: float = 0.0002
+    spread: float = 0.0003
     """Full quoted spread as a fraction of price."""
 
     def __post_init__(self) -> None:
@@ -182,18 +243,19 @@ class SpreadModel:
 
 @dataclass(frozen=True)
 class ImpactModel:
-    """Market impact: square-root law where volume exists, else the portfolio form."""
+    """Market impact: the square-root law (``auto``), the seeds' portfolio form (opt-in) or none."""
 
     mode: str = "auto"
-    """``auto`` (square-root law, portfolio form where volume is missing), ``portfolio``, ``none``."""
+    """``auto`` (square-root law; no impact, recorded ``no_history``, where its history is
+    missing), ``portfolio`` (the seeds' ``k * sqrt(notional / equity)``, opt-in), ``none``."""
     y: float = 0.6
     """Square-root-law coefficient Y."""
     k: float = 0.01
-    """Portfolio-form coefficient k."""
+    """Portfolio-form coefficient k (mode ``portfolio`` only)."""
     lookback: int = 20
     """Sessions in the trailing daily volatility and average daily volume."""
     min_sessions: int = 10
-    """Fewest prior sessions needed before the square-root law is used."""
+    """Fewest prior sessions needed before the square-root law is used (no impact before)."""
 
     def __post_init__(self) -> None:
         if self.mode not in _IMPACT_MODES:
@@ -209,12 +271,21 @@ class ImpactModel:
                 f"ImpactModel.min_sessions ({self.min_sessions}) must not exceed lookback ({self.lookback})")
 
     def fraction(self, qty, notional, equity, sigma, adv, use_sqrt):
-        """Impact fraction for one fill (scalar form of the kernel's choice)."""
+        """Impact fraction for one fill (scalar form of the kernel's choice); ``use_sqrt``
+        says the square-root law's history exists (``sigma``, ``adv`` known, ``adv > 0``)."""
         if self.mode == "none":
             return 0.0
-        if self.mode == "auto" and use_sqrt:
-            return sqrt_law_impact(qty, adv, sigma, self.y)
-        return portfolio_impact(notional, equity, self.k)
+        if self.mode == "portfolio":
+            return portfolio_impact(notional, equity, self.k)
+        return sqrt_law_impact(qty, adv, sigma, self.y) if use_sqrt else 0.0
+
+    def model_code(self, use_sqrt) -> int:
+        """The `IMPACT_*` code a fill records under this model."""
+        if self.mode == "none":
+            return IMPACT_NONE
+        if self.mode == "portfolio":
+            return IMPACT_PORTFOLIO
+        return IMPACT_SQRT if use_sqrt else IMPACT_NO_HISTORY
 
 
 @dataclass(frozen=True)
@@ -239,10 +310,11 @@ class CommissionModel:
 
 @dataclass(frozen=True)
 class VolumeCap:
-    """Optional cap on the share of a bar's volume one fill may take."""
+    """Optional cap on the share of volume one fill may take, measured on the volume known
+    before the fill: the previous bar's (``prior_volume``), never the fill bar's own."""
 
     max_share: float = 0.0
-    """Largest share of the bar's volume per fill; 0 switches the cap off."""
+    """Largest share of the previous bar's volume per fill; 0 switches the cap off."""
 
     def __post_init__(self) -> None:
         _nonneg("VolumeCap", "max_share", self.max_share, 1.0)
@@ -252,8 +324,12 @@ class VolumeCap:
         return self.max_share > 0.0
 
 
-_FX_DEFAULTS = dict(spread=0.0001, impact="portfolio", per_notional=0.00002)
-_CRYPTO_DEFAULTS = dict(per_notional=0.0025)
+#: Asset-class defaults (module docstring: table and sources).
+DEFAULTS = {
+    "equity": dict(max_slippage=0.0004, spread=0.0003, impact="auto", per_notional=0.0),
+    "crypto": dict(max_slippage=0.0005, spread=0.0002, impact="auto", per_notional=0.0025),
+    "fx": dict(max_slippage=0.00005, spread=0.00007, impact="none", per_notional=0.000035),
+}
 
 #: Indices into `FrictionConfig.kernel_params()` (float64 vector read by the kernel).
 P_SLIP_MAX, P_SLIP_FIXED, P_SPREAD, P_IMPACT_MODE, P_Y, P_K, P_PER_SHARE, P_PER_ORDER, \
@@ -286,15 +362,40 @@ class FrictionConfig:
     def for_asset_class(cls, asset_class: str, **overrides) -> "FrictionConfig":
         """Defaults for ``equity``, ``crypto`` or ``fx`` (module table); keyword overrides
         replace whole models, e.g. ``commission=CommissionModel(per_order=1.0)``."""
-        if asset_class not in ("equity", "crypto", "fx"):
+        if asset_class not in DEFAULTS:
             raise ConfigError(f"asset_class must be 'equity', 'crypto' or 'fx', got {asset_class!r}")
-        d = {"equity": {}, "crypto": _CRYPTO_DEFAULTS, "fx": _FX_DEFAULTS}[asset_class]
+        d = DEFAULTS[asset_class]
         base = cls(
-            spread=SpreadModel(d.get("spread", 0.0002)),
-            impact=ImpactModel(mode=d.get("impact", "auto")),
-            commission=CommissionModel(per_notional=d.get("per_notional", 0.0)),
+            slippage=SlippageModel(d["max_slippage"]),
+            spread=SpreadModel(d["spread"]),
+            impact=ImpactModel(mode=d["impact"]),
+            commission=CommissionModel(per_notional=d["per_notional"]),
         )
         return replace(base, **overrides)
+
+    def scaled(self, multiple: float) -> "FrictionConfig":
+        """Every cost times ``multiple`` (>= 0): slippage max, spread, impact y and k, and the
+        per-share, per-order and per-notional commission; modes, look-backs and the volume
+        cap stay. ``scaled(0)`` is frictionless; a fill's components scale linearly as long
+        as its quantity is not set by the cash cap (commission on the executed notional
+        also moves with the other components' price change). A scaled value beyond its
+        model's bound (e.g. a spread above 10% of price) raises `ConfigError`."""
+        if isinstance(multiple, bool) or not isinstance(multiple, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(multiple) or multiple < 0:
+            raise ConfigError(f"FrictionConfig.scaled: multiple must be a finite number >= 0, got {multiple!r}")
+        m = float(multiple)
+        try:
+            return replace(
+                self,
+                slippage=replace(self.slippage, max_slippage=self.slippage.max_slippage * m),
+                spread=replace(self.spread, spread=self.spread.spread * m),
+                impact=replace(self.impact, y=self.impact.y * m, k=self.impact.k * m),
+                commission=replace(self.commission, per_share=self.commission.per_share * m,
+                                   per_order=self.commission.per_order * m,
+                                   per_notional=self.commission.per_notional * m),
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"FrictionConfig.scaled({multiple!r}): {exc}") from None
 
     @classmethod
     def zero(cls) -> "FrictionConfig":
@@ -317,22 +418,37 @@ class FrictionConfig:
         return p
 
 
-def impact_inputs(bars, lookback: int = 20, min_sessions: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def impact_inputs(bars, lookback: int = 20, min_sessions: int = 10,
+                  sessions_per_bar: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-bar trailing daily volatility and average daily volume, from earlier sessions only.
 
-    Sessions are runs of equal ``session_index``; a session's close is its last bar's
-    close and its volume the sum of its bars' volumes. For a bar in session k,
-    ``sigma`` is the sample standard deviation (ddof 1) of the daily log returns of
-    the last ``lookback`` sessions before k, and ``adv`` the mean daily volume of the
-    same sessions; both are NaN with fewer than ``min_sessions`` of them (the kernel
-    then uses the portfolio form). Computed once per series, vectorised.
+    The rule is in the module docstring: sessions (runs of equal ``session_index``) for
+    daily and intraday bars; for coarse bars each bar is one group of
+    ``m = sessions_per_bar`` sessions (default `backtest.timeframes.sessions_per_bar` of
+    the bars' timeframe and asset class), its return divided by ``sqrt(m)`` and its volume
+    by ``m``, over the fewest whole bars covering ``lookback`` sessions. NaN where fewer
+    than the minimum exist (the kernel then charges no impact). Computed once per series,
+    vectorised.
     """
     close = bars.close if hasattr(bars, "close") else np.asarray(bars["close"])
     n = len(close)
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    sess = bars.session_index
     volume = bars.volume
+    if sessions_per_bar is None:
+        from backtest.timeframes import sessions_per_bar as _spb
+
+        tf, ac = getattr(bars, "timeframe", None), getattr(bars, "asset_class", "equity")
+        sessions_per_bar = _spb(tf, ac) if tf is not None else 1.0
+    m = float(sessions_per_bar)
+    if not (math.isfinite(m) and m >= 1.0):
+        raise ConfigError(f"impact_inputs: sessions_per_bar must be a finite number >= 1, got {sessions_per_bar!r}")
+    if m > 1.0:  # coarse bars: one group per bar, figures in daily terms, window in sessions
+        window = max(2, math.ceil(lookback / m))
+        need = min(window, max(2, math.ceil(min_sessions / m)))
+        day_ret = np.r_[np.nan, np.log(close[1:] / close[:-1])] / math.sqrt(m)
+        return _rolling_std_prev(day_ret, window, need), _rolling_mean_prev(volume / m, window, need)
+    sess = bars.session_index
     starts = np.flatnonzero(np.r_[True, sess[1:] != sess[:-1]])
     ends = np.r_[starts[1:], n] - 1
     day_close = close[ends]
@@ -343,6 +459,12 @@ def impact_inputs(bars, lookback: int = 20, min_sessions: int = 10) -> tuple[np.
     roll_vol = _rolling_mean_prev(day_vol, lookback, min_sessions)
     bar_session = np.repeat(np.arange(len(starts)), ends - starts + 1)
     return roll_ret[bar_session], roll_vol[bar_session]
+
+
+def prior_volume(volume: np.ndarray) -> np.ndarray:
+    """``volume[t-1]`` for each bar t (0 for the first): what the volume cap measures."""
+    v = np.asarray(volume, dtype=np.float64)
+    return np.r_[0.0, v[:-1]] if len(v) else np.zeros(0)
 
 
 def _rolling_std_prev(x: np.ndarray, window: int, min_count: int) -> np.ndarray:

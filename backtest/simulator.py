@@ -39,13 +39,15 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
    ``q * unit + per_order <= cash`` with ``unit = (o * (1 + ((slip + half) + imp(q)))) *
    (1 + per_notional) + per_share``, else ``q = ((cash - per_order) / unit) * (1 - 1e-12)``
    (reason cash; ``imp(q)`` is the impact of the uncapped q, an upper bound, so the capped
-   fill is always affordable). Any order: ``q <= volume_cap * volume[t]`` when the cap is
-   on (reason volume_cap); ``floor(q)`` when not fractional; an increase with ``q * o <
-   min_order_notional`` gets ``q = 0``. ``q <= 0`` rejects (reason of the binding cap, else
-   min_size).
-5. Fill: ``imp = impact(q)`` (square-root law ``(y * sigma[t]) * sqrt(q / adv[t])`` when
-   mode auto, ``adv > 0`` and both are known, else ``k * sqrt((q * o) / E)``, with ``q * o``
-   in place of ``E`` when ``E <= 0``; mode none: 0), ``px = o * (1 + side *
+   fill is always affordable). Any order: ``q <= volume_cap * prior_volume[t]`` when the
+   cap is on (reason volume_cap; ``prior_volume[t] = volume[t-1]``, 0 at t = 0: the volume
+   known at bar t's open, never bar t's own); ``floor(q)`` when not fractional; an
+   increase with ``q * o < min_order_notional`` gets ``q = 0``. ``q <= 0`` rejects (reason
+   of the binding cap, else min_size).
+5. Fill: ``imp = impact(q)``: mode auto, the square-root law ``(y * sigma[t]) *
+   sqrt(q / adv[t])`` when ``adv > 0`` and both are known (code sqrt), else 0 (code
+   no_history); mode portfolio, ``k * sqrt((q * o) / E)`` with ``q * o`` in place of ``E``
+   when ``E <= 0`` (code portfolio); mode none: 0 (code none). ``px = o * (1 + side *
    ((slip + half) + imp))``, components ``(q * o) * slip``, ``(q * o) * half``,
    ``(q * o) * imp``, commission ``per_order + per_share * q + per_notional * (q * px)``;
    ``cash = (cash - side * (q * px)) - commission``; ``pos = pos + side * q``.
@@ -66,7 +68,8 @@ decision at t reports ``day_trades_left`` with the equity of step 1 as it will b
 (the last mark when ``session_index[t]`` starts a new session).
 
 Per-bar arrays precomputed once (`market_inputs`): ``sigma``/``adv`` (`backtest.costs.impact_inputs`,
-from sessions before the bar's) and ``pdt_on`` (`backtest.pdt.pdt_applies`).
+from sessions before the bar's, in daily terms), ``prior_volume`` (`backtest.costs.prior_volume`)
+and ``pdt_on`` (`backtest.pdt.pdt_applies`).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ import pandas as pd
 
 from backtest import _sim_kernel as K
 from backtest.account import CLOSE, AccountConfig
-from backtest.costs import FrictionConfig, impact_inputs
+from backtest.costs import FrictionConfig, impact_inputs, prior_volume
 from backtest.errors import ConfigError
 from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, check_mode, pdt_applies
 from backtest.state import ACCOUNT_STATE_DTYPE
@@ -199,21 +202,23 @@ class SimResult:
 
 
 #: Per-bar arrays the kernel reads, in the kernel's tuple order.
-MARKET_KEYS = ("open", "close", "volume", "session", "pdt_on", "sigma", "adv")
+MARKET_KEYS = ("open", "close", "prior_volume", "session", "pdt_on", "sigma", "adv")
 
 
 def market_inputs(bars, config: SimConfig | None = None) -> dict[str, np.ndarray]:
     """The per-bar arrays of one series, computed once (the torch env reuses them as is):
-    ``open close volume`` (float64), ``session`` (int64 session_index), ``pdt_on`` (bool,
-    `backtest.pdt.pdt_applies`), ``sigma``/``adv`` (`backtest.costs.impact_inputs`, NaN
-    where the square-root law has too little history)."""
+    ``open close`` (float64), ``prior_volume`` (float64, the previous bar's volume: what
+    the volume cap measures, `backtest.costs.prior_volume`), ``session`` (int64
+    session_index), ``pdt_on`` (bool, `backtest.pdt.pdt_applies`), ``sigma``/``adv``
+    (`backtest.costs.impact_inputs`, daily terms, NaN where the square-root law has too
+    little history)."""
     config = config if config is not None else SimConfig()
     friction = config.friction_for(bars.asset_class)
     sigma, adv = impact_inputs(bars, friction.impact.lookback, friction.impact.min_sessions)
     return {
         "open": np.ascontiguousarray(bars.open, dtype=np.float64),
         "close": np.ascontiguousarray(bars.close, dtype=np.float64),
-        "volume": np.ascontiguousarray(bars.volume, dtype=np.float64),
+        "prior_volume": prior_volume(bars.volume),
         "session": np.ascontiguousarray(bars.session_index, dtype=np.int64),
         "pdt_on": pdt_applies(bars, config.pdt),
         "sigma": sigma,

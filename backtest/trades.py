@@ -38,7 +38,8 @@ FILL_DTYPE = np.dtype(
         ("spread", np.float64),
         ("impact", np.float64),
         ("commission", np.float64),
-        ("impact_model", np.int64),  # backtest.costs.IMPACT_*: none, sqrt, portfolio
+        ("impact_model", np.int64),  # backtest.costs.IMPACT_*: none, sqrt, portfolio, no_history (auto mode
+        # where the square-root law lacked history: no impact paid)
         ("day_trade", np.bool_),  # counted as a PDT day trade
         ("cash_after", np.float64),
         ("position_after", np.float64),

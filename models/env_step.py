@@ -33,8 +33,8 @@ import torch
 from backtest.account import BUY, CLOSE, HOLD, SELL
 from backtest.account import (REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE, REASON_NOTHING_TO_SELL,
                               REASON_PDT, REASON_VOLUME_CAP)
-from backtest.costs import (IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, commission_cash, portfolio_impact,
-                            slippage_fraction, spread_fraction, sqrt_law_impact)
+from backtest.costs import (IMPACT_NO_HISTORY, IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, commission_cash,
+                            portfolio_impact, slippage_fraction, spread_fraction, sqrt_law_impact)
 from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_in_window
 from backtest.rng import uniform
 from backtest import _sim_kernel as K
@@ -53,7 +53,7 @@ class MarketTensors:
 
     open: torch.Tensor  # float64 [T]
     close: torch.Tensor  # float64 [T]
-    volume: torch.Tensor  # float64 [T]
+    prior_volume: torch.Tensor  # float64 [T]: volume of bar t-1 (0 at t = 0), what the volume cap measures
     session: torch.Tensor  # int64 [T]
     pdt_on: torch.Tensor  # bool [T]
     sigma: torch.Tensor  # float64 [T], NaN where the square-root law lacks history
@@ -73,7 +73,7 @@ class MarketTensors:
         with np.errstate(invalid="ignore"):
             use_sqrt = (fr.impact.mode == "auto") & (adv > 0.0) & (sigma == sigma) & (adv == adv)
         t = lambda x, dt: torch.as_tensor(np.array(x), dtype=dt, device=device)  # noqa: E731
-        return cls(open=t(m["open"], F64), close=t(m["close"], F64), volume=t(m["volume"], F64),
+        return cls(open=t(m["open"], F64), close=t(m["close"], F64), prior_volume=t(m["prior_volume"], F64),
                    session=t(m["session"], I64), pdt_on=t(m["pdt_on"], torch.bool),
                    sigma=t(np.where(use_sqrt, sigma, 1.0), F64), adv=t(np.where(use_sqrt, adv, 1.0), F64),
                    use_sqrt=t(use_sqrt, torch.bool), slip=t(np.asarray(slip, dtype=np.float64), F64))
@@ -180,15 +180,15 @@ def _impact(q, o, e, use_sqrt, sigma, adv, p: StepParams):
     """(impact fraction, model code) of `_sim_kernel.impact_for`, elementwise."""
     if p.impact_mode == "none":
         return torch.zeros_like(q), torch.full_like(q, IMPACT_NONE, dtype=I64)
-    notional = q * o
-    eq = torch.where(e > 0.0, e, notional)
-    ok = eq > 0.0
-    port = torch.where(ok, portfolio_impact(notional, torch.where(ok, eq, 1.0), p.k), 0.0)
     if p.impact_mode == "portfolio":
+        notional = q * o
+        eq = torch.where(e > 0.0, e, notional)
+        ok = eq > 0.0
+        port = torch.where(ok, portfolio_impact(notional, torch.where(ok, eq, 1.0), p.k), 0.0)
         return port, torch.full_like(q, IMPACT_PORTFOLIO, dtype=I64)
-    sq = sqrt_law_impact(q, adv, sigma, p.y)
-    model = torch.where(use_sqrt, IMPACT_SQRT, IMPACT_PORTFOLIO)
-    return torch.where(use_sqrt, sq, port), model
+    sq = sqrt_law_impact(q, adv, sigma, p.y)  # auto: no history -> no impact, recorded as such
+    model = torch.where(use_sqrt, IMPACT_SQRT, IMPACT_NO_HISTORY)
+    return torch.where(use_sqrt, sq, 0.0), model
 
 
 def _decode(kind, size, pos, e, o, p: StepParams):
@@ -207,7 +207,7 @@ def _decode(kind, size, pos, e, o, p: StepParams):
     return side, increase, q, reason
 
 
-def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, volume, p: StepParams):
+def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, prior_volume, p: StepParams):
     """`size_order`: max-position, cash and volume caps, whole shares; returns (q, reason)."""
     half = p.half_spread
     broke = increase & (e <= 0.0)
@@ -220,8 +220,8 @@ def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, volume, p: S
     need = increase & ~broke & (side == 1) & (q > 0.0) & (q * unit + p.per_order > cash)
     q = torch.where(need, torch.clamp(((cash - p.per_order) / unit) * CASH_MARGIN, min=0.0), q)
     reason = torch.where(need, REASON_CASH, reason)
-    if p.volume_cap > 0.0:
-        qv = p.volume_cap * volume
+    if p.volume_cap > 0.0:  # the previous bar's volume, known at this open
+        qv = p.volume_cap * prior_volume
         capped = ~broke & (q > qv)
         q = torch.where(capped, qv, q)
         reason = torch.where(capped, REASON_VOLUME_CAP, reason)
@@ -261,7 +261,7 @@ def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_ta
     slip = market.slip[t]  # 4. costs and sizing
     use_sqrt, sigma, adv = market.use_sqrt[t], market.sigma[t], market.adv[t]
     imp_of = lambda qq: _impact(qq, o, e, use_sqrt, sigma, adv, p)  # noqa: E731
-    q, reason_sized = _size(side, increase, q_req, reason, e, o, pos, cash, slip, imp_of, market.volume[t], p)
+    q, reason_sized = _size(side, increase, q_req, reason, e, o, pos, cash, slip, imp_of, market.prior_volume[t], p)
     reason = torch.where(rejected_early, reason, reason_sized)
     filled = ~rejected_early & (q > 0.0)
     q = torch.where(filled, q, 0.0)

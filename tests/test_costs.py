@@ -4,15 +4,19 @@ import math
 
 import numba
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backtest.costs import (CommissionModel, FrictionConfig, ImpactModel, SlippageModel, SpreadModel, VolumeCap,
-                            commission_cash, impact_inputs, sqrt, portfolio_impact, slippage_fraction, sqrt_law_impact)
+from backtest.costs import (IMPACT_NAMES, IMPACT_NO_HISTORY, IMPACT_PORTFOLIO, IMPACT_SQRT, P_K, P_PER_NOTIONAL,
+                            P_PER_ORDER, P_PER_SHARE, P_SLIP_MAX, P_SPREAD, P_Y, CommissionModel, FrictionConfig,
+                            ImpactModel, SlippageModel, SpreadModel, VolumeCap, commission_cash, impact_inputs,
+                            portfolio_impact, prior_volume, slippage_fraction, sqrt, sqrt_law_impact)
 from backtest.errors import ConfigError
 from backtest.rng import uniform, uniform_bits, uniform_scalar
+from backtest.timeframes import DAY, MONTH, WEEK, sessions_per_bar
 from tests.sim_bars import make_bars
 
 
@@ -47,7 +51,13 @@ def test_cost_formulas_known_values():
     assert portfolio_impact(250.0, 1000.0, 0.01) == pytest.approx(0.005)
     assert commission_cash(10.0, 1000.0, 0.01, 1.0, 0.001) == pytest.approx(1.0 + 0.1 + 1.0)
     model = ImpactModel()
-    assert model.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"), False) == pytest.approx(0.01 * math.sqrt(0.1))
+    # auto without history pays nothing (never the portfolio form); portfolio is an explicit opt-in
+    assert model.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"), False) == 0.0
+    assert model.model_code(False) == IMPACT_NO_HISTORY and model.model_code(True) == IMPACT_SQRT
+    assert model.fraction(1e4, 1e6, 1000.0, 0.02, 1e6, True) == pytest.approx(0.6 * 0.02 * 0.1)
+    port = ImpactModel(mode="portfolio")
+    assert port.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"), False) == pytest.approx(0.01 * math.sqrt(0.1))
+    assert port.model_code(True) == IMPACT_PORTFOLIO and IMPACT_NAMES[IMPACT_NO_HISTORY] == "no_history"
     assert ImpactModel(mode="none").fraction(1.0, 100.0, 1000.0, 0.02, 1e6, True) == 0.0
 
 
@@ -103,11 +113,40 @@ def test_validation_names_parameter():
 
 
 def test_asset_class_defaults():
+    """Retail defaults (module docstring): no equity commission, crypto taker fee, FX spread +
+    ECN commission and no impact; no class defaults to the portfolio impact form."""
     eq, cr, fx = (FrictionConfig.for_asset_class(a) for a in ("equity", "crypto", "fx"))
-    assert eq.commission.per_notional == 0 and cr.commission.per_notional == 0.0025
-    assert fx.impact.mode == "portfolio" and eq.impact.mode == "auto"
-    assert eq.slippage.max_slippage == 0.0005 and eq.spread.spread == 0.0002
+    assert eq.commission == CommissionModel() and eq.impact.mode == "auto" and cr.impact.mode == "auto"
+    assert 0.0001 <= eq.spread.spread / 2 <= 0.0002 and eq.slippage.max_slippage <= 0.0005
+    assert 0.0015 <= cr.commission.per_notional <= 0.0025 and cr.commission.per_share == cr.commission.per_order == 0
+    assert fx.impact.mode == "none" and 0 < fx.commission.per_notional <= 0.00005
+    pip = 0.0001 / 1.08  # one EUR/USD pip as a fraction of price at 1.08
+    assert 0.5 * pip <= fx.spread.spread <= 1.0 * pip
+    # worst-case FX round trip (two fills, top slippage draw) stays under 3 bp
+    fx_fill = fx.slippage.max_slippage + fx.spread.spread / 2 + fx.commission.per_notional
+    assert 2 * fx_fill <= 0.0003
+    assert all(c.impact.mode != "portfolio" for c in (eq, cr, fx))
+    assert FrictionConfig().spread == eq.spread and FrictionConfig().slippage == eq.slippage
     assert FrictionConfig.for_asset_class("equity", spread=SpreadModel(0.001)).spread.spread == 0.001
+
+
+def test_scaled_multiplies_every_cost_and_validates():
+    base = FrictionConfig(commission=CommissionModel(per_share=0.005, per_order=1.0, per_notional=0.001),
+                          impact=ImpactModel(mode="portfolio", y=0.5, k=0.02, lookback=7, min_sessions=3),
+                          volume_cap=VolumeCap(0.01))
+    two = base.scaled(2)
+    assert two.slippage.max_slippage == 2 * base.slippage.max_slippage and two.spread.spread == 2 * base.spread.spread
+    assert (two.impact.y, two.impact.k) == (1.0, 0.04) and two.impact.mode == "portfolio"
+    assert (two.impact.lookback, two.impact.min_sessions, two.volume_cap) == (7, 3, base.volume_cap)
+    assert (two.commission.per_share, two.commission.per_order, two.commission.per_notional) == (0.01, 2.0, 0.002)
+    zero = base.scaled(0.0)
+    assert zero.kernel_params()[[P_SLIP_MAX, P_SPREAD, P_Y, P_K, P_PER_SHARE, P_PER_ORDER, P_PER_NOTIONAL]].sum() == 0
+    assert base.scaled(1) == base
+    for bad in (-0.5, float("nan"), float("inf"), True, "2"):
+        with pytest.raises(ConfigError, match="multiple"):
+            base.scaled(bad)
+    with pytest.raises(ConfigError, match="scaled"):  # a 10%+ spread is refused, as when built directly
+        FrictionConfig.for_asset_class("crypto").scaled(1000)
 
 
 def test_impact_inputs_causal_and_from_prior_sessions():
@@ -132,3 +171,50 @@ def test_impact_inputs_causal_and_from_prior_sessions():
     # causal: truncating the future changes nothing
     s2, a2 = impact_inputs(bars.slice(0, 30), 20, 10)
     assert np.array_equal(s2, sigma[:30], equal_nan=True) and np.array_equal(a2, adv[:30], equal_nan=True)
+
+
+def _coarse_bars(freq: str, asset_class: str, n: int = 40):
+    """Weekly (``W-MON``) or monthly (``MS``) bars with known returns and volumes."""
+    idx = pd.date_range("2016-01-01", periods=n, freq=freq)
+    if freq == "MS":
+        idx = pd.DatetimeIndex([d + pd.offsets.BDay(0) for d in idx])  # first business day
+    rng = np.random.default_rng(5)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
+    vol = rng.uniform(1e6, 5e6, n)
+    tf = WEEK if freq.startswith("W") else MONTH
+    return make_bars([str(d) for d in idx], close, close, vol, asset_class=asset_class, timeframe=tf), close, vol
+
+
+@pytest.mark.parametrize("freq,asset_class,m", [("W-MON", "equity", 7 * 252 / 365.25), ("W-MON", "crypto", 7.0),
+                                                ("W-MON", "fx", 5.0), ("MS", "equity", MONTH / DAY * 252 / 365.25),
+                                                ("MS", "crypto", MONTH / DAY)])
+def test_impact_inputs_daily_terms_for_weekly_and_monthly_bars(freq, asset_class, m):
+    """sigma_daily = sigma_per_bar / sqrt(sessions per bar), adv = bar volume / sessions per bar,
+    over the fewest whole bars covering `lookback` sessions (at least two)."""
+    bars, close, vol = _coarse_bars(freq, asset_class)
+    assert sessions_per_bar(bars.timeframe, asset_class) == pytest.approx(m)
+    sigma, adv = impact_inputs(bars, 20, 10)
+    window, need = max(2, math.ceil(20 / m)), min(max(2, math.ceil(20 / m)), max(2, math.ceil(10 / m)))
+    rets = np.diff(np.log(close))  # rets[i-1] is bar i's return
+    assert np.isnan(adv[need - 1]) and not np.isnan(adv[need])
+    assert np.isnan(sigma[need]) and not np.isnan(sigma[need + 1])
+    for t in (need + 1, 17, 39):
+        lo = max(0, t - window)
+        r = rets[max(0, lo - 1):t - 1]
+        assert sigma[t] == pytest.approx(np.std(r, ddof=1) / math.sqrt(m), rel=1e-9)
+        assert adv[t] == pytest.approx(vol[lo:t].mean() / m, rel=1e-12)
+    assert m > 4 and not np.allclose(adv[need:], [vol[max(0, t - window):t].mean() for t in range(need, 40)])
+    # causal
+    s2, a2 = impact_inputs(bars.slice(0, 20), 20, 10)
+    assert np.array_equal(s2, sigma[:20], equal_nan=True) and np.array_equal(a2, adv[:20], equal_nan=True)
+
+
+def test_impact_inputs_reject_bad_sessions_per_bar():
+    bars, _, _ = _coarse_bars("W-MON", "equity", 10)
+    with pytest.raises(ConfigError, match="sessions_per_bar"):
+        impact_inputs(bars, 20, 10, sessions_per_bar=0.5)
+
+
+def test_prior_volume_is_the_previous_bars():
+    assert prior_volume(np.array([5.0, 7.0, 0.0, 9.0])).tolist() == [0.0, 5.0, 7.0, 0.0]
+    assert prior_volume(np.zeros(0)).shape == (0,)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given
@@ -88,7 +89,7 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
         _check_obs(obs[b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact, f"reset obs env {b}")
     rng = np.random.default_rng(seed)
     p = probs if probs is not None else [0.25] + [0.75 / (env.n_actions - 1)] * (env.n_actions - 1)
-    counts = {"filled": 0, "pdt": 0, "ends": 0, "day_trades": 0, "reasons": set()}
+    counts = {"filled": 0, "pdt": 0, "ends": 0, "day_trades": 0, "reasons": set(), "impact_models": set()}
     for k in range(n_steps if n_steps is not None else 2 * ep + 1):
         acts = rng.choice(env.n_actions, size=n_envs, p=p)
         obs, reward, done, info = env.step(torch.as_tensor(acts, device=device))
@@ -112,6 +113,8 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
             counts["pdt"] += int(want["reason"]) == REASON_PDT
             counts["day_trades"] += bool(want["day_trade"])
             counts["reasons"].add(int(want["reason"]))
+            if int(want["status"]) == 1:
+                counts["impact_models"].add(int(want["impact_model"]))
             if bool(done[b]):
                 counts["ends"] += 1
                 assert int(info["final_bar_index"][b]) == sim.t, where
@@ -201,3 +204,22 @@ def test_no_pdt_for_crypto_or_large_accounts():
     counts = run_parity(bars, cfg, seed=1, n_envs=2, episode_len=30, n_steps=30,
                         probs=[0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5])
     assert counts["pdt"] == 0 and counts["filled"] > 0
+
+
+@pytest.mark.parametrize("account_step", ["kernel", "torch"])
+def test_weekly_bars_square_root_law_and_no_history_match(account_step):
+    """Weekly bars (daily-terms sigma/ADV over a window in sessions) under the default auto
+    impact: fills before the history exists pay no impact (code no_history), later ones the
+    square-root law; env and simulator agree on both, with a volume cap on the prior bar."""
+    from backtest.costs import IMPACT_NO_HISTORY, IMPACT_SQRT
+    from backtest.timeframes import WEEK
+
+    mondays = [str(d) for d in pd.date_range("2021-01-04 15:00", periods=40, freq="W-MON")]
+    rng = np.random.default_rng(2)
+    price = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, 40)))
+    bars = make_bars(mondays, price, price * 1.01, volume=rng.uniform(1e4, 1e5, 40), timeframe=WEEK)
+    fr = FrictionConfig(impact=ImpactModel(lookback=60, min_sessions=40), volume_cap=VolumeCap(0.01))  # 13/9 weeks
+    cfg = SimConfig(account=AccountConfig(initial_equity=1e5, include_close_action=True), friction=fr, pdt="off")
+    counts = run_parity(bars, cfg, account_step=account_step, seed=4, n_envs=3, episode_len=36, n_steps=40,
+                        probs=[0.1, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6])
+    assert {IMPACT_SQRT, IMPACT_NO_HISTORY} <= counts["impact_models"], counts["impact_models"]

@@ -114,8 +114,11 @@ def test_rejection_and_clipping_codes():
     assert r.fills["status"][4] == STATUS_REJECTED and r.fills["reason"][4] == REASON_MAX_POSITION
     assert r.position[-1] * 100.0 == pytest.approx(0.2 * r.equity[-1])
     capped = simulate(bars, [BUY75] * 5, SimConfig(friction=FrictionConfig(volume_cap=VolumeCap(1e-7))))
-    assert capped.fills["reason"][0] == REASON_VOLUME_CAP and capped.fills["qty"][0] == pytest.approx(0.1)
-    assert capped.fills["status"][3] == STATUS_REJECTED  # zero volume bar
+    # the cap measures the previous bar's volume (known at the open): none before bar 0
+    assert capped.fills["reason"][0] == REASON_VOLUME_CAP and capped.fills["status"][0] == STATUS_REJECTED
+    assert capped.fills["reason"][1] == REASON_VOLUME_CAP and capped.fills["qty"][1] == pytest.approx(0.1)
+    assert capped.fills["status"][3] == STATUS_FILLED  # bar 3 trades nothing itself, but bar 2 traded 1e6
+    assert capped.fills["status"][4] == STATUS_REJECTED  # after the zero-volume bar
     whole = simulate(bars, [BUY25] * 5, SimConfig(friction=fr, account=AccountConfig(fractional=False)))
     assert np.all(whole.fills["reason"] == REASON_MIN_SIZE)  # 26.25 of notional < one share at 100
     fee = FrictionConfig(slippage=SlippageModel(0.0), spread=SpreadModel(0.0), impact=ImpactModel(mode="none"),
@@ -273,3 +276,49 @@ def test_whole_shares_are_integers(bars, seed):
     r = simulate(bars, _random_actions(len(bars), seed), SimConfig(account=acct, seed=seed))
     assert np.all(r.fills["qty"] == np.floor(r.fills["qty"])) and np.all(r.position == np.floor(r.position))
     assert np.all(r.cash >= 0.0)
+
+
+def test_volume_cap_sees_only_volume_known_before_the_fill():
+    """Every fill is capped at max_share x the PREVIOUS bar's volume; volumes alternate by
+    a factor of 1000, so using the fill bar's own volume would give other quantities."""
+    days = [f"2025-03-{d} 14:30" for d in (10, 11, 12, 13, 14, 17, 18, 19)]
+    vol = np.array([1e6, 1e3] * 4)
+    bars = make_bars(days, [100.0] * 8, volume=vol, timeframe="1D")
+    acct = AccountConfig(initial_equity=1e6, max_position=1.0)
+    cfg = SimConfig(account=acct, friction=FrictionConfig(volume_cap=VolumeCap(1e-4)), pdt="off")
+    r = simulate(bars, [HOLD] + [BUY25] * 7, cfg)
+    f = r.fills
+    assert list(f["bar"]) == list(range(1, 8)) and np.all(f["reason"] == REASON_VOLUME_CAP)
+    np.testing.assert_array_equal(f["qty"], 1e-4 * vol[:-1])  # bar t gets volume[t-1], not volume[t]
+    assert not np.array_equal(f["qty"], 1e-4 * vol[1:])
+
+
+def test_scaled_friction_zero_is_frictionless_and_costs_scale_linearly():
+    """`FrictionConfig.scaled(m)`: 0x fills at the open with no cost; for a fill whose quantity
+    no cap sets, slippage, spread and impact are m times the 1x amounts and commission is
+    m times its terms (per-notional on the fill's own executed notional)."""
+    from backtest.sample_data import generate_equity_bars
+
+    bars = generate_equity_bars("SCL", "2023-01-03", "2023-03-01", seed=4)
+    base = FrictionConfig.for_asset_class("equity", commission=CommissionModel(per_share=0.005, per_order=0.5,
+                                                                               per_notional=0.0002))
+    acts = [BUY75] + [HOLD] * 5 + [CLOSE]
+    start = 26 * 25  # after 20+ sessions: the square-root law has its history
+    runs = {m: simulate(bars, acts, SimConfig(account=ACCT8, friction=base.scaled(m), seed=3), start=start)
+            for m in (0.0, 0.5, 1.0, 2.0, 3.0)}
+    zero = runs[0.0].fills
+    assert np.array_equal(zero["exec_price"], zero["ref_price"])
+    assert all(float(zero[c].sum()) == 0.0 for c in ("slippage", "spread", "impact", "commission"))
+    assert runs[0.0].trades["net_pnl"][0] == runs[0.0].trades["gross_pnl"][0]
+    one = runs[1.0].fills
+    assert np.all(one["impact_model"] == 1) and np.all(one["impact"] > 0)  # sqrt law in play
+    for m in (0.5, 2.0, 3.0):
+        f = runs[m].fills
+        np.testing.assert_array_equal(f["qty"], one["qty"])
+        for c in ("slippage", "spread", "impact"):
+            np.testing.assert_allclose(f[c], m * one[c], rtol=1e-12)
+        np.testing.assert_allclose(f["commission"], m * (0.5 + 0.005 * f["qty"] + 0.0002 * f["qty"] * f["exec_price"]),
+                                   rtol=1e-12)
+        total = sum(float(f[c].sum()) for c in ("slippage", "spread", "impact", "commission"))
+        total1 = sum(float(one[c].sum()) for c in ("slippage", "spread", "impact", "commission"))
+        assert total == pytest.approx(m * total1, rel=1e-4)
