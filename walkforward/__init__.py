@@ -1,6 +1,7 @@
 """Walk-forward orchestration: folds, per-fold retraining, the run store, engines, the CLI.
 
-``walkforward.run(data, **settings)`` is the Python entry point (`walkforward.orchestrator.run`).
+Python entry points: ``walkforward.run(data, **settings)`` (`walkforward.orchestrator.run`)
+and ``walkforward.evaluate(actions, data, **settings)`` (`walkforward.evaluation.evaluate`).
 """
 
 
@@ -11,4 +12,11 @@ def run(data=(), **settings):
     return _run(data, **settings)
 
 
-__all__ = ["run"]
+def evaluate(actions, data=(), **settings):
+    """Judge an actions file like a trained model; see `walkforward.evaluation.evaluate`."""
+    from walkforward.evaluation import evaluate as _evaluate
+
+    return _evaluate(actions, data, **settings)
+
+
+__all__ = ["evaluate", "run"]

@@ -109,8 +109,11 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def plan_symbols(config: RunConfig, series: list) -> dict[str, SymbolPlan]:
-    """Folds and input hashes per symbol; impossible layouts raise `ConfigError` up front."""
+def plan_symbols(config: RunConfig, series: list, fingerprint: str | None = None) -> dict[str, SymbolPlan]:
+    """Folds and input hashes per symbol; impossible layouts raise `ConfigError` up front.
+
+    ``fingerprint`` replaces the config's own in the fold input hashes (`walkforward evaluate`
+    mixes in its actions file)."""
     from backtest.features import default_schema
     from walkforward.folds import WalkForwardSplit
 
@@ -118,7 +121,7 @@ def plan_symbols(config: RunConfig, series: list) -> dict[str, SymbolPlan]:
     splitter = WalkForwardSplit(n_folds=config.folds, scheme=config.scheme, train_size=config.train_size,
                                 val_size=config.val_size, test_size=config.test_size, embargo=config.embargo,
                                 window=schema.window, reward_horizon=REWARD_HORIZON, min_start=schema.warmup_bars)
-    fingerprint = config.fingerprint()
+    fingerprint = fingerprint or config.fingerprint()
     plans: dict[str, SymbolPlan] = {}
     for bars in series:
         try:
@@ -137,7 +140,7 @@ def plan_symbols(config: RunConfig, series: list) -> dict[str, SymbolPlan]:
     return plans
 
 
-def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str | None) -> dict:
+def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str | None, **extra) -> dict:
     from backtest.account import AccountConfig
     from backtest.features import default_schema
     from walkforward.fold_job import sim_config_for
@@ -157,7 +160,7 @@ def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str
     return make_manifest(config, {s: p.data_hash for s, p in plans.items()}, symbols=symbols,
                          initial_equity=float(account.initial_equity),
                          action_meanings=list(account.action_space.meanings), configurations_tried=1,
-                         schema_version=default_schema().version, command=command)
+                         schema_version=default_schema().version, command=command, **extra)
 
 
 # ---- the run --------------------------------------------------------------------------
@@ -287,14 +290,20 @@ def _say(stream, config: RunConfig, text: str) -> None:
 
 
 # ---- terminal summary -------------------------------------------------------------------
-def summary_table(summary: dict | None) -> str:
-    """PF, skew, consistency, net return, max drawdown and verdict per symbol, as text."""
+def summary_table(summary: dict | None, criteria: bool = False) -> str:
+    """Per symbol: PF, skew, consistency, net return, drawdown, trades, the excess over buy and
+    hold at the position cap, the timing-null and matched-buy-and-hold p-values, the deflated
+    Sharpe and the verdict; with ``criteria``, every verdict criterion (value, threshold,
+    pass/fail) under the table."""
     from reports.metrics import format_value
 
     if not summary or not summary.get("symbols"):
         return "no completed folds: nothing to summarise"
+    caps = {s.get("metrics", {}).get("buy_and_hold_cap") for s in summary["symbols"]}
+    cap = caps.pop() if len(caps) == 1 else None
+    bh_head = f"vs B&H@{cap:.0%}" if isinstance(cap, float) else "vs B&H@cap"
     head = f"{'symbol':<12} {'folds':>5} {'PF':>7} {'skew':>7} {'consist.':>8} {'net ret':>9} {'max DD':>8} " \
-           f"{'trades':>6} {'vs B&H':>8}  verdict"
+           f"{'trades':>6} {bh_head:>10} {'null p':>7} {'B&H~ p':>7} {'DSR':>6}  verdict"
     lines = [head, "-" * len(head)]
     for s in summary["symbols"]:
         m = s.get("metrics", {})
@@ -306,7 +315,15 @@ def summary_table(summary: dict | None) -> str:
             f"{format_value(s.get('pf')):>7} {format_value(s.get('skew')):>7} "
             f"{format_value(s.get('consistency'), 'pct'):>8} {format_value(net, 'pct'):>9} "
             f"{format_value(m.get('max_drawdown'), 'pct'):>8} {format_value(m.get('trades'), 'int'):>6} "
-            f"{format_value(vs, 'pct'):>8}  {s.get('verdict')}")
+            f"{format_value(vs, 'pct'):>10} {format_value(m.get('timing_null_p')):>7} "
+            f"{format_value(m.get('excess_p')):>7} {format_value(m.get('dsr')):>6}  {s.get('verdict')}")
+    lines.append("null p: timing-null p-value (own exposure moved in time); B&H~ p: p-value of the excess over "
+                 "buy and hold matched to the average exposure; DSR: deflated Sharpe")
+    if criteria:
+        for s in summary["symbols"]:
+            lines.append(f"\n{s['symbol']}: {s.get('verdict')}")
+            for row in s.get("criteria", []):
+                lines.append(f"  {row['level']:<8} {'ok  ' if row['passed'] else 'FAIL'} {row['text']}")
     return "\n".join(lines)
 
 

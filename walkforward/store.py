@@ -104,17 +104,20 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def make_manifest(config: Any, data_hashes: dict[str, str], **extra: Any) -> dict[str, Any]:
+def make_manifest(config: Any, data_hashes: dict[str, str], *, fingerprint: str | None = None,
+                  **extra: Any) -> dict[str, Any]:
     """The manifest of a run (keys as docs/INTERNALS.md lists them for reports).
 
     ``config`` is a `RunConfig` (or a dict, fingerprinted by its canonical JSON);
     ``data_hashes`` maps each symbol to `data_hash` of its bars. ``extra`` adds the keys
     the orchestrator knows (``symbols`` entries with their ``dir``, ``initial_equity``,
     ``action_meanings``, ``command``...). Resuming compares only ``config_fingerprint``
-    and ``data_hashes``.
+    and ``data_hashes``; ``fingerprint`` replaces the config's own when more than the config
+    decides the results (`walkforward evaluate`: the actions file too).
     """
     config_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    fingerprint = config.fingerprint() if hasattr(config, "fingerprint") else canonical_hash(config_dict)
+    if fingerprint is None:
+        fingerprint = config.fingerprint() if hasattr(config, "fingerprint") else canonical_hash(config_dict)
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "config": config_dict,

@@ -21,16 +21,20 @@ SAMPLE_FOLDS = 3
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    """CLI flags as `RunConfig.from_sources` overrides (None = flag not given)."""
+    """CLI flags as `RunConfig.from_sources` overrides (None = flag not given; flags a command
+    does not have count as not given)."""
+    a = lambda name: getattr(args, name, None)  # noqa: E731
+    steps = a("steps")
     return {
-        "data": list(args.data) or None, "out": args.out, "mode": args.mode, "folds": args.folds,
-        "scheme": args.scheme, "train_size": args.train_size, "val_size": args.val_size,
-        "test_size": args.test_size, "embargo": args.embargo, "symbols": args.symbols,
-        "asset_class": args.asset_class, "device": args.device, "engine": args.engine,
-        "n_workers": args.workers, "ray_address": args.ray_address, "seed": args.seed, "threads": args.threads,
-        "quiet": True if args.quiet else None, "verbose": True if args.verbose else None,
-        "warm_start": True if args.warm_start else None, "n_random_seeds": args.random_seeds, "pdt": args.pdt,
-        "trainer": {"total_steps": args.steps} if args.steps is not None else None,
+        "data": list(a("data") or []) or None, "out": a("out"), "mode": a("mode"), "folds": a("folds"),
+        "scheme": a("scheme"), "train_size": a("train_size"), "val_size": a("val_size"),
+        "test_size": a("test_size"), "embargo": a("embargo"), "symbols": a("symbols"),
+        "asset_class": a("asset_class"), "device": a("device"), "engine": a("engine"),
+        "n_workers": a("workers"), "ray_address": a("ray_address"), "seed": a("seed"), "threads": a("threads"),
+        "quiet": True if a("quiet") else None, "verbose": True if a("verbose") else None,
+        "warm_start": True if a("warm_start") else None, "n_random_seeds": a("random_seeds"), "pdt": a("pdt"),
+        "null_draws": a("null_draws"),
+        "trainer": {"total_steps": steps} if steps is not None else None,
     }
 
 
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["run"]))
     outcome = run_walkforward(config, force=args.force, command=command)
-    print(summary_table(outcome.summary))
+    print(summary_table(outcome.summary, criteria=not config.quiet))
     for f in outcome.failures:
         print(f"FAILED {f['symbol']} fold {f['fold']}: {f['error']}", file=sys.stderr)
     done = sum(1 for o in outcome.outcomes if o.ok)
@@ -75,13 +79,10 @@ def _int(text: str) -> int:
     return value
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="walk-forward: retrain, select and test per fold and symbol",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
-    p.add_argument("--out", default=None, help="run directory (default: runs/latest); a rerun resumes it")
+def add_layout_arguments(p, default_out: str = "runs/latest") -> None:
+    """The flags `run` and `evaluate` share: data layout, folds, account rules, baselines, output."""
+    p.add_argument("--out", default=None, help=f"run directory (default: {default_out}); a rerun resumes it")
     p.add_argument("--config", default=None, metavar="FILE.toml", help="TOML run config; flags override it")
-    p.add_argument("--mode", choices=MODES, default=None, help="training budget (default: smoke)")
     p.add_argument("--folds", type=_int, default=None,
                    help=f"test folds per symbol (default 5; {SAMPLE_FOLDS} on the bundled sample)")
     p.add_argument("--scheme", choices=SCHEMES, default=None, help="rolling (default) or anchored training windows")
@@ -91,23 +92,33 @@ def register(subparsers) -> None:
     p.add_argument("--embargo", default=None, help="bars between segments (default: window + reward horizon)")
     p.add_argument("--symbols", default=None, help="comma-separated symbols to run (default: all in DATA)")
     p.add_argument("--asset-class", choices=ASSET_CLASSES, default=None, help="override asset-class detection")
+    p.add_argument("--seed", type=_int, default=None, help="master seed (default 0)")
+    p.add_argument("--random-seeds", type=_int, default=None,
+                   help="seeds of the random-policy baseline (default 100)")
+    p.add_argument("--null-draws", type=_int, default=None,
+                   help="draws of the timing null per fold (default 1000)")
+    p.add_argument("--pdt", choices=PDT_MODES, default=None, help="pattern-day-trader rule (default auto)")
+    p.add_argument("--force", action="store_true", help="overwrite a run directory holding a different run")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final summary and errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print more progress")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="walk-forward: retrain, select and test per fold and symbol",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
+    add_layout_arguments(p)
+    p.add_argument("--mode", choices=MODES, default=None, help="training budget (default: smoke)")
     p.add_argument("--device", choices=DEVICES, default=None, help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--engine", choices=ENGINES, default=None, help="local (default), processes or ray")
     p.add_argument("--workers", type=_int, default=None, help="worker processes for --engine processes")
     p.add_argument("--ray-address", default=None, help="Ray cluster address for --engine ray (default: local)")
-    p.add_argument("--seed", type=_int, default=None, help="master seed (default 0)")
     p.add_argument("--threads", type=_int, default=None,
                    help="torch CPU threads per fold (default 1; results depend on it, engines do not)")
     p.add_argument("--steps", type=_int, default=None, help="override the mode's training steps per fold")
-    p.add_argument("--random-seeds", type=_int, default=None,
-                   help="seeds of the random-policy baseline (default 100)")
-    p.add_argument("--pdt", choices=PDT_MODES, default=None, help="pattern-day-trader rule (default auto)")
     p.add_argument("--warm-start", action="store_true", help="start each fold from the previous fold's model")
-    p.add_argument("--force", action="store_true", help="overwrite a run directory holding a different run")
-    verbosity = p.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final summary and errors")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="print every training update")
     p.set_defaults(func=run, argv=None)
 
 
-__all__ = ["register", "run", "load_config", "SAMPLE_FOLDS"]
+__all__ = ["register", "run", "load_config", "add_layout_arguments", "SAMPLE_FOLDS"]

@@ -1,0 +1,50 @@
+"""`walkforward evaluate ACTIONS [DATA ...]`: judge any strategy's decisions like a trained model's.
+
+ACTIONS is a CSV of ``timestamp, action[, symbol]`` (action names such as BUY_50 or ids; the
+action at bar t is filled at t's open; see `backtest.actions_file`). Each test segment of the
+same folds as `walkforward run` (same flags) goes through the same simulator, costs, PDT,
+account, baselines, metrics, verdict, run directory and HTML. With no DATA it uses the
+bundled sample data.
+
+Exit codes: 0 done, 2 bad input (nothing written), 130 interrupted (rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from walkforward.commands.run import load_config
+    from walkforward.evaluation import default_out, run_evaluate
+    from walkforward.orchestrator import summary_table
+
+    config = load_config(args)
+    if args.out is None and default_out(args.config) is not None:
+        config = dataclasses.replace(config, out=default_out(args.config))
+    command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["evaluate"]))
+    outcome = run_evaluate(config, args.actions, force=args.force, command=command)
+    print(summary_table(outcome.summary, criteria=not config.quiet))
+    if not config.quiet:
+        done = sum(1 for o in outcome.outcomes if o.ok)
+        print(f"{done} fold(s) complete, {outcome.seconds:.1f} s")
+    print(f"report: {outcome.run_dir / 'index.html'}")
+    return 0
+
+
+def register(subparsers) -> None:
+    from walkforward.commands.run import add_layout_arguments
+    from walkforward.evaluation import DEFAULT_OUT
+
+    p = subparsers.add_parser("evaluate", help="judge an actions file (any strategy) like a trained model",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("actions", metavar="ACTIONS", help="CSV of timestamp, action[, symbol]")
+    p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
+    add_layout_arguments(p, default_out=DEFAULT_OUT)
+    p.set_defaults(func=run, argv=None)
+
+
+__all__ = ["register", "run"]

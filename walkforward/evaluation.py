@@ -1,0 +1,206 @@
+"""`walkforward evaluate`: any strategy's decisions judged exactly like a trained model's.
+
+The decisions come from an actions file (`backtest.actions_file`). Everything after them
+is what `walkforward run` does with a trained model's decisions: the same fold layout
+(`walkforward.orchestrator.plan_symbols`, same flags), the same simulator, costs, PDT and
+account on each test segment (decision at bar t filled at t's open, positions closed at the
+segment's last bar), the same baselines (`walkforward.fold_evidence`), metrics, verdict,
+run directory and HTML. Only training is missing: a fold's ``result.json`` has no training
+log and no checkpoint.
+
+Bad input (a row naming no bar, an unknown action, a test bar without an action) is refused
+before the run directory is created. Python: `evaluate(actions_path, data, **settings)`
+(files, as the CLI) or `evaluate_arrays(bars, actions, config)` (arrays, nothing written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from backtest.errors import DataError
+from walkforward import fold_evidence
+from walkforward.config import RunConfig
+from walkforward.fold_job import FoldOutcome, sim_config_for
+from walkforward.orchestrator import RunOutcome, build_manifest, load_series, plan_symbols
+from walkforward.store import RunStore, discard_on_error, open_run
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A validated evaluation: the fold plan per symbol and the decision at every bar."""
+
+    plans: dict  # symbol -> walkforward.orchestrator.SymbolPlan
+    actions: dict  # symbol -> int64 [n_bars] (backtest.actions_file.NO_ACTION outside the file)
+    fingerprint: str  # the config's fingerprint with the actions mixed in
+    source: dict  # {"path", "sha256"} of the actions file
+
+
+def _fingerprint(config: RunConfig, actions_sha256: str) -> str:
+    return hashlib.sha256(f"{config.fingerprint()}|actions:{actions_sha256}".encode()).hexdigest()
+
+
+def _meanings(config: RunConfig) -> tuple[str, ...]:
+    return sim_config_for(config.to_dict(), "equity").account.action_space.meanings
+
+
+def prepare(config: RunConfig, actions_path: str | Path) -> Evaluation:
+    """Load the data and the actions file, lay out the folds and check that every test bar
+    has a decision; raises `UserError` naming the first problem, writes nothing."""
+    from backtest.actions_file import actions_for, check_covered, read_actions
+
+    series = load_series(config)
+    table = read_actions(actions_path)
+    names = {b.symbol for b in series}
+    if table.symbol is None and len(series) > 1:
+        raise DataError(f"{table.path}: no symbol column, but DATA holds {len(series)} symbols "
+                        f"({', '.join(sorted(names))}); add a symbol column")
+    if table.symbol is not None and config.symbols is None:
+        upper = {n.upper() for n in names}
+        unknown = [k for k, s in enumerate(table.symbol) if str(s) not in names and str(s).upper() not in upper]
+        if unknown:
+            k = unknown[0]
+            raise DataError(f"{table.path}: row {table.rows[k]}: symbol {table.symbol[k]!r} is not in DATA "
+                            f"(symbols: {', '.join(sorted(names))}); add its bars or remove its rows")
+    fingerprint = _fingerprint(config, table.sha256)
+    plans = plan_symbols(config, series, fingerprint=fingerprint)
+    meanings = _meanings(config)
+    actions = {}
+    for symbol, plan in plans.items():
+        acts = actions_for(table, plan.bars, meanings)
+        for fold in plan.folds:
+            check_covered(table, plan.bars, acts, fold.test, f"test segment of fold {fold.id}")
+        actions[symbol] = acts
+    return Evaluation(plans, actions, fingerprint, {"path": str(Path(table.path).resolve()), "sha256": table.sha256})
+
+
+def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *, bars_per_year: float,
+                     data_hash: str):
+    """One fold's test segment: ``(record, sim, decisions)`` with ``record`` the result.json
+    content (`walkforward.fold_evidence.segment_record` plus the source) and ``sim`` the
+    segment's `SimResult`."""
+    from backtest.simulator import simulate
+
+    sim_config = sim_config_for(config.to_dict(), bars.asset_class)
+    test = range(*fold["test"])
+    decisions = np.ascontiguousarray(actions[test.start:test.stop], dtype=np.int64)
+    sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)
+    base = fold_evidence.baselines(bars, sim_config, test, sim, decisions, seed=config.seed, fold_id=int(fold["id"]),
+                                   n_random_seeds=config.n_random_seeds, null_draws=config.null_draws)
+    meanings = sim_config.account.action_space.meanings
+    record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash)
+    return record, sim, decisions
+
+
+def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = False, command: str | None = None,
+                 progress: bool | None = None, stream=None) -> RunOutcome:
+    """Evaluate (or resume evaluating) an actions file; see the module doc."""
+    stream = stream if stream is not None else sys.stderr
+    progress = (not config.quiet) if progress is None else progress
+    t0 = time.perf_counter()
+    with discard_on_error(config.out):
+        ev = prepare(config, actions_path)
+        manifest = build_manifest(config, ev.plans, command, fingerprint=ev.fingerprint, kind="evaluate",
+                                  actions=ev.source)
+        store = open_run(config.out, manifest, force=force)
+    todo = [(s, p, f, h) for s, p in ev.plans.items() for f, h in zip(p.folds, p.input_hashes)]
+    outcomes, pending = [], []
+    for symbol, plan, fold, h in todo:
+        if store.is_fold_complete(symbol, fold.id, h):
+            outcomes.append(FoldOutcome(symbol, fold.id, True, 0.0, skipped=True))
+        else:
+            pending.append((symbol, plan, fold, h))
+    if not config.quiet:
+        print(f"{'resuming' if store.resumed else 'starting'} evaluation in {store.root}: {len(ev.plans)} symbol(s), "
+              f"{len(todo)} fold(s), {len(todo) - len(pending)} already complete", file=stream, flush=True)
+    bar = None
+    if progress and pending:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pending), desc="folds", unit="fold", file=stream, dynamic_ncols=True)
+    try:
+        for symbol, plan, fold, h in pending:
+            outcomes.append(_evaluate_fold(store, symbol, plan, fold, h, ev, config))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    from reports.html import build_reports
+
+    build_reports(store.root)
+    import json
+
+    summary = json.loads((store.root / "summary.json").read_text(encoding="utf-8"))
+    return RunOutcome(store.root, summary, outcomes, [], time.perf_counter() - t0, store.resumed)
+
+
+def _evaluate_fold(store: RunStore, symbol: str, plan, fold, input_hash: str, ev: Evaluation,
+                   config: RunConfig) -> FoldOutcome:
+    t0 = time.perf_counter()
+    record, sim, decisions = evaluate_segment(plan.bars, ev.actions[symbol], fold.to_dict(), config,
+                                              bars_per_year=plan.bars_per_year, data_hash=plan.data_hash)
+    fold_evidence.write_fold_files(store, symbol, fold.id, plan.bars, sim, decisions)
+    store.mark_fold_complete(symbol, fold.id, input_hash, {**record, "source": {"actions_file": ev.source}})
+    pf = record["test"]["pf"]
+    return FoldOutcome(symbol, fold.id, True, time.perf_counter() - t0, net_return=sim.net_return,
+                       trades=int(len(sim.trades)), pf=pf)
+
+
+def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) -> dict:
+    """The symbol summary (metrics, verdict, criteria, per-fold metrics) of decisions given as
+    an array, one action id per bar of ``bars`` (`backtest.actions_file.NO_ACTION`, -1, where
+    there is none; every test bar needs one). Same folds, simulator, baselines, metrics and
+    verdict as the CLI; nothing is written. ``settings`` are `RunConfig` fields."""
+    from backtest.actions_file import NO_ACTION
+    from reports.summary import symbol_summary
+
+    config = config or RunConfig(**settings)
+    actions = np.asarray(actions, dtype=np.int64)
+    if actions.shape != (len(bars),):
+        raise DataError(f"evaluate_arrays: {actions.shape} actions for {len(bars)} bars; give one per bar")
+    plan = plan_symbols(config, [bars])[bars.symbol]
+    folds = []
+    for fold in plan.folds:
+        if np.any(actions[fold.test.start:fold.test.stop] == NO_ACTION):
+            raise DataError(f"evaluate_arrays: the test segment of fold {fold.id} has bars without an action")
+        record, sim, decisions = evaluate_segment(bars, actions, fold.to_dict(), config,
+                                                  bars_per_year=plan.bars_per_year, data_hash=plan.data_hash)
+        folds.append({**record, "fold": fold.id, "trades": sim.trades_frame(),
+                      "equity": fold_evidence.equity_frame(bars, sim, decisions)})
+    return symbol_summary(bars.symbol, folds, bars_per_year=plan.bars_per_year,
+                          initial_equity=float(folds[0]["initial_equity"]), action_meanings=_meanings(config),
+                          thresholds=config.verdict, bootstrap_seed=config.seed)
+
+
+def evaluate(actions_path, data=(), **settings) -> RunOutcome:
+    """Python entry point: ``walkforward.evaluate("actions.csv", "bars.csv", out="runs/e", folds=5)``.
+
+    ``settings`` are `walkforward.config.RunConfig` fields plus ``config`` (a TOML path) and
+    ``force``; progress bars are off unless ``progress=True``.
+    """
+    force = bool(settings.pop("force", False))
+    progress = bool(settings.pop("progress", False))
+    toml = settings.pop("config", None)
+    data = (data,) if isinstance(data, (str, Path)) else tuple(data)
+    config = RunConfig.from_sources(toml, {**settings, "data": [str(d) for d in data] or None,
+                                           "out": settings.get("out") or default_out(toml)})
+    return run_evaluate(config, actions_path, force=force, progress=progress)
+
+
+#: Where `evaluate` writes when no --out is given (not runs/latest: a trained run lives there).
+DEFAULT_OUT = "runs/evaluate"
+
+
+def default_out(toml_path) -> str | None:
+    """`DEFAULT_OUT` unless the TOML file sets ``out`` (None: keep the file's)."""
+    from walkforward.config import load_toml
+
+    return None if toml_path is not None and "out" in load_toml(toml_path) else DEFAULT_OUT
+
+__all__ = ["DEFAULT_OUT", "Evaluation", "default_out", "evaluate", "evaluate_arrays", "evaluate_segment", "prepare", "run_evaluate"]
