@@ -60,17 +60,24 @@ def decimate(y: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.concatenate(([0, n - 1], lo, hi)))
 
 
-def equity_chart(equity: pd.DataFrame, bh: np.ndarray | None, bounds: Sequence[int]) -> dict:
-    """Stitched out-of-sample equity against buy-and-hold, test folds shaded alternately."""
+def equity_chart(equity: pd.DataFrame, bh: np.ndarray | None, bounds: Sequence[int],
+                 matched: np.ndarray | None = None, bh_label: str = "buy and hold",
+                 matched_label: str = "buy and hold at the model's average exposure") -> dict:
+    """Stitched out-of-sample equity against buy and hold at the position cap and buy and hold
+    matched to the model's exposure, test folds shaded alternately."""
     x = _times(equity["timestamp"])
     eq = equity["equity"].to_numpy(np.float64)
-    idx = decimate(eq) if bh is None else np.union1d(decimate(eq), decimate(bh))
+    idx = decimate(eq)
+    for other in (bh, matched):
+        if other is not None:
+            idx = np.union1d(idx, decimate(np.asarray(other)))
     xs = [x[i] for i in idx]
     data = [{"type": "scatter", "mode": "lines", "name": "model (out of sample)", "x": xs,
              "y": _finite(eq[idx])}]
-    if bh is not None:
-        data.append({"type": "scatter", "mode": "lines", "name": "buy and hold", "x": xs,
-                     "y": _finite(np.asarray(bh)[idx]), "line": {"dash": "dot"}})
+    for curve, name, dash in ((bh, bh_label, "dot"), (matched, matched_label, "dash")):
+        if curve is not None:
+            data.append({"type": "scatter", "mode": "lines", "name": label(name), "x": xs,
+                         "y": _finite(np.asarray(curve)[idx]), "line": {"dash": dash}})
     shapes = []
     for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
         if b > a:
@@ -123,14 +130,24 @@ def action_chart(shares: Mapping[str, float]) -> dict:
             "layout": _layout("Action shares (% of bars)", height=260)}
 
 
-def random_chart(random_rets: np.ndarray, model_ret: float, pct: float | None) -> dict:
-    p = "undefined" if pct is None else f"{pct:.1f}"
+def null_chart(draws: np.ndarray, model_ret: float, title: str, name: str) -> dict:
+    """Histogram of a null's stitched net returns with the model's net return as a line."""
     shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": 100 * model_ret, "x1": 100 * model_ret,
                "y0": 0, "y1": 1, "line": {"color": "crimson", "width": 3}}]
-    return {"data": [{"type": "histogram", "name": "random policy", "x": _finite(100.0 * np.asarray(random_rets)),
-                      "nbinsx": 30}],
-            "layout": _layout(f"Net return (%) vs random policy: model at percentile {p}", height=260,
-                              shapes=shapes)}
+    return {"data": [{"type": "histogram", "name": name, "x": _finite(100.0 * np.asarray(draws)), "nbinsx": 40}],
+            "layout": _layout(title, height=260, shapes=shapes)}
+
+
+def random_chart(random_rets: np.ndarray, model_ret: float, pct: float | None) -> dict:
+    p = "undefined" if pct is None else f"{pct:.1f}"
+    return null_chart(random_rets, model_ret, f"Net return (%) vs random policy: model at percentile {p}",
+                      "random policy")
+
+
+def timing_null_chart(draws: np.ndarray, model_ret: float, p_value: float | None) -> dict:
+    p = "undefined" if p_value is None else f"{p_value:.3f}"
+    return null_chart(draws, model_ret, f"Net return (%) vs timing null (own exposure moved in time): p = {p}",
+                      "timing null")
 
 
 def training_charts(fold: int, log: Sequence[Mapping], val: Sequence[Mapping]) -> list[dict]:
@@ -157,7 +174,22 @@ def training_charts(fold: int, log: Sequence[Mapping], val: Sequence[Mapping]) -
     ]
 
 
-VERDICT_COLORS = {"DEPLOY": "#1a7f37", "PAPER": "#d4a017", "DROP": "#b42318"}
+VERDICT_COLORS = {"DEPLOY": "#1a7f37", "PAPER": "#d4a017", "DROP": "#b42318", "INCONCLUSIVE": "#6e7781"}
+
+
+def index_equity_chart(curves: Sequence[tuple[str, pd.Series, np.ndarray, float]]) -> dict:
+    """Every symbol's stitched out-of-sample equity as growth of its initial equity (%)."""
+    data = []
+    for symbol, times, eq, init in curves:
+        eq = np.asarray(eq, dtype=np.float64)
+        if eq.size == 0:
+            continue
+        idx = decimate(eq, MAX_POINTS // 2)
+        x = _times(times.iloc[idx])
+        data.append({"type": "scatter", "mode": "lines", "name": label(symbol), "x": x,
+                     "y": _finite(100.0 * (eq[idx] / init - 1.0))})
+    return {"data": data, "layout": _layout("Stitched out-of-sample equity: growth (%) per symbol", height=340,
+                                            yaxis={"title": {"text": "%"}})}
 
 
 def index_pf_chart(symbols: Sequence[Mapping[str, Any]]) -> dict:

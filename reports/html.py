@@ -30,6 +30,7 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1300px}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f0f0f0;cursor:pointer}td.name,th.name{text-align:left}
 .DEPLOY{color:#fff;background:#1a7f37}.PAPER{color:#000;background:#f2c744}.DROP{color:#fff;background:#b42318}
+.INCONCLUSIVE{color:#fff;background:#6e7781}td.pass{color:#1a7f37}td.fail{color:#b42318;font-weight:bold}
 .badge{padding:.1em .5em;border-radius:.3em;font-weight:bold}
 .chart{width:100%;min-height:240px}.grid{display:grid;grid-template-columns:1fr 1fr;gap:.5em}
 pre{background:#f7f7f7;padding:.5em;overflow:auto;max-height:300px}
@@ -58,26 +59,37 @@ document.querySelectorAll('script.fig').forEach(function(s){
 INDEX_COLUMNS = (
     ("pf", "PF", "num"), ("skew", "Skew", "num"), ("consistency", "Consistency", "pct"),
     ("sharpe", "Sharpe", "num"), ("max_drawdown", "Max DD", "pct"), ("trades", "Trades", "int"),
-    ("net_return", "Net return", "pct"), ("buy_and_hold_net_return", "Buy & hold", "pct"),
+    ("net_return", "Net return", "pct"), ("buy_and_hold_net_return", "B&H at cap", "pct"),
+    ("excess_vs_bh_matched", "Excess vs exposure-matched B&H", "pct"), ("excess_p", "Excess p-value", "num"),
+    ("timing_null_p", "Timing-null p-value", "num"), ("dsr", "Deflated Sharpe", "num"),
 )
 METRIC_ROWS = (
     ("pf", "Profit factor", "num"), ("pf_ci_low", "PF 95% CI low", "num"), ("pf_ci_high", "PF 95% CI high", "num"),
     ("skew", "Skew (trade returns)", "num"), ("skew_bar", "Skew (bar returns)", "num"),
     ("consistency", "Consistency", "pct"), ("net_return", "Net return", "pct"),
-    ("buy_and_hold_net_return", "Buy & hold net return", "pct"), ("cagr", "Annualised return", "pct"),
+    ("buy_and_hold_net_return", "Buy & hold at the position cap: net return", "pct"),
+    ("exposure_avg", "Average exposure (share of equity in the market)", "pct"),
+    ("bh_matched_net_return", "Buy & hold at the average exposure: net return", "pct"),
+    ("excess_vs_bh_matched", "Excess over exposure-matched buy & hold", "pct"),
+    ("excess_t", "Excess t-statistic (Newey-West)", "num"), ("excess_p", "Excess p-value (one-sided)", "num"),
+    ("timing_null_p", "Timing-null p-value", "num"), ("timing_null_percentile", "Timing-null percentile", "num"),
+    ("timing_null_median", "Timing-null median net return", "pct"), ("timing_null_draws", "Timing-null draws", "int"),
+    ("cagr", "Annualised return", "pct"),
     ("sharpe", "Sharpe (annualised)", "num"), ("sortino", "Sortino (annualised)", "num"),
     ("psr", "Probabilistic Sharpe", "num"), ("dsr", "Deflated Sharpe", "num"), ("n_trials", "DSR trials", "int"),
     ("max_drawdown", "Max drawdown", "pct"), ("max_drawdown_bars", "Max drawdown duration (bars)", "int"),
     ("calmar", "Calmar", "num"), ("trades", "Trades", "int"), ("win_rate", "Win rate", "pct"),
     ("expectancy", "Expectancy (per trade)", "num"), ("avg_win", "Average win", "num"),
-    ("avg_loss", "Average loss", "num"), ("exposure", "Exposure", "pct"), ("turnover", "Turnover", "num"),
+    ("avg_loss", "Average loss", "num"), ("exposure", "Bars in the market", "pct"), ("turnover", "Turnover", "num"),
     ("pdt_rejections", "PDT rejections", "int"), ("random_percentile", "Random-policy percentile", "num"),
-    ("random_p95", "Random-policy 95th pct net return", "pct"), ("folds", "Test folds", "int"),
+    ("random_p_value", "Random-policy p-value", "num"),
+    ("random_p95", "Random-policy net return to beat (p <= 0.05)", "pct"), ("folds", "Test folds", "int"),
 )
 FOLD_COLUMNS = (("pf", "PF", "num"), ("skew", "Skew", "num"), ("net_return", "Net return", "pct"),
                 ("sharpe", "Sharpe", "num"), ("max_drawdown", "Max DD", "pct"), ("trades", "Trades", "int"),
                 ("win_rate", "Win rate", "pct"), ("pdt_rejections", "PDT rej.", "int"),
-                ("random_percentile", "Random pct", "num"))
+                ("exposure_avg", "Avg exposure", "pct"), ("excess_vs_bh_matched", "vs matched B&H", "pct"),
+                ("timing_null_p", "Timing-null p", "num"), ("random_percentile", "Random pct", "num"))
 
 esc = html.escape
 
@@ -134,16 +146,36 @@ def write_plotly_asset(run_dir: Path) -> Path:
     return path
 
 
-def _verdict_block(s: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+def _verdict_block(s: Mapping[str, Any]) -> str:
+    """Verdict badge, what keeps it from the next level, and every criterion with its value,
+    threshold and outcome (the same table summary.json and the terminal show)."""
     reasons = "".join(f"<li>{esc(r)}</li>" for r in s["reasons"]) or "<li>all DEPLOY criteria met</li>"
-    ths = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in th.items())
+    rows = []
+    for c in s.get("criteria", []):
+        value = c["value"]
+        kind = c["kind"] if c["kind"] in ("pct", "int") else "num"
+        shown = (f"[{format_value(value[0])}, {format_value(value[1])}]" if isinstance(value, list)
+                 else format_value(value, kind))
+        threshold = "" if c["threshold"] is None else format_value(c["threshold"], kind)
+        outcome = "pass" if c["passed"] else "fail"
+        rows.append(f'<tr data-level="{esc(c["level"])}" data-criterion="{esc(c["name"])}" data-passed="'
+                    f'{int(c["passed"])}"><td class="name">{esc(c["level"])}</td><td class="name">{esc(c["label"])}'
+                    f'</td><td>{esc(shown)}</td><td>{esc(c["op"])} {esc(threshold)}</td>'
+                    f'<td class="{outcome}">{outcome}</td></tr>')
+    table = ('<table id="criteria"><thead><tr><th class="name">Level</th><th class="name">Criterion</th>'
+             '<th>Value</th><th>Needed</th><th>Outcome</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+    note = ("<p>INCONCLUSIVE when an evidence row fails; DEPLOY when every evidence and deploy row passes; "
+            "PAPER when every paper row passes; else DROP. Timing null: the model's own positions "
+            "(episodes from entry to exit) moved in time; p-values are one-sided.</p>")
     return (f'<h2>Verdict: <span id="verdict" class="badge {esc(s["verdict"])}" data-verdict="{esc(s["verdict"])}">'
-            f'{esc(s["verdict"])}</span></h2><ul id="verdict-reasons">{reasons}</ul>'
-            f"<p>Thresholds: {ths}</p>")
+            f'{esc(s["verdict"])}</span></h2><ul id="verdict-reasons">{reasons}</ul>{table}{note}')
 
 
-def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
-    """The run's index page: sortable symbol table, run config, data provenance."""
+def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
+               loaded: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
+    """The run's index page: sortable table of the key evidence per symbol, every symbol's
+    stitched out-of-sample equity, run config, data provenance. ``loaded``: symbol dir ->
+    fold results (for the equity chart)."""
     head = "".join(f'<th data-col="{k}">{esc(t)}</th>' for k, t, _ in INDEX_COLUMNS)
     rows = []
     for s in summary["symbols"]:
@@ -156,16 +188,27 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
                     f'{esc(s["verdict"])}">{esc(s["verdict"])}</span></td>{cells}</tr>')
     prov = "".join(_provenance_row(e) for e in manifest.get("symbols", []))
     th = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in summary["thresholds"].items())
+    init = float(summary["initial_equity"])
+    curves = []
+    for s in summary["symbols"]:
+        st = stitch((loaded or {}).get(s["dir"]) or [], init)
+        curves.append((s["symbol"], st["equity"]["timestamp"], st["equity"]["equity"].to_numpy(), init))
+    fig = _Figures()
+    basis = summary.get("n_trials_basis") or ""
     body = (
         "<h1>Walk-forward run</h1>"
-        f'<p>{len(summary["symbols"])} symbols; deflated Sharpe trials: {summary["n_trials"]}; '
-        f"verdict thresholds: {th}</p>"
+        f'<p>{len(summary["symbols"])} symbols; deflated Sharpe trials: <span id="n-trials">{summary["n_trials"]}'
+        f"</span> ({esc(basis)}); verdict thresholds: {th}</p>"
         '<table id="symbols" class="sortable"><thead><tr><th class="name" data-col="symbol">Symbol</th>'
         f'<th data-col="verdict">Verdict</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        + _Figures().div(charts.index_pf_chart(summary["symbols"]), "index-pf") +
         "<p>Click a column title to sort. PF = profit factor over closed trades net of costs; "
-        "consistency = share of test folds with positive net P&amp;L.</p>"
-        "<h2>Run configuration</h2>"
+        "consistency = share of test folds with positive net P&amp;L; B&amp;H at cap = buy and hold at the "
+        "account's position cap; exposure-matched B&amp;H = buy and hold at the model's average share of equity "
+        "in the market (excess p-value: Newey-West, one-sided); timing null = the model's own positions moved "
+        "in time (p-value one-sided).</p>"
+        + fig.div(charts.index_equity_chart(curves), "index-equity")
+        + fig.div(charts.index_pf_chart(summary["symbols"]), "index-pf")
+        + "<h2>Run configuration</h2>"
         f'<pre id="run-config">{esc(json.dumps(to_jsonable(summary["run"]), indent=1, default=str))}</pre>'
         '<h2>Data provenance</h2><table id="provenance"><thead><tr><th class="name">Symbol</th>'
         '<th class="name">Asset class</th><th class="name">Timeframe</th><th>Bars</th><th class="name">First bar</th>'
@@ -195,7 +238,7 @@ def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:
         + metric_cell("buy_and_hold_net_return", f.get("buy_and_hold_net_return"), "pct") + "</tr>"
         for f in folds)
     return (f'<table id="folds" class="sortable"><thead><tr><th class="name">Fold</th><th class="name">Test period'
-            f"</th>{head}<th>Buy &amp; hold</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"</th>{head}<th>B&amp;H at cap</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
@@ -206,24 +249,32 @@ def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], su
     fig = _Figures()
     metrics = "".join(f'<tr><td class="name">{esc(t)}</td>{metric_cell(k, m.get(k), kind)}</tr>'
                       for k, t, kind in METRIC_ROWS)
+    trained = [f for f in folds_raw if f.get("training_log")]
     training = "".join(
         f"<h3>Fold {int(f['fold'])}</h3><div class=\"grid\">"
         + "".join(fig.div(c, f"training-{int(f['fold'])}")
                   for c in charts.training_charts(int(f["fold"]), f.get("training_log") or [],
                                                   f.get("validation_history") or []))
-        + "</div>" for f in folds_raw)
+        + "</div>" for f in trained) or "<p>No training: the decisions came from an actions file " \
+        "(<code>walkforward evaluate</code>).</p>"
+    cap = m.get("buy_and_hold_cap")
+    bh_label = f"buy and hold at the {cap:.0%} position cap" if isinstance(cap, float) else "buy and hold at the cap"
+    matched_label = f"buy and hold at the model's average exposure ({format_value(m.get('exposure_avg'), 'pct')})"
     body = (
         f'<p><a href="../index.html">&larr; all symbols</a></p><h1 id="symbol">{esc(s["symbol"])}</h1>'
         f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
-        + _verdict_block(s, summary["thresholds"])
+        + _verdict_block(s)
         + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
-        + fig.div(charts.equity_chart(st["equity"], st["buy_and_hold"], st["bounds"]), "equity")
+        + fig.div(charts.equity_chart(st["equity"], st["buy_and_hold"], st["bounds"], st["bh_matched"],
+                                      bh_label, matched_label), "equity")
         + fig.div(charts.drawdown_chart(st["equity"], init), "drawdown")
         + "<h2>Test folds</h2>" + _fold_table(s["fold_metrics"])
         + '<div class="grid">' + fig.div(charts.fold_pf_chart(s["fold_metrics"]), "fold-pf")
         + fig.div(charts.trade_hist_chart(st["trades"], m.get("skew")), "trade-returns")
         + fig.div(charts.cost_chart(m["costs"]), "costs")
         + fig.div(charts.action_chart(m["action_shares"]), "actions")
+        + fig.div(charts.timing_null_chart(st["timing_null_net_returns"], m["net_return"], m.get("timing_null_p")),
+                  "timing-null")
         + fig.div(charts.random_chart(st["random_net_returns"], m["net_return"], m.get("random_percentile")),
                   "random") + "</div>"
         + f'<p id="pdt">PDT rejections: <span data-metric="pdt_rejections">{int(m["pdt_rejections"])}</span></p>'
@@ -242,7 +293,7 @@ def build_reports(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
     write_json(run_dir / "summary.json", summary)
     write_plotly_asset(run_dir)
     written = [run_dir / "index.html"]
-    atomic_write_text(written[0], index_html(summary, manifest))
+    atomic_write_text(written[0], index_html(summary, manifest, loaded))
     for s in summary["symbols"]:
         path = run_dir / s["dir"] / "report.html"
         atomic_write_text(path, symbol_html(s, loaded[s["dir"]], summary))

@@ -96,10 +96,14 @@ def make_run(run_dir: Path, symbols=("AAPL", "BTC/USD", HOSTILE), n_folds: int =
                 "initial_equity": 1000.0, "pdt_rejections": int(rng.integers(0, 3)),
                 "training_log": log, "validation_history": val,
                 "baselines": {
-                    "buy_and_hold": {"net_return": float(bh[-1] / 1000 - 1), "equity": bh.tolist()},
+                    "buy_and_hold": {"net_return": float(bh[-1] / 1000 - 1), "equity": bh.tolist(),
+                                     "position_cap": 0.2},
+                    "buy_and_hold_matched": {"net_return": float(0.1 * (bh[-1] / 1000 - 1)),
+                                             "equity": (1000 + 0.1 * (bh - 1000)).tolist(), "target_exposure": 0.1},
                     "flat": {"net_return": 0.0},
                     "random": {"net_returns": rng.normal(0.0, 0.002, random_seeds).tolist(),
                                "pf": np.abs(rng.normal(1.0, 0.2, random_seeds)).tolist()},
+                    "timing_null": {"net_returns": rng.normal(0.0, 0.003, 4 * random_seeds).tolist()},
                 },
             })
             start = equity["timestamp"].iloc[-1] + pd.Timedelta(days=3)

@@ -55,6 +55,7 @@ def test_index_and_symbol_pages_render(browser, tmp_path):
     page.wait_for_function(DRAWN, timeout=15_000)
     # the PF chart labels the hostile symbol as literal text
     assert HOSTILE in page.inner_text('[data-chart="index-pf"]')
+    assert HOSTILE in page.inner_text('[data-chart="index-equity"]')  # stitched equity, one line per symbol
     rows = page.eval_on_selector_all(
         "#symbols tbody tr",
         "rs => rs.map(r => [r.dataset.symbol, Object.fromEntries(Array.from(r.querySelectorAll('td[data-value]'))"
@@ -84,8 +85,10 @@ def test_index_and_symbol_pages_render(browser, tmp_path):
     assert page.url.endswith("/report.html")
     page.wait_for_function(DRAWN, timeout=15_000)
     n_charts = page.eval_on_selector_all(".js-plotly-plot", "ds => ds.length")
-    assert n_charts == 7 + 2 * 2  # 7 result charts + 2 training charts per fold
-    assert page.inner_text("#verdict") in ("DEPLOY", "PAPER", "DROP")
+    assert n_charts == 8 + 2 * 2  # 8 result charts + 2 training charts per fold
+    assert page.inner_text("#verdict") in ("DEPLOY", "PAPER", "DROP", "INCONCLUSIVE")
+    outcomes = page.eval_on_selector_all("#criteria tbody tr", "rs => rs.map(r => r.dataset.passed)")
+    assert len(outcomes) == 14 and set(outcomes) <= {"0", "1"}
     page.screenshot(path=str(shots / "symbol.png"), full_page=True)
 
     hostile = run / by_symbol[HOSTILE]["dir"] / "report.html"

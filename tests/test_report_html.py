@@ -108,10 +108,25 @@ def test_summary_is_strict_json_with_required_keys(run_dir):
 
 def test_symbol_pages_have_every_chart(run_dir):
     text = (run_dir / "AAPL" / "report.html").read_text()
-    for name in ("equity", "drawdown", "fold-pf", "trade-returns", "costs", "actions", "random",
+    for name in ("equity", "drawdown", "fold-pf", "trade-returns", "costs", "actions", "timing-null", "random",
                  "training-0", "training-2"):
         assert f'data-chart="{name}"' in text, name
     assert 'id="verdict"' in text and 'data-metric="pdt_rejections"' in text
+    assert "buy and hold at the 20% position cap" in text and "average exposure (" in text
+    index = (run_dir / "index.html").read_text()
+    assert 'data-chart="index-equity"' in index and 'data-chart="index-pf"' in index
+
+
+def test_criteria_table_tops_every_symbol_page_and_matches_summary(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for s in summary["symbols"]:
+        text = (run_dir / s["dir"] / "report.html").read_text()
+        table = text[text.index('<table id="criteria"'):]
+        assert text.index('id="criteria"') < text.index('id="metrics"')  # at the top, before the metrics
+        rows = re.findall(r'data-level="(\w+)" data-criterion="(\w+)" data-passed="(\d)"', table)
+        assert [(lv, n, p == "1") for lv, n, p in rows] == [(c["level"], c["name"], c["passed"])
+                                                           for c in s["criteria"]]
+        assert len(rows) == 3 + 5 + 6
 
 
 def test_names_come_from_json_not_directories(tmp_path):
