@@ -170,3 +170,29 @@ def test_bounded_verdict_calibration():
     assert len(seeds_gates) >= 2  # the seeds' gates alone would have deployed these
     edges = [run_case("edge", 3000 + i, 0.65, null_draws=200, random_seeds=20) for i in range(5)]
     assert [r["verdict"] for r in edges].count("DEPLOY") >= 4
+
+
+def test_report_recomputes_the_verdict_with_new_thresholds(tmp_path, daily, capsys):
+    """[verdict] thresholds change no fold result: `report --config` and a rerun with a new
+    [verdict] table both recompute the verdict without --force or retraining."""
+    path, bars = daily
+    actions = _actions_file(tmp_path / "signals.csv", bars, _momentum(bars))
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(actions), str(path), "--out", str(out), *SMALL]) == 0
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[verdict]\nmin_trades = 100000\n")
+    assert main(["report", str(out), "--config", str(strict), "-q"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["symbols"][0]["verdict"] == "INCONCLUSIVE" and s["thresholds"]["min_trades"] == 100000
+    assert json.loads((out / "manifest.json").read_text())["verdict_thresholds"]["min_trades"] == 100000
+    assert main(["report", str(out), "-q"]) == 0  # a later rebuild keeps them
+    assert json.loads((out / "summary.json").read_text())["thresholds"]["min_trades"] == 100000
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[verdict]\nmin_trades = 1\nmin_folds = 1\n")
+    capsys.readouterr()
+    assert main(["evaluate", str(actions), str(path), "--out", str(out), "--config", str(loose), *SMALL]) == 0
+    assert json.loads((out / "summary.json").read_text())["thresholds"]["min_trades"] == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[verdict]\ndeploy_random_percentile = 95\n")
+    assert main(["report", str(out), "--config", str(bad)]) == 2
+    assert "no longer exists" in capsys.readouterr().err

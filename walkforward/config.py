@@ -43,8 +43,9 @@ ENGINES = ("local", "processes", "ray")
 PDT_MODES = ("auto", "on", "off")
 #: Most folds per symbol a run accepts (each fold trains a policy; more is almost surely a typo).
 MAX_FOLDS = 1000
-#: Fields that change how a run is executed or shown, never its results.
-NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address")
+#: Fields that change how a run is executed or shown, never its fold results (the verdict
+#: thresholds are applied when the summary is built, so new ones need no retraining).
+NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict")
 _OVERRIDE_TABLES = ("friction", "account", "trainer")
 
 

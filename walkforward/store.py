@@ -311,8 +311,9 @@ def open_run(out_dir: str | Path, manifest: dict[str, Any], force: bool = False)
         same = existing.get("config_fingerprint") == manifest.get("config_fingerprint") and existing.get(
             "data_hashes"
         ) == manifest.get("data_hashes")
-        if same:
+        if same:  # settings that do not change fold results (verdict thresholds, engine...) may differ
             store.resumed = True
+            store.write_json(MANIFEST, {**manifest, "created": existing.get("created", manifest.get("created"))})
             return store
         if not force:
             what = "config" if existing.get("config_fingerprint") != manifest.get("config_fingerprint") else "data"
