@@ -2,9 +2,13 @@
 
 What is accepted (and the choices made where files are ambiguous):
 
-- One file per symbol (the symbol is the file stem unless ``symbol=`` is given), a
-  directory of such files, a list of files, a DataFrame, or a long file with a
-  ``symbol``/``ticker`` column (any header case) holding several symbols.
+- One file per symbol, a directory of such files, a list of files, a DataFrame, or a
+  long file with a ``symbol``/``ticker`` column (any header case) holding several
+  symbols. A file's symbol is ``symbol=`` when given, else its stem without a trailing
+  timeframe token (`backtest.timeframes.split_symbol`: ``EURUSD_1h.csv`` -> ``EURUSD``,
+  ``AAPL-15min``, ``BTC-USD_1d``, ``ES_H1``, ``SPY_daily``, ``eurusd-1m``); the token's
+  timeframe is used only when the bars are too few to measure theirs, and a token that
+  disagrees with the bars' spacing is reported with a warning.
 - CSV (also gzip/zip/bz2/xz) and parquet; headers in any case and spacing; short
   names ``o h l c v`` and ``vol`` are understood.
 - ``Adj Close``: ``close`` stays the traded price and ``Adj Close`` is ignored; it is
@@ -16,13 +20,37 @@ What is accepted (and the choices made where files are ambiguous):
   magnitude) are read. Epoch numbers and strings with an offset are UTC-exact;
   naive timestamps are wall time of the exchange (``calendar``'s time zone,
   America/New_York for XNYS) for equities and UTC for crypto and FX.
-- Asset class: the ``asset_class`` argument, else the symbol (``BTC-USD``,
-  ``ETHUSDT`` -> crypto; ``EURUSD``, ``EUR/USD``, ``EURUSD=X`` -> fx), else bars on a
-  Saturday (New York time) -> crypto, else equity.
+- Asset class: the ``asset_class`` argument, else the symbol's hint (`symbol_hint`:
+  ``BTC-USD``, ``ETHUSDT`` -> crypto; ``EURUSD``, ``EUR/USD``, ``EURUSD=X`` -> fx)
+  checked against the timing of the bars (`bar_timing`, New York wall time; naive
+  stamps are read as such):
+
+  * at least 5% of the bars on Saturdays: 24/7, crypto;
+  * intraday bars over at least a day, at least 10% of them between 00:00 and 04:00 New
+    York time (no US exchange session of any kind trades then) and under 5% on
+    Saturdays: 24/5, fx (also futures that trade nearly round the clock, e.g. ``ES_H1``);
+  * daily bars over at least two weeks, at least 5% on Sundays and under 5% on
+    Saturdays: fx;
+  * no weekend bars (and, intraday, none of those night bars) over at least a week
+    (intraday) or two weeks (daily): not 24/7, so equity or fx;
+  * anything else, and weekly or monthly bars, say nothing.
+
+  The hint wins when the timing allows it; without a hint the timing decides (equity
+  when it allows equity or says nothing). A hint the timing rules out does not win:
+  the timing's class is used and a `UserWarning` names both and the override (e.g. a
+  ``LTC`` file of NYSE-hours bars is LTC Properties, an equity, not Litecoin).
+- Refusal: when more than half of a file's bars (`MAX_DROP_SHARE`) would be dropped
+  as outside the chosen class's regular sessions, `load_bars` raises `DataError`
+  with the count, the reason, and the flags that fix it (``--asset-class`` /
+  ``asset_class=`` and ``--keep-extended`` / ``keep_extended=True``); it never trims
+  most of a file silently. A smaller share is dropped with a warning.
 - Daily bars keep their own time stamp: a naive date is exchange-local midnight
   (05:00 UTC in winter for XNYS); a bar stamped at 00:00 UTC belongs to that UTC date.
-- The timeframe is the most common gap between consecutive bars (a day or more is
-  daily), unless ``timeframe=`` is given.
+- The timeframe is measured from the bars (`infer_timeframe`: intraday, daily, weekly,
+  monthly), unless ``timeframe=`` is given (any `backtest.timeframes` token: ``15min``,
+  ``1h``, ``1D``, ``1W``, ``1mo`` ...). Weekly and monthly bars are coarse bars: one
+  session per bar, never dropped, sessions and impact inputs in daily terms
+  (`backtest.sessions`, `backtest.costs.impact_inputs`).
 
 Validation refuses, with file, row (1-based data row, header excluded) or
 timestamp, what is wrong and how to fix it: missing columns, unparsable or
@@ -31,7 +59,7 @@ NaN/infinite/non-numeric values, non-positive prices, high below low, open or
 close outside [low, high], negative volume, fewer than ``min_bars`` bars.
 Unsorted rows are sorted with a `UserWarning`; nothing else is repaired. Equity
 bars outside regular hours (or daily bars on non-session dates) are dropped with a
-warning unless ``keep_extended``.
+warning unless ``keep_extended`` (refused when they are most of the file, above).
 """
 
 from __future__ import annotations
@@ -39,12 +67,13 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from backtest.bars import ASSET_CLASSES, PRICE_COLUMNS, Bars
+from backtest.bars import ASSET_CLASSES, PRICE_COLUMNS, Bars, timeframe_label
 from backtest.errors import DataError
 from backtest.io_formats import (
     TIME_NAMES,
@@ -58,8 +87,16 @@ from backtest.io_formats import (
 )
 from backtest.resample import resample as resample_bars
 from backtest.sessions import calendar_sessions, tag_sessions
+from backtest.timeframes import DAY, MONTH, QUARTER, WEEK, is_coarse, parse_timeframe_arg, split_symbol
 
-__all__ = ["DataError", "load_bars", "detect_asset_class", "infer_timeframe"]
+__all__ = ["DataError", "load_bars", "detect_asset_class", "symbol_hint", "bar_timing", "BarTiming",
+           "infer_timeframe", "MAX_DROP_SHARE"]
+
+#: A file more than this share of whose bars would be dropped as outside sessions is refused.
+MAX_DROP_SHARE = 0.5
+#: Timing evidence thresholds (module docstring).
+WEEKEND_SHARE = 0.05
+NIGHT_SHARE = 0.10
 
 _CRYPTO = {"BTC", "XBT", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC", "BNB", "DOT", "AVAX", "MATIC",
            "LINK", "BCH", "TRX", "SHIB", "ATOM", "XLM", "XMR", "UNI", "ETC", "FIL", "NEAR", "APT",
@@ -69,30 +106,91 @@ _FIAT = {"USD", "EUR", "JPY", "GBP", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "
          "MXN", "ZAR", "TRY", "CNH", "CNY", "PLN", "HUF", "CZK", "ILS", "INR", "KRW", "BRL"}
 
 
+def symbol_hint(symbol: str | None) -> str | None:
+    """``crypto`` or ``fx`` when the symbol names one (``BTC-USD``, ``ETHUSDT``, ``EURUSD``,
+    ``EUR/USD``, ``USDJPY=X``), else None (no hint: equity unless the bars say otherwise)."""
+    if not symbol:
+        return None
+    s = symbol.upper().replace("=X", "")
+    parts = [p for p in re.split(r"[-/_:. ]", s) if p]
+    if parts and (parts[0] in _CRYPTO or any(s.endswith(q) and s[: -len(q)] in _CRYPTO for q in _QUOTES)):
+        return "crypto"
+    if s.endswith(("USDT", "USDC", "BUSD")):
+        return "crypto"
+    joined = "".join(parts)
+    if len(joined) == 6 and joined[:3] in _FIAT and joined[3:] in _FIAT and joined[:3] != joined[3:]:
+        return "fx"
+    return None
+
+
 def detect_asset_class(symbol: str | None, weekday: np.ndarray | None = None) -> str:
-    """Symbol heuristics first, then Saturday bars (crypto), else equity.
+    """Symbol hint first, then Saturday bars (crypto), else equity (the name-only rule;
+    `load_bars` also weighs the bars' timing, `bar_timing`).
 
     ``weekday`` (Monday=0) should be New York local (wall time for naive data): FX opens
     Sunday 17:00 and equity after-hours run to Friday 20:00 there, so only crypto trades
     on a New York Saturday.
     """
-    if symbol:
-        s = symbol.upper().replace("=X", "")
-        parts = [p for p in re.split(r"[-/_:. ]", s) if p]
-        if parts and (parts[0] in _CRYPTO or any(s.endswith(q) and s[: -len(q)] in _CRYPTO for q in _QUOTES)):
-            return "crypto"
-        if s.endswith(("USDT", "USDC", "BUSD")):
-            return "crypto"
-        joined = "".join(parts)
-        if len(joined) == 6 and joined[:3] in _FIAT and joined[3:] in _FIAT and joined[:3] != joined[3:]:
-            return "fx"
-    if weekday is not None and bool(np.any(weekday == 5)):
+    hint = symbol_hint(symbol)
+    if hint is not None:
+        return hint
+    if weekday is not None and len(weekday) and float(np.mean(np.asarray(weekday) == 5)) >= WEEKEND_SHARE:
         return "crypto"
     return "equity"
 
 
+@dataclass(frozen=True)
+class BarTiming:
+    """What the bars' timing says: the classes it allows (the first is its choice) and why."""
+
+    classes: tuple[str, ...]
+    reason: str
+
+
+def bar_timing(ns: np.ndarray, aware: bool, timeframe: pd.Timedelta | None) -> BarTiming | None:
+    """The module docstring's timing rules; None when the timing says nothing.
+
+    ``ns``: int64 nanoseconds, UTC when ``aware``, else naive wall time (read as New York
+    time). Daily bars stamped at exactly 00:00 UTC are dated by their UTC date.
+    """
+    if len(ns) < 2 or timeframe is None or is_coarse(timeframe):
+        return None
+    idx = pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).astype("datetime64[ns]"))
+    daily = pd.Timedelta(timeframe) >= DAY
+    if aware and not (daily and bool((idx.asi8 % DAY.value == 0).all())):
+        idx = idx.tz_localize("UTC").tz_convert("America/New_York")
+    dow = np.asarray(idx.day_of_week)
+    span = pd.Timedelta(int(ns[-1]) - int(ns[0]), unit="ns")
+    sat = float(np.mean(dow == 5))
+    if sat >= WEEKEND_SHARE:
+        return BarTiming(("crypto",), f"{sat:.0%} of its bars fall on Saturdays (New York time): it trades 24/7")
+    if daily:
+        if span < 2 * WEEK:
+            return None
+        sun = float(np.mean(dow == 6))
+        if sun >= WEEKEND_SHARE:
+            return BarTiming(("fx",), f"{sun:.0%} of its daily bars fall on Sundays and almost none on Saturdays: "
+                                      f"the 24/5 FX week")
+        return BarTiming(("equity", "fx"), f"its daily bars over {span.days} days skip weekends: it does not "
+                                           f"trade 24/7")
+    night = float(np.mean(np.asarray(idx.hour) < 4))
+    if night >= NIGHT_SHARE and span >= DAY:
+        return BarTiming(("fx",), f"{night:.0%} of its bars fall between 00:00 and 04:00 New York time, when no US "
+                                  f"exchange session trades, and almost none on Saturdays: it trades 24/5")
+    if span >= WEEK:
+        return BarTiming(("equity", "fx"), f"over {span.days} days none of its bars fall on Saturdays or between "
+                                           f"00:00 and 04:00 New York time: it trades exchange hours, not 24/7")
+    return None
+
+
 def infer_timeframe(ns: np.ndarray) -> pd.Timedelta | None:
-    """Most common positive gap between bars; a day or more (weekends, holidays) is 1 day."""
+    """The bars' timeframe from their spacing.
+
+    Intraday: the most common positive gap. When that gap is 20 hours or more, the
+    median gap decides: up to 4 days is daily (1 day; weekends and holidays are not the
+    timeframe), 5-10 days weekly (`WEEK`), 26-35 days monthly (`MONTH`), 80-100 days
+    quarterly; otherwise the most common gap.
+    """
     if len(ns) < 2:
         return None
     diffs = np.diff(ns)
@@ -101,7 +199,13 @@ def infer_timeframe(ns: np.ndarray) -> pd.Timedelta | None:
         return None
     values, counts = np.unique(diffs, return_counts=True)
     mode = pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
-    return pd.Timedelta(days=1) if pd.Timedelta(hours=20) <= mode <= pd.Timedelta(days=4) else mode
+    if mode < pd.Timedelta(hours=20):
+        return mode
+    days = float(np.median(diffs)) / DAY.value
+    for lo, hi, tf in ((0.0, 4.0, DAY), (5.0, 10.0, WEEK), (26.0, 35.0, MONTH), (80.0, 100.0, QUARTER)):
+        if lo <= days <= hi:
+            return tf
+    return mode
 
 
 # --------------------------------------------------------------------------- sources
@@ -170,13 +274,13 @@ def _join_date_time(raw: pd.DataFrame) -> pd.DataFrame:
     return raw.drop(columns=[keys["date"], keys["time"]]).assign(timestamp=joined)
 
 
-def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None, many: bool):
+def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None, many: bool, stem: str | None = None):
     """[(symbol, frame, 1-based data rows)] for one table (long or single-symbol)."""
     raw = _join_date_time(raw)
     cols = _columns(raw, name)
     rows = np.arange(1, len(raw) + 1)
     if "symbol" not in cols:
-        if symbol is not None and many and default_symbol.upper() != symbol.upper():
+        if symbol is not None and many and symbol.upper() not in {default_symbol.upper(), (stem or "").upper()}:
             return []  # several sources: ``symbol`` picks the file named after it
         return [(default_symbol if many else (symbol or default_symbol), raw, rows, cols)]
     sym = raw[cols["symbol"]].astype("string").str.strip()
@@ -294,18 +398,64 @@ def _sort_unique(ns: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray | No
 # --------------------------------------------------------------------------- assembly
 
 
-def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended) -> Bars:
+def _timeframe(ns, timeframe, name_tf, name, symbol) -> pd.Timedelta:
+    """``timeframe=`` if given, else measured (`infer_timeframe`), else the file name's."""
+    if timeframe is not None:
+        return timeframe
+    tf = infer_timeframe(ns)
+    if tf is None:
+        if name_tf is not None:
+            return name_tf
+        raise DataError(f"{name}: {symbol} has {len(ns)} bar(s), too few to infer the timeframe; pass timeframe=")
+    if name_tf is not None and name_tf != tf:
+        warnings.warn(f"{name}: the file name says {timeframe_label(name_tf)} bars but {symbol}'s bars are "
+                      f"{timeframe_label(tf)} apart; using {timeframe_label(tf)}", UserWarning, stacklevel=4)
+    return tf
+
+
+def _asset_class(symbol, ns, aware, tf, name) -> tuple[str, str]:
+    """(class, how it was decided) from the symbol's hint and the bars' timing (module docstring)."""
+    hint = symbol_hint(symbol)
+    timing = bar_timing(ns, aware, tf)
+    if timing is None:
+        return (hint, "from its name") if hint else ("equity", "the default: neither its name nor its timing "
+                                                               "names a class")
+    if hint in timing.classes:
+        return hint, f"from its name, and {timing.reason}"
+    ac = timing.classes[0]
+    if hint is not None:
+        warnings.warn(f"{name}: {symbol} looks like {hint} by its name, but {timing.reason}; loaded as {ac}. "
+                      f"If it is {hint}, pass --asset-class {hint} (asset_class={hint!r})", UserWarning, stacklevel=4)
+        return ac, f"from its timing ({timing.reason}), not its name ({hint})"
+    return ac, f"from its timing: {timing.reason}"
+
+
+def _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, n, dropped, keep_extended) -> None:
+    if dropped <= MAX_DROP_SHARE * n:
+        return
+    where = {"equity": f"{calendar} regular hours and sessions", "crypto": "24/7 days",
+             "fx": "the 24/5 FX week (Sunday 17:00 to Friday 17:00 New York)"}[ac]
+    others = [c for c in ("equity", "crypto", "fx") if c != ac]
+    fixes = f"if it is not {ac}, pass --asset-class {others[0]} or {others[1]} (asset_class=...)"
+    if ac == "equity" and not keep_extended:
+        fixes += "; to keep extended-hours equity bars, pass --keep-extended (keep_extended=True)"
+    raise DataError(f"{name}: {symbol}: {dropped} of {n} bars ({dropped / n:.0%}) fall outside {where} and "
+                    f"would be dropped (asset class {ac}: {how}); refusing rather than trimming most of the file. "
+                    f"Fix: {fixes}")
+
+
+def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None) -> Bars:
     ns, aware = _timestamps(frame, cols, name, rows)
     values = _numeric(frame, cols, name, rows, lambda i: _stamp(ns[i], aware))
     order = _sort_unique(ns, rows, name)
     if order is not None:
         ns, rows = ns[order], rows[order]
         values = {k: v[order] for k, v in values.items()}
-    ac = asset_class or detect_asset_class(symbol)
-    if asset_class is None and ac == "equity":
-        wall = pd.DatetimeIndex(ns.astype("datetime64[ns]"))
-        wall = wall.tz_localize("UTC").tz_convert("America/New_York") if aware else wall
-        ac = detect_asset_class(symbol, np.asarray(wall.day_of_week))
+    tf = _timeframe(ns, timeframe, name_tf, name, symbol)
+    if asset_class is not None:
+        ac, how = asset_class, "given"
+    else:
+        ac, how = _asset_class(symbol, ns, aware, tf, name)
     if not aware and ac == "equity":
         try:
             tz = calendar_sessions(calendar, pd.Timestamp(int(ns[0])), pd.Timestamp(int(ns[-1])))[4]
@@ -314,18 +464,17 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
         ns = _localise(ns, tz, name, rows) if tz != "UTC" else ns
     index = pd.DatetimeIndex(ns.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     _check_prices(values, name, rows, lambda i: str(index[i]))
-    tf = pd.Timedelta(timeframe) if timeframe is not None else infer_timeframe(ns)
-    if tf is None:
-        raise DataError(f"{name}: {symbol} has {len(ns)} bar(s), too few to infer the timeframe; pass timeframe=")
     try:
         tagged = tag_sessions(pd.DataFrame(values, index=index), ac, calendar=calendar,
                               keep_extended=keep_extended, timeframe=tf)
     except DataError as exc:
         raise DataError(f"{name}: {symbol}: {exc}") from exc
     dropped = len(index) - len(tagged)
+    _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, len(index), dropped, keep_extended)
     if dropped:
         warnings.warn(f"{name}: dropped {dropped} {symbol} bar(s) outside regular {ac} sessions"
-                      f"{' (' + calendar + ')' if ac == 'equity' else ''}; pass keep_extended=True to keep them",
+                      f"{' (' + calendar + ')' if ac == 'equity' else ''}; pass --keep-extended "
+                      f"(keep_extended=True) to keep them",
                       UserWarning, stacklevel=3)
     return Bars(tagged, symbol=symbol, asset_class=ac, timeframe=tf,
                 calendar=calendar if ac == "equity" else None, source=name)
@@ -350,11 +499,10 @@ def load_bars(
         raise DataError(f"asset_class must be one of {ASSET_CLASSES} or None (auto), got {asset_class!r}")
     if timeframe is not None:
         try:
-            timeframe = pd.Timedelta(timeframe)
+            timeframe = parse_timeframe_arg(timeframe)
         except (ValueError, TypeError) as exc:
-            raise DataError(f"timeframe {timeframe!r} is not a duration; use e.g. '15min', '1h', '1D'") from exc
-        if timeframe <= pd.Timedelta(0):
-            raise DataError(f"timeframe must be positive, got {timeframe}")
+            raise DataError(f"timeframe {timeframe!r} is not a positive duration; use e.g. '15min', '1h', '1D', "
+                            f"'1W', '1mo'") from exc
     if int(min_bars) < 1:
         raise DataError(f"min_bars must be >= 1, got {min_bars!r}")
     out: list[Bars] = []
@@ -367,11 +515,14 @@ def load_bars(
         if len(raw) == 0:
             raise DataError(f"{name}: has no data rows; add bars")
         stem = "DATA" if isinstance(item, pd.DataFrame) else file_stem(item)
-        for sym, frame, rows, cols in _split(raw, name, stem, symbol, len(sources) > 1):
+        base, name_tf = split_symbol(stem) if not isinstance(item, pd.DataFrame) else (stem, None)
+        for sym, frame, rows, cols in _split(raw, name, base, symbol, len(sources) > 1, stem):
             if sym in seen:
-                raise DataError(f"{name}: symbol {sym!r} also comes from {seen[sym]}; give each symbol one source")
+                raise DataError(f"{name}: symbol {sym!r} also comes from {seen[sym]}; give each symbol one source "
+                                f"(load files of other timeframes separately)")
             seen[sym] = name
-            bars = _build(sym, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended)
+            bars = _build(sym, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended,
+                          name_tf if "symbol" not in cols else None)
             if resample is not None:
                 bars = resample_bars(bars, resample)
             if len(bars) < int(min_bars):

@@ -5,7 +5,9 @@ bars per full session, 14 on early closes, no bars on holidays, overnight and we
 gaps in price. Returns follow a GARCH(1,1) with Student-t shocks (volatility
 clustering, fat tails) on top of a Markov regime (calm/normal/stressed, each with its
 own drift and volatility), scaled by a U-shaped intraday volatility profile; volume
-is U-shaped within the session and rises with volatility. Crypto bars run 24/7.
+is U-shaped within the session and rises with volatility. Crypto bars run 24/7; FX
+bars 24/5 (Sunday 17:00 to Friday 17:00 New York), their volume a tick count.
+`coarsen` aggregates any of them into weekly or monthly bars.
 
 ``signal`` plants a learnable effect (default 0, off): each bar's return gets
 ``signal * sigma_t * sign(previous bar's return)`` added, so the sign of the next
@@ -192,6 +194,67 @@ def generate_crypto_bars(
     log_ret = _garch_returns(z, scale, drift, _GARCH[0], _GARCH[1], float(signal))
     data = _ohlcv(rng, log_ret, np.zeros(n), scale, daily_shape, start_price, base_volume)
     return _bars(data, times, symbol, "crypto", tf, None)
+
+
+def generate_fx_bars(
+    symbol: str = "SMPEURUSD",
+    start: str = "2022-01-03",
+    end: str = "2024-01-01",
+    seed: int = 0,
+    timeframe: str = "1h",
+    start_price: float = 1.08,
+    annual_vol: float = 0.07,
+    base_volume: float = 2_000.0,
+    signal: float = 0.0,
+) -> Bars:
+    """24/5 bars in ``[start, end)`` (UTC grid; bars of the New York 17:00 trading days
+    Monday to Friday, none over the weekend) with the same return model; volume is a tick
+    count (busiest in the London/New York overlap)."""
+    tf, t0, t1 = _check(timeframe, start, end)
+    rng = _rng(seed, symbol)
+    grid = np.arange(t0.value, t1.value, tf.value, dtype=np.int64)
+    if tf >= pd.Timedelta(days=1):
+        day = grid.astype("datetime64[ns]").astype("datetime64[D]")
+    else:  # the trading day of a bar: its New York wall time plus 7 hours (17:00 rolls the day)
+        ny = pd.DatetimeIndex(grid.astype("datetime64[ns]")).tz_localize("UTC").tz_convert("America/New_York")
+        day = (ny.tz_localize(None) + pd.Timedelta(hours=7)).normalize().asi8.astype("datetime64[ns]").astype(
+            "datetime64[D]")
+    times = grid[np.is_busday(day)]
+    if len(times) == 0:
+        raise ConfigError(f"sample data: no FX trading hours between {start} and {end}")
+    n = len(times)
+    bars_per_day = 86_400 * 10**9 / tf.value if tf < pd.Timedelta(days=1) else 1.0
+    session = (times - times[0]) // (86_400 * 10**9)
+    regime = _regime_per_session(rng, int(session[-1]) + 1)[session]
+    hour = (times // (3_600 * 10**9)) % 24
+    daily_shape = 1.0 + 0.8 * np.exp(-0.5 * ((hour - 14.0) / 3.0) ** 2)  # London/New York overlap
+    drift_a = np.array([r[0] for r in _REGIMES])[regime] * 0.1
+    vol_m = np.array([r[1] for r in _REGIMES])[regime]
+    scale = annual_vol / np.sqrt(260.0 * bars_per_day) * vol_m * np.sqrt(daily_shape / daily_shape.mean())
+    drift = drift_a / (260.0 * bars_per_day) - 0.5 * scale**2
+    z = rng.standard_t(5, n) / np.sqrt(5.0 / 3.0)
+    log_ret = _garch_returns(z, scale, drift, _GARCH[0], _GARCH[1], float(signal))
+    data = _ohlcv(rng, log_ret, np.zeros(n), scale, daily_shape, start_price, base_volume)
+    return _bars(data, times, symbol, "fx", tf, None)
+
+
+def coarsen(bars: Bars, timeframe) -> Bars:
+    """Weekly (``1W``) or monthly (``1mo``) bars from finer ones: each calendar week (Monday
+    start) or month of the bars' sessions becomes one bar stamped at its first bar (first
+    open, highest high, lowest low, last close, summed volume), tagged as a coarse bar."""
+    from backtest.timeframes import MONTH, WEEK, parse_timeframe_arg
+
+    tf = parse_timeframe_arg(timeframe)
+    if tf not in (WEEK, MONTH):
+        raise ConfigError(f"coarsen: timeframe must be a week (1W) or a month (1mo), got {timeframe!r}")
+    sessions = pd.DatetimeIndex(bars.frame["session"])
+    key = sessions.to_period("W-SUN" if tf == WEEK else "M").asi8
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    f = bars.frame
+    data = (f["open"].to_numpy()[starts], np.maximum.reduceat(f["high"].to_numpy(), starts),
+            np.minimum.reduceat(f["low"].to_numpy(), starts), f["close"].to_numpy()[np.r_[starts[1:], len(f)] - 1],
+            np.add.reduceat(f["volume"].to_numpy(), starts))
+    return _bars(data, bars.timestamps_ns[starts], bars.symbol, bars.asset_class, tf, bars.calendar)
 
 
 def sample_bars(

@@ -17,7 +17,7 @@ def test_json_summary_of_sp500(capsys):
     assert main(["data", str(SP500), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     (row,) = out["symbols"]
-    assert row["symbol"] == "sp500_daily" and row["bars"] == 5031
+    assert row["symbol"] == "sp500" and row["bars"] == 5031  # "_daily" is a timeframe token
     assert row["first"].startswith("1999-01-04") and row["last"].startswith("2018-12-31")
     assert row["timeframe"] == "1D" and row["asset_class"] == "equity"
     assert row["sessions"] == 5031 and row["gaps"] == 0

@@ -31,7 +31,7 @@ def test_data_error_is_the_shared_type():
 @pytest.mark.skipif(not SP500.exists(), reason="shared sp500 file not present")
 def test_sp500_daily_loads_as_is():
     (bars,) = load_bars(SP500)
-    assert bars.symbol == "sp500_daily" and bars.asset_class == "equity"
+    assert bars.symbol == "sp500" and bars.asset_class == "equity"  # "_daily" is a timeframe token
     assert len(bars) == 5031 and bars.timeframe == pd.Timedelta(days=1)
     assert bars.index[0].strftime("%Y-%m-%d") == "1999-01-04"
     assert bars.index[-1].strftime("%Y-%m-%d") == "2018-12-31"
@@ -207,10 +207,13 @@ def test_daily_bars_at_utc_midnight_and_yyyymmdd_ints(tmp_path):
 def test_equity_after_hours_on_friday_evening_is_not_crypto(tmp_path):
     idx = pd.date_range("2023-11-27 14:30", "2023-12-02 01:00", freq="1h", tz="UTC")  # Fri 20:00 NY = Sat 01:00 UTC
     frame = pd.DataFrame({"timestamp": idx, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.0, "volume": 1.0})
-    frame = frame[idx.tz_convert("America/New_York").day_of_week < 5]
+    ny = idx.tz_convert("America/New_York")
+    frame = frame[(ny.day_of_week < 5) & (ny.hour >= 4) & (ny.hour <= 20)]  # pre-market to after hours
     frame.to_csv(tmp_path / "AH.csv", index=False)
     (bars,) = load_bars(tmp_path / "AH.csv", keep_extended=True)
-    assert bars.asset_class == "equity"
+    assert bars.asset_class == "equity" and bars.index[-1] == pd.Timestamp("2023-12-02 00:30", tz="UTC")
+    with pytest.raises(DataError, match="--keep-extended"):  # most bars are extended hours: refused, not trimmed
+        load_bars(tmp_path / "AH.csv")
 
 
 def test_symbol_picks_one_file_of_a_directory(tmp_path, equity):

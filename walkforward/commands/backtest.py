@@ -170,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from backtest.data import load_bars
 
-        series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class)
+        series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class,
+                           keep_extended=args.keep_extended)
     if policy is not None:
         config = SimConfig(account=_account_for(policy), pdt=args.pdt, seed=args.seed)
         for bars in series:  # refuse a bad segment before printing anything
@@ -237,5 +238,7 @@ def register(subparsers) -> None:
                         help="pattern-day-trader rule (auto: equities before 2026-06-04)")
     parser.add_argument("--asset-class", default="auto", choices=("auto", "equity", "crypto", "fx"),
                         help="override asset-class detection")
+    parser.add_argument("--keep-extended", action="store_true",
+                        help="keep equity bars outside regular hours (and FX weekend bars) instead of dropping them")
     parser.add_argument("--sample", action="store_true", help="use the bundled sample data as DATA")
     parser.set_defaults(func=run)

@@ -21,11 +21,18 @@ def summarise(bars: Bars) -> dict:
 
     ``gaps`` counts breaks in the series: a jump of more than one session (missing
     sessions) or, inside a session, a step longer than the timeframe (missing bars).
+    Weekly and monthly bars (`backtest.timeframes.is_coarse`) span many sessions each by
+    design: for them a gap is a step longer than 1.5 timeframes (a missing week or month).
     """
+    from backtest.timeframes import is_coarse
+
     sidx = bars.session_index
     step = np.diff(bars.timestamps_ns)
-    jump = np.diff(sidx)
-    gaps = int(np.count_nonzero(jump > 1) + np.count_nonzero((jump == 0) & (step > bars.timeframe.value)))
+    if is_coarse(bars.timeframe):
+        gaps = int(np.count_nonzero(step > 1.5 * bars.timeframe.value))
+    else:
+        jump = np.diff(sidx)
+        gaps = int(np.count_nonzero(jump > 1) + np.count_nonzero((jump == 0) & (step > bars.timeframe.value)))
     return {
         "symbol": bars.symbol,
         "bars": len(bars),
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.data:
         raise UserError("walkforward data: give DATA files/directories or --sample")
     else:
-        series = load_bars(list(args.data), asset_class=asset_class)
+        series = load_bars(list(args.data), asset_class=asset_class, keep_extended=args.keep_extended)
     if wanted is not None:
         known = {b.symbol.upper(): b for b in series}
         missing = [s for s in wanted if s.upper() not in known]
@@ -87,4 +94,6 @@ def register(subparsers) -> None:
     parser.add_argument("--symbols", default=None, help="comma-separated symbols to show (default: all)")
     parser.add_argument("--asset-class", default="auto", choices=("auto", "equity", "crypto", "fx"),
                         help="override asset-class detection")
+    parser.add_argument("--keep-extended", action="store_true",
+                        help="keep equity bars outside regular hours (and FX weekend bars) instead of dropping them")
     parser.set_defaults(func=run)
