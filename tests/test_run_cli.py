@@ -68,7 +68,8 @@ def test_summary_pf_equals_pf_recomputed_from_trades(reference_run):
     else:
         assert stored == pytest.approx(expected, rel=1e-12)
     assert sym["metrics"]["trades"] == len(pnl)
-    assert sym["verdict"] in ("DEPLOY", "PAPER", "DROP")
+    assert sym["verdict"] in ("DEPLOY", "PAPER", "DROP", "INCONCLUSIVE")
+    assert {c["level"] for c in sym["criteria"]} == {"evidence", "deploy", "paper"}
 
 
 def test_no_dust_trades(reference_run):

@@ -173,12 +173,13 @@ def test_fingerprint_stable_and_sensitive():
     same = RunConfig(trainer={"n_envs": 4, "total_steps": 10}, symbols=["A", "B"])
     assert base.fingerprint() == same.fingerprint()
     assert len(base.fingerprint()) == 64
-    # execution and presentation settings do not change results
+    # execution and presentation settings, and verdict thresholds (applied when the summary is
+    # built), do not change fold results
     for change in (dict(quiet=True), dict(verbose=True), dict(engine="processes", n_workers=4), dict(out="elsewhere"),
-                   dict(data=("x.csv",)), dict(ray_address="ray://h:10001")):
+                   dict(data=("x.csv",)), dict(ray_address="ray://h:10001"), dict(verdict={"deploy_pf": 1.5})):
         assert dataclasses.replace(base, **change).fingerprint() == base.fingerprint(), change
     for change in (dict(seed=1), dict(folds=4), dict(scheme="anchored"), dict(mode="standard"),
-                   dict(trainer={"total_steps": 11, "n_envs": 4}), dict(verdict={"deploy_pf": 1.5}),
+                   dict(trainer={"total_steps": 11, "n_envs": 4}), dict(null_draws=500),
                    dict(friction={"spread": 0.001})):
         assert dataclasses.replace(base, **change).fingerprint() != base.fingerprint(), change
     assert set(NON_RESULT_FIELDS) <= {f.name for f in dataclasses.fields(RunConfig)}

@@ -311,9 +311,9 @@ def open_run(out_dir: str | Path, manifest: dict[str, Any], force: bool = False)
         same = existing.get("config_fingerprint") == manifest.get("config_fingerprint") and existing.get(
             "data_hashes"
         ) == manifest.get("data_hashes")
-        if same:  # settings that do not change fold results (verdict thresholds, engine...) may differ
+        if same:
             store.resumed = True
-            store.write_json(MANIFEST, {**manifest, "created": existing.get("created", manifest.get("created"))})
+            _update_thresholds(store, existing, manifest)
             return store
         if not force:
             what = "config" if existing.get("config_fingerprint") != manifest.get("config_fingerprint") else "data"
@@ -325,6 +325,18 @@ def open_run(out_dir: str | Path, manifest: dict[str, Any], force: bool = False)
     root.mkdir(parents=True, exist_ok=True)
     store.write_json(MANIFEST, manifest)
     return store
+
+
+def _update_thresholds(store: RunStore, existing: dict, manifest: dict) -> None:
+    """A resumed run keeps its manifest, except for the verdict thresholds: they change no fold
+    result (they are not in the fingerprint), so the new ones are recorded for the summary."""
+    new = manifest.get("verdict_thresholds")
+    if new is None or new == existing.get("verdict_thresholds"):
+        return
+    updated = {**existing, "verdict_thresholds": new}
+    if isinstance(existing.get("config"), dict):
+        updated["config"] = {**existing["config"], "verdict": new}
+    store.write_json(MANIFEST, updated)
 
 
 def _read_manifest_or_none(store: RunStore) -> dict | None:
