@@ -62,6 +62,7 @@ INDEX_COLUMNS = (
     ("net_return", "Net return", "pct"), ("buy_and_hold_net_return", "B&H at cap", "pct"),
     ("excess_vs_bh_matched", "Excess vs exposure-matched B&H", "pct"), ("excess_p", "Excess p-value", "num"),
     ("timing_null_p", "Timing-null p-value", "num"), ("dsr", "Deflated Sharpe", "num"),
+    ("breakeven_cost_multiple", "Breakeven cost multiple", "num"),
 )
 METRIC_ROWS = (
     ("pf", "Profit factor", "num"), ("pf_ci_low", "PF 95% CI low", "num"), ("pf_ci_high", "PF 95% CI high", "num"),
@@ -89,7 +90,8 @@ FOLD_COLUMNS = (("pf", "PF", "num"), ("skew", "Skew", "num"), ("net_return", "Ne
                 ("sharpe", "Sharpe", "num"), ("max_drawdown", "Max DD", "pct"), ("trades", "Trades", "int"),
                 ("win_rate", "Win rate", "pct"), ("pdt_rejections", "PDT rej.", "int"),
                 ("exposure_avg", "Avg exposure", "pct"), ("excess_vs_bh_matched", "vs matched B&H", "pct"),
-                ("timing_null_p", "Timing-null p", "num"), ("random_percentile", "Random pct", "num"))
+                ("timing_null_p", "Timing-null p", "num"), ("random_percentile", "Random pct", "num"),
+                ("breakeven_cost_multiple", "Breakeven cost x", "num"))
 
 esc = html.escape
 
@@ -241,6 +243,23 @@ def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:
             f"</th>{head}<th>B&amp;H at cap</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+def _cost_table(costs: Mapping[str, Any] | None) -> str:
+    """Net return and PF of the stitched folds at each cost multiple, and the breakeven."""
+    if not costs:
+        return "<p>No cost sensitivity in these fold results (written by an older version).</p>"
+    head = "".join(f"<th>{format_value(m)}x</th>" for m in costs["multiples"])
+    net = "".join(metric_cell(f"net_return_{m:g}x", v, "pct") for m, v in zip(costs["multiples"], costs["net_return"]))
+    pf = "".join(metric_cell(f"pf_{m:g}x", v, "num") for m, v in zip(costs["multiples"], costs["pf"]))
+    above = costs.get("breakeven_above")
+    be = (f"above {format_value(above)}x (still profitable at the largest multiple tried)" if above is not None
+          else f'<span data-metric="breakeven_cost_multiple" data-value="{esc(_value_attr(costs["breakeven_multiple"]))}">'
+               f'{esc(format_value(costs["breakeven_multiple"]))}x</span>')
+    return (f'<table id="cost-sensitivity"><thead><tr><th class="name">All costs times</th>{head}</tr></thead>'
+            f'<tbody><tr><td class="name">Net return</td>{net}</tr><tr><td class="name">Profit factor</td>{pf}</tr>'
+            f"</tbody></table><p>Breakeven cost multiple: {be}. Each multiple re-runs the decisions with every "
+            f"cost (slippage, spread, impact, commission) scaled; {esc(costs.get('method', ''))}.</p>")
+
+
 def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
     """One symbol's page: verdict, metrics, equity, drawdown, folds, trades, costs, training."""
     m = s["metrics"]
@@ -265,6 +284,7 @@ def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], su
         f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
         + _verdict_block(s)
         + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
+        + "<h2>Cost sensitivity</h2>" + _cost_table(m.get("cost_sensitivity"))
         + fig.div(charts.equity_chart(st["equity"], st["buy_and_hold"], st["bounds"], st["bh_matched"],
                                       bh_label, matched_label), "equity")
         + fig.div(charts.drawdown_chart(st["equity"], init), "drawdown")

@@ -8,6 +8,7 @@ directory names may be sanitised (`safe_dir_name`) and are never parsed.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import os
 import re
@@ -183,6 +184,60 @@ def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[st
             "timing_null_net_returns": _compound_draws(folds, "timing_null")}
 
 
+#: Bisection tolerance of the stitched breakeven cost multiple.
+BREAKEVEN_TOL = 1e-4
+
+
+def stitch_costs(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Cost sensitivity of the stitched folds, from each fold's ``cost_sensitivity`` record.
+
+    Net return at a multiple compounds the folds' net returns at it, PF sums their winning and
+    losing P&L. The breakeven multiple is found by bisection on the stitched net return, with
+    each fold's net return linear between the multiples it was re-run at (its grid, its own
+    bisection points and its breakeven). None when a fold has no record (an older run).
+    """
+    recs = [f.get("cost_sensitivity") for f in folds]
+    if not recs or any(not isinstance(r, Mapping) for r in recs):
+        return None
+    multiples = [m for m in recs[0]["multiples"] if all(m in r["multiples"] for r in recs)]
+    net, pf = [], []
+    for m in multiples:
+        ks = [r["multiples"].index(m) for r in recs]
+        net.append(float(np.prod([1.0 + r["net_return"][k] for r, k in zip(recs, ks)]) - 1.0))
+        wins = sum(r["wins"][k] for r, k in zip(recs, ks))
+        losses = sum(r["losses"][k] for r, k in zip(recs, ks))
+        pf.append(wins / losses if losses > 0 else (math.inf if wins > 0 else None))
+    curves = []
+    for r in recs:
+        xs, ys = list(r["curve_multiples"]), list(r["curve_net_return"])
+        b = r.get("breakeven_multiple")
+        if b is not None and b > 0 and b not in xs:  # the fold's own root is a knot of its curve
+            k = int(np.searchsorted(xs, b))
+            xs.insert(k, b)
+            ys.insert(k, 0.0)
+        curves.append((np.asarray(xs, np.float64), np.asarray(ys, np.float64)))
+    end = min(float(x[-1]) for x, _ in curves)
+
+    def stitched(m: float) -> float:
+        return float(np.prod([1.0 + np.interp(m, x, y) for x, y in curves]) - 1.0)
+
+    breakeven, above = None, None
+    if stitched(0.0) <= 0:
+        breakeven = 0.0
+    elif stitched(end) > 0:
+        above = end
+    else:
+        lo, hi = 0.0, end
+        while hi - lo > BREAKEVEN_TOL:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if stitched(mid) > 0 else (lo, mid)
+        breakeven = hi
+    return {"multiples": multiples, "net_return": net, "pf": pf, "breakeven_multiple": breakeven,
+            "breakeven_above": above,
+            "method": "bisection on the stitched net return; each fold's net return is linear between the "
+                      "cost multiples its decisions were re-run at (" + str(recs[0].get("method", "")) + ")"}
+
+
 def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity: float,
                   n_trials: int, meanings, seed: int) -> dict[str, Any]:
     init = float(f.get("initial_equity", initial_equity))
@@ -194,6 +249,9 @@ def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity:
                       benchmark_equity=matched if matched is not None and len(matched) == len(f["equity"]) else None,
                       action_meanings=f.get("action_meanings", meanings),
                       pdt_rejections=int(f.get("pdt_rejections", 0)), bootstrap_seed=seed)
+    costs = f.get("cost_sensitivity")
+    if isinstance(costs, Mapping):
+        m["breakeven_cost_multiple"] = costs.get("breakeven_multiple")
     return {
         "fold": int(f["fold"]),
         "test_start": f.get("test_start"),
@@ -236,6 +294,8 @@ def symbol_summary(
     m["folds"] = len(folds)
     bh = st["buy_and_hold"]
     m["buy_and_hold_net_return"] = None if bh is None else float(bh[-1] / initial_equity - 1.0)
+    m["cost_sensitivity"] = stitch_costs(fold_results)
+    m["breakeven_cost_multiple"] = None if m["cost_sensitivity"] is None else m["cost_sensitivity"]["breakeven_multiple"]
     caps = {(f.get("baselines") or {}).get("buy_and_hold", {}).get("position_cap") for f in fold_results}
     m["buy_and_hold_cap"] = caps.pop() if len(caps) == 1 else None
     v = verdict(m, thresholds)

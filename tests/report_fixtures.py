@@ -54,6 +54,21 @@ def _fold_records(rng: np.random.Generator, start: pd.Timestamp, n_bars: int, pr
     return trades, equity, init * close / price0, float(close[-1])
 
 
+def _costs(net: float, trades: pd.DataFrame) -> dict:
+    """A cost-sensitivity record consistent with the fold: net return falls linearly with costs."""
+    cost = float(trades[["slippage", "spread", "impact", "commission"]].to_numpy().sum()) / 1000
+    grid = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]
+    curve = [net + cost * (1 - m) for m in grid]
+    wins = float(trades["net_pnl"].clip(lower=0).sum())
+    losses = float(-trades["net_pnl"].clip(upper=0).sum())
+    roots = [m for m, a, b in zip(grid[1:], curve, curve[1:]) if a > 0 >= b]
+    return {"multiples": grid[:4], "net_return": curve[:4], "net_pnl": [1000 * c for c in curve[:4]],
+            "wins": [wins] * 4, "losses": [losses + 1000 * cost * m for m in grid[:4]], "trades": [len(trades)] * 4,
+            "curve_multiples": grid, "curve_net_return": curve,
+            "breakeven_multiple": 0.0 if curve[0] <= 0 else ((1 + net / cost) if roots else None),
+            "breakeven_above": None if curve[0] <= 0 or roots else 8.0, "method": "synthetic"}
+
+
 def _training_log(rng: np.random.Generator, n: int = 12) -> tuple[list, list]:
     log = [{"update": u, "global_step": 2048 * u, "policy_loss": float(-0.01 + rng.normal(0, 0.003)),
             "value_loss": float(1.0 / u + rng.normal(0, 0.01)), "entropy": float(1.9 - 0.05 * u),
@@ -95,6 +110,7 @@ def make_run(run_dir: Path, symbols=("AAPL", "BTC/USD", HOSTILE), n_folds: int =
                 "test_end": equity["timestamp"].iloc[-1].isoformat(),
                 "initial_equity": 1000.0, "pdt_rejections": int(rng.integers(0, 3)),
                 "training_log": log, "validation_history": val,
+                "cost_sensitivity": _costs(float(equity["equity"].iloc[-1] / 1000 - 1), trades),
                 "baselines": {
                     "buy_and_hold": {"net_return": float(bh[-1] / 1000 - 1), "equity": bh.tolist(),
                                      "position_cap": 0.2},

@@ -202,3 +202,17 @@ def test_manifest_dirs_must_stay_inside_the_run(tmp_path, bad):
     write_json(d / "manifest.json", manifest)
     with pytest.raises(DataError, match="plain directory name"):
         build_reports(d)
+
+
+def test_cost_sensitivity_table_matches_summary(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for s in summary["symbols"]:
+        cs = s["metrics"]["cost_sensitivity"]
+        assert cs["multiples"] == [0.0, 0.5, 1.0, 2.0]
+        assert cs["net_return"][2] == pytest.approx(s["metrics"]["net_return"], rel=1e-9)
+        page = (run_dir / s["dir"] / "report.html").read_text()
+        table = page[page.index('<table id="cost-sensitivity"'):]
+        for m, v in zip(cs["multiples"], cs["net_return"]):
+            got = re.search(rf'data-metric="net_return_{m:g}x" data-value="([^"]*)"', table).group(1)
+            assert float(got) == pytest.approx(v, rel=1e-12)
+        assert "Breakeven cost multiple" in page

@@ -178,3 +178,16 @@ def test_python_entry_point_and_all_engines_agree(tmp_path):
         assert other.summary["symbols"] == local.summary["symbols"], name  # summary["run"] names the engine
         for rel in ("SMPA/fold_0/trades.csv", "SMPA/fold_1/trades.csv", "SMPA/fold_1/equity.csv"):
             assert (tmp_path / name / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), (name, rel)
+
+
+def test_cost_sensitivity_reruns_the_trained_model(reference_run):
+    """Each fold re-runs its model at 0x, 0.5x, 1x and 2x costs; at 1x that is the test itself."""
+    run, _ = reference_run
+    for k in (0, 1):
+        record = json.loads((run / "SMPA" / f"fold_{k}" / "result.json").read_text())
+        cs = record["cost_sensitivity"]
+        assert cs["multiples"] == [0.0, 0.5, 1.0, 2.0]
+        assert cs["net_return"][2] == record["test"]["net_return"]
+        assert cs["trades"][2] == record["test"]["trades"]
+    sym = json.loads((run / "summary.json").read_text())["symbols"][0]
+    assert sym["metrics"]["cost_sensitivity"]["net_return"][2] == pytest.approx(sym["metrics"]["net_return"], rel=1e-12)

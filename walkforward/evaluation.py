@@ -90,10 +90,13 @@ def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *
     test = range(*fold["test"])
     decisions = np.ascontiguousarray(actions[test.start:test.stop], dtype=np.int64)
     sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)
+    costs = fold_evidence.cost_sensitivity(lambda m: simulate(
+        bars, decisions, fold_evidence.scaled_config(sim_config, bars.asset_class, m), start=test.start,
+        close_at_end=True))
     base = fold_evidence.baselines(bars, sim_config, test, sim, decisions, seed=config.seed, fold_id=int(fold["id"]),
                                    n_random_seeds=config.n_random_seeds, null_draws=config.null_draws)
     meanings = sim_config.account.action_space.meanings
-    record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash)
+    record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash, costs)
     return record, sim, decisions
 
 

@@ -60,6 +60,85 @@ def baselines(bars, sim_config, test: range, sim, actions: np.ndarray, *, seed: 
     }
 
 
+#: Cost multiples every report shows (DESIGN 3.4), and the grid each fold's net P&L curve is
+#: sampled on for the stitched breakeven (the fold's own breakeven is added as a knot).
+COST_MULTIPLES = (0.0, 0.5, 1.0, 2.0)
+COST_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: Bisection stops when the bracket of the breakeven multiple is this narrow.
+BREAKEVEN_TOL = 1e-4
+BREAKEVEN_METHOD = ("bisection on the cost multiple between the last grid multiple with positive net P&L and the "
+                    "first without, each point a re-run of the decisions with every cost scaled")
+
+
+def _pnl_point(sim) -> dict:
+    pnl = sim.trades["net_pnl"]
+    return {"net_return": sim.net_return, "net_pnl": float(sim.equity[-1] - sim.initial_equity) if len(sim.equity)
+            else 0.0, "wins": float(pnl[pnl > 0].sum()), "losses": float(-pnl[pnl < 0].sum()),
+            "trades": int(len(pnl))}
+
+
+def cost_sensitivity(rerun) -> dict:
+    """How the result moves with costs: ``rerun(multiple) -> SimResult`` re-runs the segment's
+    decision maker with every cost scaled (a policy re-decides on its own account at each
+    multiple; fixed decisions are re-simulated).
+
+    Returns net return, net P&L, winning and losing P&L at `COST_MULTIPLES` and on `COST_GRID`
+    (cut where a scaled cost leaves its model's bounds), and ``breakeven_multiple``: the
+    smallest multiple at which net P&L reaches zero (0 when it is not positive even without
+    costs; None with ``breakeven_above`` when still positive at the grid's end), found by
+    `BREAKEVEN_METHOD` to `BREAKEVEN_TOL`.
+    """
+    from backtest.errors import ConfigError
+
+    points: dict[float, dict] = {}
+
+    def at(m: float) -> dict:
+        if m not in points:
+            points[m] = _pnl_point(rerun(m))
+        return points[m]
+
+    grid = []
+    for m in COST_GRID:
+        try:
+            at(m)
+        except ConfigError:
+            break  # a scaled cost beyond its model's bound: the grid ends here
+        grid.append(m)
+    breakeven, above = None, None
+    losing = [m for m in grid if at(m)["net_pnl"] <= 0]
+    if at(0.0)["net_pnl"] <= 0:
+        breakeven = 0.0
+    elif not losing:
+        above = grid[-1]
+    else:
+        hi = losing[0]  # the first grid multiple without positive net P&L; the one before has it
+        lo = max(m for m in grid if m < hi)
+        while hi - lo > BREAKEVEN_TOL:
+            mid = 0.5 * (lo + hi)
+            if at(mid)["net_pnl"] > 0:
+                lo = mid
+            else:
+                hi = mid
+        breakeven = hi
+    fixed = [at(m) for m in COST_MULTIPLES if m in grid]
+    knots = sorted(points)
+    return {
+        "multiples": [m for m in COST_MULTIPLES if m in grid],
+        "net_return": [p["net_return"] for p in fixed], "net_pnl": [p["net_pnl"] for p in fixed],
+        "wins": [p["wins"] for p in fixed], "losses": [p["losses"] for p in fixed],
+        "trades": [p["trades"] for p in fixed],
+        "curve_multiples": knots, "curve_net_return": [points[m]["net_return"] for m in knots],
+        "breakeven_multiple": breakeven, "breakeven_above": above, "method": BREAKEVEN_METHOD,
+    }
+
+
+def scaled_config(sim_config, asset_class: str, multiple: float):
+    """``sim_config`` with every cost times ``multiple``."""
+    import dataclasses
+
+    return dataclasses.replace(sim_config, friction=sim_config.friction_for(asset_class).scaled(multiple))
+
+
 def equity_frame(bars, sim, actions: np.ndarray):
     """The ``equity.csv`` table: one row per test bar, the decision as an action id."""
     import pandas as pd
@@ -78,8 +157,10 @@ def write_fold_files(store, symbol: str, fold_id: int, bars, sim, actions: np.nd
     store.write_csv(rel / "equity.csv", equity_frame(bars, sim, actions))
 
 
-def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_year: float, data_hash: str) -> dict:
-    """The part of ``result.json`` every fold has: segment times, account, baselines, test figures."""
+def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_year: float, data_hash: str,
+                   costs: dict | None = None) -> dict:
+    """The part of ``result.json`` every fold has: segment times, account, baselines, test
+    figures and the `cost_sensitivity` of the decisions (``costs``)."""
     idx = bars.index
     train, val, test = (range(*fold[k]) for k in ("train", "val", "test"))
     pf = sim.profit_factor()
@@ -91,10 +172,12 @@ def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_y
         "initial_equity": float(sim.initial_equity), "bars_per_year": float(bars_per_year),
         "pdt_rejections": int(sim.pdt_rejections), "action_meanings": list(meanings),
         "baselines": baselines_,
+        "cost_sensitivity": costs,
         "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": None if math.isnan(pf) else pf,
                  "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
         "data_hash": data_hash,
     }
 
 
-__all__ = ["baseline_seed", "baselines", "equity_frame", "segment_record", "write_fold_files"]
+__all__ = ["COST_GRID", "COST_MULTIPLES", "baseline_seed", "baselines", "cost_sensitivity", "equity_frame",
+           "scaled_config", "segment_record", "write_fold_files"]

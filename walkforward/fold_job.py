@@ -9,9 +9,11 @@ function with plain, picklable arguments, so the process pool and Ray can ship i
 3. the best validation checkpoint is copied to ``fold_<k>/checkpoint.pt`` and loaded
    back from that file (``weights_only``) for the test: the model tested is the file
    on disk, not an object that happened to be in memory;
-4. the test segment is backtested with `backtest.runner.run_policy`, then the baselines of
-   `walkforward.fold_evidence` (buy and hold at the cap and exposure-matched, flat, the
-   random policy with the model's action frequencies, the timing null);
+4. the test segment is backtested with `backtest.runner.run_policy`, again with every cost
+   scaled (`walkforward.fold_evidence.cost_sensitivity`: the model re-decides on its own
+   account), then the baselines of `walkforward.fold_evidence` (buy and hold at the cap and
+   exposure-matched, flat, the random policy with the model's action frequencies, the
+   timing null);
 5. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
    (the completion marker, `walkforward.store.RunStore.mark_fold_complete`).
 
@@ -188,12 +190,14 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
 
     policy = load_policy(fold_dir / CHECKPOINT, device=spec.device, expected_schema=schema, expected_actions=meanings)
     run = evaluate(policy, builder, bars, sim_config, test.start, test.stop)
+    costs = fold_evidence.cost_sensitivity(lambda m: evaluate(
+        policy, builder, bars, fold_evidence.scaled_config(sim_config, bars.asset_class, m), test.start, test.stop).sim)
     base = fold_evidence.baselines(bars, sim_config, test, run.sim, run.actions, seed=int(cfg["seed"]),
                                    fold_id=fold_id, n_random_seeds=int(cfg["n_random_seeds"]),
                                    null_draws=int(cfg["null_draws"]))
 
     fold_evidence.write_fold_files(store, spec.symbol, fold_id, bars, run.sim, run.actions)
-    record = _result_record(spec, bars, run, trainer, result, base, meanings)
+    record = _result_record(spec, bars, run, trainer, result, base, meanings, costs)
     store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
     shutil.rmtree(scratch, ignore_errors=True)
     pf = run.sim.profit_factor()
@@ -266,11 +270,11 @@ def _warm_start(trainer, path: str) -> None:
     trainer.net.load_state_dict(data["network"]["state_dict"])
 
 
-def _result_record(spec, bars, run, trainer, result, baselines, meanings) -> dict:
+def _result_record(spec, bars, run, trainer, result, baselines, meanings, costs) -> dict:
     """result.json: the segment record every fold has, plus what training did."""
     return {
         **fold_evidence.segment_record(spec.fold, bars, run.sim, baselines, meanings, spec.bars_per_year,
-                                       spec.data_hash),
+                                       spec.data_hash, costs),
         "training_log": [{k: h.get(source) for k, source in _LOG_KEYS.items()} for h in result.history],
         "validation_history": [{k: v.get(k) for k in _VAL_KEYS} for v in result.validation_history],
         "best_validation": {k: (result.best_validation or {}).get(k) for k in _VAL_KEYS},

@@ -303,7 +303,7 @@ def summary_table(summary: dict | None, criteria: bool = False) -> str:
     cap = caps.pop() if len(caps) == 1 else None
     bh_head = f"vs B&H@{cap:.0%}" if isinstance(cap, float) else "vs B&H@cap"
     head = f"{'symbol':<12} {'folds':>5} {'PF':>7} {'skew':>7} {'consist.':>8} {'net ret':>9} {'max DD':>8} " \
-           f"{'trades':>6} {bh_head:>10} {'null p':>7} {'B&H~ p':>7} {'DSR':>6}  verdict"
+           f"{'trades':>6} {bh_head:>10} {'null p':>7} {'B&H~ p':>7} {'DSR':>6} {'BE cost':>7}  verdict"
     lines = [head, "-" * len(head)]
     for s in summary["symbols"]:
         m = s.get("metrics", {})
@@ -316,15 +316,27 @@ def summary_table(summary: dict | None, criteria: bool = False) -> str:
             f"{format_value(s.get('consistency'), 'pct'):>8} {format_value(net, 'pct'):>9} "
             f"{format_value(m.get('max_drawdown'), 'pct'):>8} {format_value(m.get('trades'), 'int'):>6} "
             f"{format_value(vs, 'pct'):>10} {format_value(m.get('timing_null_p')):>7} "
-            f"{format_value(m.get('excess_p')):>7} {format_value(m.get('dsr')):>6}  {s.get('verdict')}")
+            f"{format_value(m.get('excess_p')):>7} {format_value(m.get('dsr')):>6} "
+            f"{breakeven_text(m.get('cost_sensitivity')):>7}  {s.get('verdict')}")
     lines.append("null p: timing-null p-value (own exposure moved in time); B&H~ p: p-value of the excess over "
-                 "buy and hold matched to the average exposure; DSR: deflated Sharpe")
+                 "buy and hold matched to the average exposure; DSR: deflated Sharpe; BE cost: the multiple of "
+                 "all costs at which net P&L reaches zero")
     if criteria:
         for s in summary["symbols"]:
             lines.append(f"\n{s['symbol']}: {s.get('verdict')}")
             for row in s.get("criteria", []):
                 lines.append(f"  {row['level']:<8} {'ok  ' if row['passed'] else 'FAIL'} {row['text']}")
     return "\n".join(lines)
+
+
+def breakeven_text(costs) -> str:
+    """The breakeven cost multiple as people read it: ``2.31x``, ``>8x``, ``0x`` or ``n/a``."""
+    if not costs:
+        return "n/a"
+    if costs.get("breakeven_above") is not None:
+        return f">{costs['breakeven_above']:g}x"
+    b = costs.get("breakeven_multiple")
+    return "n/a" if b is None else f"{b:.2f}x"
 
 
 def run(data=(), **settings) -> RunOutcome:
