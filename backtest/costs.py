@@ -260,7 +260,7 @@ class ImpactModel:
     def __post_init__(self) -> None:
         if self.mode not in _IMPACT_MODES:
             raise ConfigError(f"ImpactModel.mode must be one of {_IMPACT_MODES}, got {self.mode!r}")
-        _nonneg("ImpactModel", "y", self.y, 10.0)
+        _nonneg("ImpactModel", "y", self.y, 100.0)  # a sanity bound; room for scaled() stress multiples
         _nonneg("ImpactModel", "k", self.k, 1.0)
         for name in ("lookback", "min_sessions"):
             v = getattr(self, name)
@@ -379,7 +379,9 @@ class FrictionConfig:
         cap stay. ``scaled(0)`` is frictionless; a fill's components scale linearly as long
         as its quantity is not set by the cash cap (commission on the executed notional
         also moves with the other components' price change). A scaled value beyond its
-        model's bound (e.g. a spread above 10% of price) raises `ConfigError`."""
+        model's bound (slippage, spread or per-notional commission above 10% of price, y
+        above 100, k above 1) raises `ConfigError`: the defaults scale up to 40x (crypto's
+        0.25% fee reaches 10%), equity's to 166x, FX's to over 1000x."""
         if isinstance(multiple, bool) or not isinstance(multiple, (int, float, np.floating, np.integer)) \
                 or not math.isfinite(multiple) or multiple < 0:
             raise ConfigError(f"FrictionConfig.scaled: multiple must be a finite number >= 0, got {multiple!r}")

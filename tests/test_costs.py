@@ -145,8 +145,10 @@ def test_scaled_multiplies_every_cost_and_validates():
     for bad in (-0.5, float("nan"), float("inf"), True, "2"):
         with pytest.raises(ConfigError, match="multiple"):
             base.scaled(bad)
-    with pytest.raises(ConfigError, match="scaled"):  # a 10%+ spread is refused, as when built directly
-        FrictionConfig.for_asset_class("crypto").scaled(1000)
+    with pytest.raises(ConfigError, match="scaled"):  # a 10%+ fee is refused, as when built directly
+        FrictionConfig.for_asset_class("crypto").scaled(41)
+    for ac in ("equity", "crypto", "fx"):  # stress multiples well past any breakeven search stay valid
+        assert FrictionConfig.for_asset_class(ac).scaled(40).commission.per_notional <= 0.1
 
 
 def test_impact_inputs_causal_and_from_prior_sessions():
