@@ -223,3 +223,19 @@ def test_monthly_bars_stamped_on_month_starts_and_ends(tmp_path, capsys):
         assert bars.asset_class == "equity" and bars.timeframe == MONTH and len(bars) == len(stamps)
         assert main(["data", str(tmp_path / "IDX.csv"), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["symbols"][0]["gaps"] == 1
+
+
+def test_run_and_evaluate_take_keep_extended(tmp_path, capsys):
+    """`run` and `evaluate` refuse the mostly-extended file like `data`, and load it with the flag."""
+    from walkforward.commands.run import load_config
+    from walkforward.orchestrator import load_series
+    from walkforward.cli import build_parser
+
+    path, n = _extended_hours_file(tmp_path)
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert "--keep-extended" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    for argv in (["run", str(path), "--keep-extended"], ["evaluate", "a.csv", str(path), "--keep-extended"]):
+        config = load_config(build_parser().parse_args(argv))
+        assert config.keep_extended
+        (bars,) = load_series(config)
+        assert len(bars) == n

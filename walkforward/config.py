@@ -65,6 +65,7 @@ class RunConfig:
     embargo: int | str | None = None  # gap between segments, >= window + reward horizon; None: minimum
     symbols: tuple[str, ...] | None = None  # symbols to run; None: every symbol in the data
     asset_class: str = "auto"  # auto (from the data/symbol) or force equity|crypto|fx
+    keep_extended: bool = False  # keep equity bars outside regular sessions (pre/after market)
     device: str = "auto"  # auto (CUDA when available), cpu or cuda
     engine: str = "local"  # local (sequential), processes (local pool) or ray (cluster)
     n_workers: int = 1  # worker processes for engine=processes

@@ -76,7 +76,7 @@ def load_series(config: RunConfig) -> list:
     else:
         from backtest.data import load_bars
 
-        series = load_bars(list(config.data), asset_class=asset_class)
+        series = load_bars(list(config.data), asset_class=asset_class, keep_extended=config.keep_extended)
     if config.symbols is not None:
         have = {b.symbol: b for b in series}
         missing = [s for s in config.symbols if s not in have]

@@ -29,7 +29,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         "data": list(a("data") or []) or None, "out": a("out"), "mode": a("mode"), "folds": a("folds"),
         "scheme": a("scheme"), "train_size": a("train_size"), "val_size": a("val_size"),
         "test_size": a("test_size"), "embargo": a("embargo"), "symbols": a("symbols"),
-        "asset_class": a("asset_class"), "device": a("device"), "engine": a("engine"),
+        "asset_class": a("asset_class"), "keep_extended": True if a("keep_extended") else None,
+        "device": a("device"), "engine": a("engine"),
         "n_workers": a("workers"), "ray_address": a("ray_address"), "seed": a("seed"), "threads": a("threads"),
         "quiet": True if a("quiet") else None, "verbose": True if a("verbose") else None,
         "warm_start": True if a("warm_start") else None, "n_random_seeds": a("random_seeds"), "pdt": a("pdt"),
@@ -92,6 +93,8 @@ def add_layout_arguments(p, default_out: str = "runs/latest") -> None:
     p.add_argument("--embargo", default=None, help="bars between segments (default: window + reward horizon)")
     p.add_argument("--symbols", default=None, help="comma-separated symbols to run (default: all in DATA)")
     p.add_argument("--asset-class", choices=ASSET_CLASSES, default=None, help="override asset-class detection")
+    p.add_argument("--keep-extended", action="store_true",
+                   help="keep equity bars outside regular sessions (pre/after market) instead of refusing the file")
     p.add_argument("--seed", type=_int, default=None, help="master seed (default 0)")
     p.add_argument("--random-seeds", type=_int, default=None,
                    help="seeds of the random-policy baseline (default 100)")
