@@ -9,10 +9,6 @@ Python side turns into structured records.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 import numpy as np
 from numba import njit
 
@@ -53,31 +49,6 @@ N_FI = 7
 N_TF = 12
 TI_ENTRY_BAR, TI_EXIT_BAR, TI_SIDE = range(3)
 N_TI = 3
-
-def drop_stale_cache(stem: str, sources: tuple[str, ...]) -> None:
-    """Numba's on-disk cache of ``backtest/<stem>.py`` is keyed by that file only, not by
-    the jitable code it inlines from ``sources`` (file names in `backtest`); drop the cached
-    kernels when any of those sources changed, so edits always take effect."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return  # a custom cache location: left to its owner
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in sources:
-        digest.update((here / name).read_bytes())
-    cache = here / "__pycache__"
-    stamp = cache / f"{stem}.deps"
-    try:
-        if stamp.exists() and stamp.read_text() == digest.hexdigest():
-            return
-        for f in cache.glob(f"{stem}.*.nb[ic]"):
-            f.unlink(missing_ok=True)
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest.hexdigest())
-    except OSError:  # read-only install: the cache is whatever was shipped
-        pass
-
-
-drop_stale_cache("_sim_kernel", ("costs.py", "rng.py", "pdt.py", "account.py"))
 
 #: A lot whose remaining quantity is at most this share of its quantity is used up.
 LOT_EPS = 1e-12

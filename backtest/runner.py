@@ -123,8 +123,8 @@ class PolicyRun:
 # --------------------------------------------------------------------------------------
 # numba kernels (they call the simulator kernel's own functions, so arithmetic is shared)
 # --------------------------------------------------------------------------------------
-# the cached kernels below inline `backtest._sim_kernel` and its formulas
-K.drop_stale_cache("runner", ("_sim_kernel.py", "costs.py", "rng.py", "pdt.py", "account.py"))
+# the cached kernels below inline `backtest._sim_kernel` and its formulas; their cache is
+# keyed by every file they import (`backtest._jit_cache`)
 
 
 @njit(cache=True)
