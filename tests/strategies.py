@@ -135,3 +135,20 @@ def bars_strategy(
     frame = tag_sessions(pd.DataFrame(data, index=index), ac, calendar=calendar, timeframe=tf)
     return Bars(frame, symbol=f"HYP{ac[:2].upper()}", asset_class=ac, timeframe=tf,
                 calendar=calendar if ac == "equity" else None, source="hypothesis")
+
+
+@st.composite
+def near_pdt_accounts(draw, include_close: bool | None = None):
+    """Accounts that straddle the PDT threshold (DESIGN 3.5: equity at the PREVIOUS close below
+    25,000): 24,000-26,000 of equity, all of it tradable (``max_position=1.0``, no safety
+    buffer, full base allocation), so a few bars' moves carry the equity across 25,000 and
+    the previous close, the current equity and the open's equity fall on different sides.
+    Policies fed accounts always under (1k-3k) or always over (30k+) cannot tell them apart.
+    """
+    from backtest.account import AccountConfig
+
+    close = draw(st.booleans()) if include_close is None else include_close
+    return AccountConfig(initial_equity=draw(st.sampled_from([24_000.0, 24_800.0, 25_000.0, 25_100.0, 25_600.0])),
+                         safety_buffer=0.0, base_allocation=1.0, max_position=1.0,
+                         allow_short=draw(st.booleans()), include_close_action=close,
+                         min_order_notional=draw(st.sampled_from([0.0, 1.0])))
