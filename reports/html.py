@@ -284,6 +284,8 @@ def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], su
         f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
         + _verdict_block(s)
         + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
+        + (f'<p id="n-trials-basis">Deflated Sharpe trials: {esc(str(s["n_trials_basis"]))}</p>'
+           if s.get("n_trials_basis") else "")
         + "<h2>Cost sensitivity</h2>" + _cost_table(m.get("cost_sensitivity"))
         + fig.div(charts.equity_chart(st["equity"], st["buy_and_hold"], st["bounds"], st["bh_matched"],
                                       bh_label, matched_label), "equity")

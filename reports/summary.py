@@ -327,9 +327,12 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         folds = loaded[str(e["dir"])]
         if not folds:
             continue
+        # the research ledger counts trials per symbol (walkforward.ledger): symbols[i].n_trials
+        n_sym = int(e["n_trials"]) if isinstance(e.get("n_trials"), int) and e["n_trials"] >= 1 else n_trials
         s = symbol_summary(str(e["symbol"]), folds, bars_per_year=float(e["bars_per_year"]),
-                           initial_equity=init, n_trials=n_trials, action_meanings=meanings,
+                           initial_equity=init, n_trials=n_sym, action_meanings=meanings,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
+        s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])
         s["asset_class"] = e.get("asset_class")
         s["timeframe"] = e.get("timeframe")

@@ -5,6 +5,7 @@ bounded example counts and no deadline, so CI is deterministic and its time boun
 A failing property prints its minimal example either way.
 """
 
+import contextlib
 import os
 
 import pytest
@@ -28,12 +29,49 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+@contextlib.contextmanager
+def fresh_ledger(tmp_path_factory):
+    """Point the research ledger (walkforward.ledger) at a new temporary file, in os.environ
+    so that subprocesses (tests/run_helpers.py copies it) use it too; restore on exit."""
+    previous = os.environ.get("WALKFORWARD_LEDGER")
+    os.environ["WALKFORWARD_LEDGER"] = str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("WALKFORWARD_LEDGER", None)
+        else:
+            os.environ["WALKFORWARD_LEDGER"] = previous
+
+
+# Never the user's research ledger, and never one shared by unrelated tests: trial counts (and
+# with them the deflated Sharpe in summary.json) must not depend on which tests ran before in
+# the same worker. One fresh ledger per session, per module (for module fixtures) and per test.
+@pytest.fixture(scope="session", autouse=True)
+def _session_ledger(tmp_path_factory):
+    with fresh_ledger(tmp_path_factory):
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_ledger(tmp_path_factory):
+    with fresh_ledger(tmp_path_factory):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_ledger(tmp_path_factory):
+    with fresh_ledger(tmp_path_factory):
+        yield
+
+
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory):
     """An uninterrupted tiny `walkforward run` (see tests/run_helpers.py): (run dir, process)."""
     from tests.run_helpers import TINY, run_cli
 
     cwd = tmp_path_factory.mktemp("uninterrupted")
-    proc = run_cli(["run", "--out", "run", *TINY, "-q"], cwd)
+    with fresh_ledger(tmp_path_factory):  # its own: whichever test first needs it, it counts one trial
+        proc = run_cli(["run", "--out", "run", *TINY, "-q"], cwd)
     assert proc.returncode == 0, proc.stderr
     return cwd / "run", proc
