@@ -7,4 +7,4 @@ the others.
 """
 
 #: Subcommand modules in the order `--help` lists them.
-COMMANDS = ("run", "evaluate", "report", "backtest", "inspect", "data", "features", "costs")
+COMMANDS = ("run", "evaluate", "compare", "ledger", "report", "backtest", "inspect", "data", "features", "costs")
