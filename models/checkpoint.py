@@ -8,7 +8,16 @@ so a crafted file cannot run code. Contents:
     format, format_version, config (TrainConfig as dict), schema (dict) + schema_class,
     normaliser (arrays as tensors), action_meanings, network {hidden, n_actions,
     state_dict}, optimizers {actor, critic}, global_step, update, validation_history,
-    best_validation, rng (torch RNG states), versions, data_hash, fold_id, created_utc.
+    best_validation, rng (torch RNG states), versions, data_hash, fold_id, created_utc,
+    world (format 2).
+
+``world`` is the world the policy was trained and selected in, so that a backtest of the
+checkpoint outside its run trades as its fold did (DESIGN 3.6): ``account``
+(`backtest.account.AccountConfig` fields), ``friction`` (`backtest.costs.FrictionConfig`
+of its symbol's class), ``pdt``, ``seed`` (the slippage draws' key), ``asset_class``,
+``reward`` (`models.reward.RewardConfig`), ``resolution`` (what ``auto`` became:
+device, trainer, machine), ``window``, ``symbol`` and ``segments``. Format 1 files (no
+world) still load; `world_of` then warns that defaults are assumed.
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ import torch
 from backtest.errors import CheckpointError, SchemaMismatchError
 
 FORMAT = "rl-walkforward-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this release reads (1: before checkpoints carried their world).
+READABLE_VERSIONS = (1, 2)
 REQUIRED_KEYS = ("format", "format_version", "config", "schema", "schema_class", "action_meanings",
                  "network", "global_step", "update", "validation_history")
 #: Schema classes a checkpoint may name; nothing else is ever imported from a file's contents.
@@ -104,7 +115,7 @@ def normaliser_from_dict(data):
 
 def build_payload(*, network, config, schema, action_meanings, normaliser=None, optimizers=None,
                   global_step: int = 0, update: int = 0, validation_history=(), best_validation=None,
-                  rng=None, data_hash: str | None = None, fold_id=None) -> dict:
+                  rng=None, data_hash: str | None = None, fold_id=None, world: dict | None = None) -> dict:
     """The checkpoint dict (everything converted to tensors and plain values)."""
     if len(action_meanings) != network.n_actions:
         raise CheckpointError(f"action_meanings has {len(action_meanings)} names but the network has "
@@ -129,6 +140,7 @@ def build_payload(*, network, config, schema, action_meanings, normaliser=None, 
         "versions": package_versions(),
         "data_hash": data_hash,
         "fold_id": fold_id,
+        "world": world,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return to_plain(payload)
@@ -176,9 +188,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
                               "only files written by this suite are accepted") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not an {FORMAT} file; was it written by another tool?")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {str(path)!r} has format_version={data.get('format_version')!r}; "
-                              f"this version reads {FORMAT_VERSION}; retrain or use a matching release")
+                              f"this version reads {', '.join(map(str, READABLE_VERSIONS))}; retrain or use a "
+                              "matching release")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: missing {missing}")
@@ -204,6 +217,7 @@ def _check_types(data: dict, path: Path) -> None:
         ("update", type(data["update"]) is int),
         ("validation_history", isinstance(data["validation_history"], list)),
         ("best_validation", isinstance(data.get("best_validation"), (dict, type(None)))),
+        ("world", isinstance(data.get("world"), (dict, type(None)))),
     )
     bad = [name for name, ok in checks if not ok]
     if bad:
@@ -240,3 +254,15 @@ def check_architecture(data: dict, network, schema) -> None:
     if diffs:
         raise SchemaMismatchError("cannot resume: architecture differs (" + "; ".join(diffs) +
                                   "); use the same config and schema, or start a fresh run directory")
+
+
+def world_of(data: dict, path=None) -> dict | None:
+    """The checkpoint's world (module doc), or None with a warning for a file written before
+    checkpoints carried it: its account, costs and PDT mode are then unknown and the caller's
+    defaults are assumed."""
+    world = data.get("world")
+    if world is None:
+        warnings.warn(f"checkpoint {str(path) if path else ''} records no account, costs or PDT mode (written before "
+                      "format 2); the defaults (or the flags and --config given) are assumed, so a backtest may "
+                      "not trade as its fold did", UserWarning, stacklevel=2)
+    return world

@@ -136,7 +136,7 @@ def load_policy(path, device="cpu", expected_schema=None, expected_actions=None)
     data = load_checkpoint(path, map_location="cpu")
     network, schema = build_network(data, device)
     info = {k: data.get(k) for k in ("config", "global_step", "update", "validation_history",
-                                      "best_validation", "fold_id", "data_hash", "versions")}
+                                      "best_validation", "fold_id", "data_hash", "versions", "world")}
     policy = Policy(network, schema, data["action_meanings"], normaliser_from_dict(data.get("normaliser")),
                     device=device, info=info)
     policy.check(expected_schema, expected_actions)

@@ -367,7 +367,7 @@ class PPOTrainer:
 
     def __init__(self, env, schema, config: TrainConfig, *, device=None, validate=None, run_dir=None,
                  action_meanings=None, normaliser=None, data_hash=None, fold_id=None, progress=None,
-                 verbose: int = 1, log_path=None) -> None:
+                 verbose: int = 1, log_path=None, world: dict | None = None) -> None:
         self.env, self.schema, self.cfg = env, schema, config
         self.device = torch.device(device if device is not None else getattr(env, "device", "cpu"))
         if int(env.n_envs) != config.n_envs:
@@ -379,6 +379,7 @@ class PPOTrainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log_path = Path(log_path) if log_path is not None else (self.run_dir / "train_log.jsonl" if self.run_dir else None)
         self.normaliser, self.data_hash, self.fold_id = normaliser, data_hash, fold_id
+        self.world = world  # account, costs, PDT, reward, resolution: saved in every checkpoint
         self.amp = config.amp and (self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_native_bf16()))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
@@ -597,7 +598,8 @@ class PPOTrainer:
                              action_meanings=self.action_meanings, normaliser=self.normaliser, optimizers=opts,
                              global_step=self.global_step, update=self.update,
                              validation_history=self.validation_history, best_validation=self.best_validation,
-                             rng={"generator": self.gen.get_state()}, data_hash=self.data_hash, fold_id=self.fold_id)
+                             rng={"generator": self.gen.get_state()}, data_hash=self.data_hash, fold_id=self.fold_id,
+                             world=self.world)
 
     def save(self, path) -> Path:
         return save_checkpoint(path, payload=self._payload())

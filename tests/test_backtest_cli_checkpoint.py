@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from backtest.config_codec import to_plain
 from backtest.data import load_bars
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
@@ -38,8 +39,11 @@ def files(tmp_path_factory):
     net = ActorCritic(schema, len(ACTIONS), (16, 8))
     with torch.no_grad():  # an untrained net that trades
         net.actor_body[-1].weight.mul_(300.0)
+    default = SimConfig()  # the world it "trained" in: the default account and equity costs
+    world = {"account": to_plain(default.account), "friction": to_plain(default.friction_for("equity")),
+             "pdt": default.pdt, "seed": default.seed, "asset_class": "equity"}
     ckpt = save_checkpoint(root / "model.pt", network=net, config=TrainConfig(hidden=(16, 8)), schema=schema,
-                           action_meanings=ACTIONS, normaliser=Normaliser.fit(feats, 0, 300), fold_id=2)
+                           action_meanings=ACTIONS, normaliser=Normaliser.fit(feats, 0, 300), fold_id=2, world=world)
     return root, data, ckpt
 
 

@@ -201,6 +201,22 @@ def test_toml_corpus_raises_config_error(tmp_path, case, text, pattern):
     assert "\n" not in str(info.value).strip() or "TOML" in str(info.value)
 
 
+@pytest.mark.parametrize("command", ["run", "evaluate"])
+@pytest.mark.parametrize("case, text, pattern", [c for c in TOML_CASES if c[0] != "binary_toml"],
+                         ids=[c[0] for c in TOML_CASES if c[0] != "binary_toml"])
+def test_toml_corpus_through_the_cli_exits_2_and_writes_nothing(tmp_path, capsys, good_csv, command, case, text,
+                                                              pattern):
+    """The whole configuration is validated before the run directory exists: every bad table,
+    at any level, is one line and exit 2, and no --out is left behind."""
+    path = tmp_path / "run.toml"
+    path.write_bytes(text.encode("utf-8"))
+    out = tmp_path / "never"
+    head = ["run"] if command == "run" else ["evaluate", tmp_path / "actions.csv"]
+    rc, _, err = cli(capsys, [*head, good_csv, "--config", path, "--out", out])
+    assert_bad_input(rc, err, pattern)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("overrides, pattern", [
     ({"folds": 0}, r"folds=0 must be >= 1; e\.g\. --folds 5"),
     ({"folds": -3}, r"folds=-3 must be >= 1"),

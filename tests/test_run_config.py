@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 
+from backtest.costs import FrictionConfig
 from backtest.errors import ConfigError
 from walkforward.config import NON_RESULT_FIELDS, RunConfig, VerdictThresholds, load_toml
 
@@ -50,15 +51,23 @@ def test_frozen_and_picklable():
 def test_toml_loads_tables_and_coerces(toml_file):
     path = toml_file(
         'data = "bars.csv"\nmode = "quick_test"\nfolds = 6\nsymbols = ["AAPL", "MSFT"]\ntrain_size = "365D"\n'
-        "[verdict]\ndeploy_pf = 2\n[friction]\nslippage_max = 0.001\n[friction.commission]\nper_share = 0.005\n"
-        "[trainer]\ntotal_steps = 2_000_000\n"
+        "[verdict]\ndeploy_pf = 2\n[friction.slippage]\nmax_slippage = 0.001\n[friction.commission]\nper_share = 0.005\n"
+        "[trainer]\ntotal_steps = 2_000_000\n[account]\nmax_position = 0.1\ninitial_equity = 5000\n"
+        "[reward]\ndirection = 0.30\nmagnitude = 0.15\n"
     )
     cfg = RunConfig.from_sources(path, {})
     assert cfg.data == (str(path.parent / "bars.csv"),) and cfg.symbols == ("AAPL", "MSFT") and cfg.folds == 6
     assert cfg.train_size == "365D"
     assert cfg.verdict.deploy_pf == 2.0 and isinstance(cfg.verdict.deploy_pf, float)
-    assert cfg.friction == {"slippage_max": 0.001, "commission": {"per_share": 0.005}}
+    assert cfg.friction == {"slippage": {"max_slippage": 0.001}, "commission": {"per_share": 0.005}}
     assert cfg.trainer == {"total_steps": 2_000_000}
+    # typed: the tables are the configs the kernel and the trainer get
+    assert cfg.account.max_position == 0.1 and cfg.account.initial_equity == 5000.0
+    assert cfg.reward.direction == 0.30 and cfg.reward.magnitude == 0.15
+    fx = cfg.sim_config("fx")
+    assert fx.friction.slippage.max_slippage == 0.001 and fx.friction.commission.per_share == 0.005
+    assert fx.friction.spread.spread == FrictionConfig.for_asset_class("fx").spread.spread  # class default kept
+    assert fx.account == cfg.account and cfg.schema().window == 100
 
 
 @pytest.mark.parametrize(
@@ -67,10 +76,34 @@ def test_toml_loads_tables_and_coerces(toml_file):
         ("fold = 5\n", "'fold'"),
         ("[verdict]\ndeploy_profit = 1.5\n", "'verdict.deploy_profit'"),
         ("[trainer]\ntotal_step = 10\n", "'trainer.total_step'"),
+        ("[trainer]\nseed = 10\n", "'trainer.seed'"),  # the run's seed decides it
+        ("[account]\nmax_positon = 0.1\n", "'account.max_positon'"),
+        ("[reward]\ndirecton = 0.35\n", "'reward.directon'"),
+        ("[friction]\nslippage_max = 0.001\n", "'friction.slippage_max'"),  # fold time used to reject it
+        ("[friction.spread]\nsprd = 0.001\n", "'friction.spread.sprd'"),
+        ("[friction.impact]\nmode = \"auto\"\nY = 0.5\n", "'friction.impact.Y'"),
     ],
 )
 def test_unknown_keys_are_named(toml_file, text, key):
     with pytest.raises(ConfigError, match=f"unknown key {key}"):
+        RunConfig.from_sources(toml_file(text), {})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[account]\nmax_position = 1.5\n", r"account: AccountConfig.max_position must be in \(0.0, 1.0\]"),
+        ("[reward]\ndirection = 0.5\n", "reward: RewardConfig weights must sum to 1"),
+        ("[friction.spread]\nspread = 0.5\n", "friction.spread: SpreadModel.spread must be at most 0.1"),
+        ("[friction.impact]\nmode = \"sqrt\"\n", "ImpactModel.mode must be one of"),
+        ("[trainer]\ntotal_steps = 0\n", "trainer: total_steps=0 must be a positive integer"),
+        ("[trainer]\nhidden = \"huge\"\n", "hidden='huge' is not a preset"),
+        ("window = 1\n", "window=1 must be >= 2"),
+        ("null_draws = 5\n", "null_draws=5 must be >= 20"),
+    ],
+)
+def test_bad_values_in_every_table_are_refused_up_front(toml_file, text, message):
+    with pytest.raises(ConfigError, match=message):
         RunConfig.from_sources(toml_file(text), {})
 
 
@@ -81,9 +114,9 @@ def test_unknown_keys_are_named(toml_file, text, key):
         ("seed = true\n", "seed=True"),
         ("quiet = 1\n", "quiet=1"),
         ("symbols = [1, 2]\n", "symbols=[1, 2]"),
-        ('verdict = "strict"\n', "verdict='strict'"),
         ('[verdict]\ndeploy_pf = "high"\n', "verdict.deploy_pf='high'"),
-        ("[friction]\nslippage_max = 2024-01-01\n", "friction.slippage_max="),
+        ("[friction.slippage]\nmax_slippage = 2024-01-01\n", "friction.slippage.max_slippage="),
+        ('[account]\nallow_short = "yes"\n', "account.allow_short='yes'"),
         ("train_size = 1.5\n", "train_size=1.5"),
     ],
 )
@@ -116,6 +149,11 @@ def test_invalid_values_raise(kwargs, message):
 def test_verdict_accepts_instance():
     v = VerdictThresholds(deploy_pf=2.0)
     assert RunConfig(verdict=v).verdict is v
+
+
+def test_a_table_where_a_value_belongs_and_back(toml_file):
+    with pytest.raises(ConfigError, match="verdict must be a table of settings, got str 'strict'"):
+        RunConfig.from_sources(toml_file('verdict = "strict"\n'), {})
 
 
 def test_bad_toml_and_missing_file(tmp_path, toml_file):
@@ -162,7 +200,8 @@ def test_precedence_cli_over_toml_over_defaults(toml_file):
 
 
 def test_round_trip_through_dict_and_json():
-    cfg = RunConfig(data=("a.csv",), symbols=("X",), friction={"spread": 0.0003}, verdict={"paper_pf": 1.2})
+    cfg = RunConfig(data=("a.csv",), symbols=("X",), friction={"spread": {"spread": 0.0003}}, verdict={"paper_pf": 1.2},
+                    account={"max_position": 0.1}, reward={"direction": 0.3, "pnl": 0.3}, window=50)
     d = json.loads(json.dumps(cfg.to_dict()))
     again = RunConfig.from_dict(d)
     assert again == cfg and again.fingerprint() == cfg.fingerprint()
@@ -180,6 +219,7 @@ def test_fingerprint_stable_and_sensitive():
         assert dataclasses.replace(base, **change).fingerprint() == base.fingerprint(), change
     for change in (dict(seed=1), dict(folds=4), dict(scheme="anchored"), dict(mode="standard"),
                    dict(trainer={"total_steps": 11, "n_envs": 4}), dict(null_draws=500),
-                   dict(friction={"spread": 0.001})):
+                   dict(friction={"spread": {"spread": 0.001}}), dict(account={"max_position": 0.1}),
+                   dict(reward={"direction": 0.3, "pnl": 0.3}), dict(window=50)):
         assert dataclasses.replace(base, **change).fingerprint() != base.fingerprint(), change
     assert set(NON_RESULT_FIELDS) <= {f.name for f in dataclasses.fields(RunConfig)}

@@ -210,12 +210,14 @@ def test_toml_values_are_never_evaluated_or_expanded(tmp_path):
     path.write_text(
         f'ray_address = "{code}"\n'
         'out = "$HOME/${USER}/`id`"\n'
-        'symbols = ["!!python/object/apply:os.system", "{{7*7}}"]\n'
-        f'[friction]\nmodel = "{code}"\n', encoding="utf-8")
+        'symbols = ["!!python/object/apply:os.system", "{{7*7}}"]\n', encoding="utf-8")
     config = RunConfig.from_sources(path, {})
-    assert config.ray_address == code and config.friction["model"] == code
+    assert config.ray_address == code
     assert config.out == str(tmp_path / "$HOME/${USER}/`id`")  # literal text, relative to the file
     assert config.symbols == ("!!python/object/apply:os.system", "{{7*7}}")
+    path.write_text(f'[friction.impact]\nmode = "{code}"\n', encoding="utf-8")  # text where a mode belongs
+    with pytest.raises(ConfigError, match="ImpactModel.mode must be one of"):
+        RunConfig.from_sources(path, {})
     assert not marker.exists()
 
 
@@ -224,8 +226,8 @@ def test_toml_values_are_never_evaluated_or_expanded(tmp_path):
 def test_override_tables_hold_plain_values_only(value):
     from walkforward.config import RunConfig
 
-    with pytest.raises(ConfigError, match=r"friction\.x.* has the wrong type"):
-        RunConfig.from_sources(None, {"friction": {"x": value}})
+    with pytest.raises(ConfigError, match=r"friction\.spread\.spread.* has the wrong type"):
+        RunConfig.from_sources(None, {"friction": {"spread": {"spread": value}}})
 
 
 def test_run_store_paths_never_leave_the_run(tmp_path):

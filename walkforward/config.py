@@ -1,14 +1,24 @@
 """The run configuration: one frozen `RunConfig`, loaded from defaults, TOML and CLI flags.
 
 Precedence is "CLI flags override TOML values override defaults" (`RunConfig.from_sources`).
-TOML is read with `tomllib`, which parses data and never evaluates code; unknown keys and
-wrong types are refused with the key named, so a typo never silently falls back to a
-default. `fingerprint()` identifies the settings that change results, which is how a run
-directory knows whether a rerun may resume it.
+TOML is read with `tomllib`, which parses data and never evaluates code. The whole
+configuration is built and validated before anything is written: every table becomes its
+typed config (`backtest.config_codec`), so an unknown key at any level (``friction.spread.
+sprd``) or a bad value is refused with its dotted name and the known keys, and a run never
+starts only to fail in every fold. `fingerprint()` identifies the settings that change
+results, which is how a run directory knows whether a rerun may resume it.
 
-TOML layout: the fields below as top-level keys, plus tables ``[verdict]`` (thresholds),
-``[friction]``, ``[account]`` and ``[trainer]`` (overrides passed on to those configs).
-Relative ``data`` and ``out`` paths in a TOML file are relative to that file::
+Typed parts: ``account`` (`backtest.account.AccountConfig`), ``reward``
+(`models.reward.RewardConfig`, weights summing to 1), ``verdict``
+(`reports.verdict.VerdictThresholds`), ``pdt`` and ``window`` (the feature window, giving
+`schema()`). Two tables stay overrides because their base depends on what they are applied
+to: ``friction`` on top of each asset class's defaults (`friction_for`, validated for all
+three classes up front) and ``trainer`` on top of the mode sized for the device
+(`models.config.auto_config`, validated against the mode up front).
+
+TOML layout: the fields below as top-level keys, plus tables ``[verdict]``, ``[account]``,
+``[reward]``, ``[friction.<model>]`` and ``[trainer]``. Relative ``data`` and ``out`` paths
+in a TOML file are relative to that file::
 
     mode = "quick_test"
     folds = 6
@@ -25,13 +35,16 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backtest.account import AccountConfig
+from backtest.config_codec import build, check_keys, coerce, to_plain
 from backtest.errors import ConfigError
+from models.reward import RewardConfig
 from reports.verdict import RETIRED as RETIRED_VERDICT_KEYS
 from reports.verdict import VerdictThresholds  # one definition of the thresholds, shared with reports
 
@@ -43,16 +56,20 @@ ENGINES = ("local", "processes", "ray")
 PDT_MODES = ("auto", "on", "off")
 #: Most folds per symbol a run accepts (each fold trains a policy; more is almost surely a typo).
 MAX_FOLDS = 1000
-#: Fields that change how a run is executed or shown, never its fold results (the verdict
-#: thresholds are applied when the summary is built, so new ones need no retraining).
-NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict")
-_OVERRIDE_TABLES = ("friction", "account", "trainer")
+#: Fields that change how a run is executed or shown, never its fold results. The verdict
+#: thresholds are applied when the summary is built (new ones need no retraining); the device
+#: is part of the training resolution (`walkforward.training`), which is fingerprinted itself.
+NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device")
+#: Typed tables: field name -> config class (built from a TOML table, stored as one).
+_TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
+#: Trainer settings that come from the run itself, not from [trainer].
+_TRAINER_FIXED = ("mode", "seed")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything `walkforward run` needs; frozen, validated, JSON-able (not hashable: the
-    override tables are dicts; use `fingerprint()` as its identity)."""
+    """Everything `walkforward run` (and `evaluate`) needs; frozen, validated whole, JSON-able
+    (not hashable: the override tables are dicts; use `fingerprint()` as its identity)."""
 
     data: tuple[str, ...] = ()  # bar files or directories; empty: the bundled sample data
     out: str = "runs/latest"  # run directory (created; resumed when the settings match)
@@ -78,13 +95,22 @@ class RunConfig:
     n_random_seeds: int = 100  # seeds of the random-policy baseline (model percentile among them)
     null_draws: int = 1000  # draws of the timing null per fold (p-value resolution 1/(draws+1))
     pdt: str = "auto"  # pattern-day-trader rule: auto (equities before 2026-06-04), on, off
-    verdict: VerdictThresholds = field(default_factory=VerdictThresholds)  # DEPLOY/PAPER thresholds
-    friction: dict[str, Any] = field(default_factory=dict)  # overrides of the friction config fields
-    account: dict[str, Any] = field(default_factory=dict)  # overrides of the account config fields
-    trainer: dict[str, Any] = field(default_factory=dict)  # overrides of the trainer config (total_steps...)
+    window: int = 100  # feature window W: bars of market features in each observation
+    verdict: VerdictThresholds = field(default_factory=VerdictThresholds)  # verdict thresholds ([verdict])
+    account: AccountConfig = field(default_factory=AccountConfig)  # sizing rules and actions ([account])
+    reward: RewardConfig = field(default_factory=RewardConfig)  # training reward weights ([reward])
+    friction: dict[str, Any] = field(default_factory=dict)  # [friction.<model>] overrides of the class defaults
+    trainer: dict[str, Any] = field(default_factory=dict)  # [trainer] overrides of the mode (total_steps...)
 
     def __post_init__(self) -> None:
-        _coerce_fields(self, "")
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _TYPED:
+                value = _typed_table(f.name, value)
+            else:
+                value = coerce(f.name, value, hints[f.name])
+            object.__setattr__(self, f.name, value)
         for name, allowed in (
             ("mode", MODES), ("scheme", SCHEMES), ("asset_class", ASSET_CLASSES),
             ("device", DEVICES), ("engine", ENGINES), ("pdt", PDT_MODES),
@@ -96,6 +122,7 @@ class RunConfig:
             ("seed", 0, "any non-negative integer"), ("n_random_seeds", 1, "e.g. 100"),
             ("threads", 1, "e.g. 1, or the cores per worker"),
             ("null_draws", 20, "fewer than 20 draws cannot give a p-value of 0.05; e.g. 1000"),
+            ("window", 2, "e.g. 100 (the default)"),
         ):
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= {minimum}; {hint}")
@@ -115,9 +142,28 @@ class RunConfig:
             raise ConfigError("out='' is empty; give a run directory, e.g. --out runs/my_run")
         if self.symbols is not None and not self.symbols:
             raise ConfigError("symbols is empty; list at least one symbol or leave it unset for all")
-        for table in _OVERRIDE_TABLES:
-            _check_overrides(table, getattr(self, table))
-        _check_trainer_keys(self.trainer)
+        for asset_class in ASSET_CLASSES[1:]:  # every class a symbol may turn out to be
+            self.friction_for(asset_class)
+        object.__setattr__(self, "trainer", _trainer_table(self.trainer, self.mode))
+
+    # ---- the typed configs of a run ---------------------------------------------
+    def friction_for(self, asset_class: str):
+        """`backtest.costs.FrictionConfig`: the class's defaults with the [friction] overrides."""
+        from backtest.costs import FrictionConfig
+
+        return build(FrictionConfig, self.friction, "friction", base=FrictionConfig.for_asset_class(asset_class))
+
+    def sim_config(self, asset_class: str):
+        """The `backtest.simulator.SimConfig` a symbol of ``asset_class`` trades under."""
+        from backtest.simulator import SimConfig
+
+        return SimConfig(account=self.account, friction=self.friction_for(asset_class), pdt=self.pdt, seed=self.seed)
+
+    def schema(self):
+        """The feature schema of the run (`backtest.features.default_schema` with `window`)."""
+        from backtest.features import default_schema
+
+        return default_schema(window=self.window)
 
     # ---- construction ---------------------------------------------------------
     @classmethod
@@ -125,11 +171,8 @@ class RunConfig:
         """Build from a plain dict (TOML or manifest); unknown keys are refused by name."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a table of settings, got {type(data).__name__}")
-        _reject_unknown(data, cls, source, "")
-        verdict = data.get("verdict")
-        if isinstance(verdict, dict):
-            _reject_unknown_verdict(verdict, source)
         try:
+            check_keys(cls, data, "")
             return cls(**data)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
@@ -141,8 +184,8 @@ class RunConfig:
         ``cli_overrides`` maps field names to values (``{"folds": 3, "mode": None}``);
         other keys are refused like unknown TOML keys.
 
-        Tables (``verdict``, ``friction``, ``account``, ``trainer``) merge key by key;
-        other values replace.
+        Tables (``verdict``, ``account``, ``reward``, ``friction``, ``trainer``) merge key by
+        key; other values replace.
         """
         merged: dict[str, Any] = load_toml(toml_path) if toml_path is not None else {}
         source = "command line" if toml_path is None else f"{toml_path} (with command-line flags)"
@@ -157,11 +200,9 @@ class RunConfig:
 
     # ---- serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples as lists); `from_dict` round-trips it."""
-        out = dataclasses.asdict(self)
-        out["data"] = list(self.data)
-        out["symbols"] = None if self.symbols is None else list(self.symbols)
-        return json.loads(json.dumps(out))
+        """Plain JSON-able dict (tuples as lists, typed tables as tables); `from_dict`
+        round-trips it."""
+        return json.loads(json.dumps(to_plain(self)))
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON of the settings that affect results.
@@ -175,7 +216,7 @@ class RunConfig:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML run config into a dict of known keys (types checked by `RunConfig`)."""
+    """Parse a TOML run config into a dict of known top-level keys (values checked by `RunConfig`)."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -186,9 +227,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
-    _reject_unknown(data, RunConfig, str(path), "")
-    if isinstance(data.get("verdict"), dict):
-        _reject_unknown_verdict(data["verdict"], str(path))
+    try:
+        check_keys(RunConfig, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return _relative_to(data, path.parent)
 
 
@@ -206,117 +248,31 @@ def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 # ---- validation helpers ------------------------------------------------------------
-def _reject_unknown(data: dict, cls: type, source: str, prefix: str) -> None:
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key {prefix + unknown[0]!r}; known keys: {', '.join(names)}")
+def _typed_table(name: str, value: Any):
+    """A typed table (``[verdict]``, ``[account]``, ``[reward]``) from its TOML/JSON form."""
+    cls = _TYPED[name]
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping) and name == "verdict":
+        for key in value:
+            if key in RETIRED_VERDICT_KEYS:
+                raise ConfigError(f"verdict.{key} no longer exists: {RETIRED_VERDICT_KEYS[key]}; remove it")
+    return build(cls, value, name)
 
 
-def _reject_unknown_verdict(values: dict, source: str) -> None:
-    """Unknown ``[verdict]`` keys, and v1 names with what replaced them."""
-    for key in values:
-        if key in RETIRED_VERDICT_KEYS:
-            raise ConfigError(f"{source}: verdict.{key} no longer exists: {RETIRED_VERDICT_KEYS[key]}; remove it")
-    _reject_unknown(values, VerdictThresholds, source, "verdict.")
+def _trainer_table(trainer: dict, mode: str) -> dict:
+    """[trainer] overrides, checked against `models.config.TrainConfig` on top of ``mode`` (a
+    bad --steps must not fail every fold after the run started); a preset name for ``hidden``
+    becomes its sizes."""
+    from models.config import TrainConfig, mode_config, resolve_hidden
 
-
-def _coerce_fields(obj: Any, prefix: str) -> None:
-    """Check every field against its annotation; lists become tuples, ints floats."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = _coerce(prefix + f.name, getattr(obj, f.name), hints[f.name])
-        object.__setattr__(obj, f.name, value)
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for option in options:
-        ok, converted = _try_type(value, option)
-        if ok:
-            return converted
-    wanted = " or ".join(_type_name(o) for o in options)
-    raise ConfigError(f"{key}={value!r} has the wrong type ({type(value).__name__}); expected {wanted}")
-
-
-def _try_type(value: Any, hint: Any) -> tuple[bool, Any]:
-    origin = typing.get_origin(hint)
-    if hint is type(None):
-        return value is None, value
-    if hint is bool:
-        return isinstance(value, bool), value
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
-    if hint is str:
-        return isinstance(value, str), value
-    if origin is tuple:
-        if isinstance(value, str):  # "AAPL,MSFT" from the command line
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-        return ok, tuple(value) if ok else value
-    if origin is dict:
-        return isinstance(value, dict), dict(value) if isinstance(value, dict) else value
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return True, value
-        if isinstance(value, dict):
-            return True, _build_table(value, hint)
-    return False, value
-
-
-def _build_table(values: dict, cls: type) -> Any:
-    """A nested config table (``[verdict]``) as its dataclass, each value type-checked."""
-    _reject_unknown_verdict(values, "config")
-    hints = typing.get_type_hints(cls)
-    return cls(**{k: _coerce(f"verdict.{k}", v, hints[k]) for k, v in values.items()})
-
-
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "nothing (unset)"
-    if typing.get_origin(hint) is tuple:
-        return "a list of strings"
-    if typing.get_origin(hint) is dict:
-        return "a table"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _check_overrides(table: str, values: dict) -> None:
-    """Override tables hold scalars, lists of scalars or nested tables, under identifier keys."""
-    for key, value in values.items():
-        name = f"{table}.{key}"
-        if not isinstance(key, str) or not key.isidentifier():
-            raise ConfigError(f"{name!r} is not a valid setting name; use the config field's name")
-        if isinstance(value, dict):
-            _check_overrides(name, value)
-            continue
-        items = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, (bool, int, float, str)) for v in items):
-            raise ConfigError(
-                f"{name}={value!r} has the wrong type ({type(value).__name__}); "
-                f"expected a number, string, boolean, a list of them or a table"
-            )
-
-
-def _check_trainer_keys(trainer: dict) -> None:
-    """Trainer overrides must name `models.config.TrainConfig` fields (mode and seed come from the run)."""
     if not trainer:
-        return
-    from models.config import TrainConfig
-
-    allowed = sorted({f.name for f in dataclasses.fields(TrainConfig)} - {"mode", "seed"})
-    unknown = sorted(set(trainer) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown key {'trainer.' + unknown[0]!r}; known keys: {', '.join(allowed)}")
-    try:  # values too, up front: a bad --steps must not fail every fold after the run started
-        TrainConfig(**trainer)
-    except ConfigError as exc:
-        raise ConfigError(f"trainer override {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"trainer overrides {trainer!r} hold a value of the wrong type ({exc})") from None
+        return {}
+    table = dict(trainer)
+    if isinstance(table.get("hidden"), str):
+        table["hidden"] = list(resolve_hidden(table["hidden"]))
+    build(TrainConfig, table, "trainer", base=mode_config(mode), exclude=_TRAINER_FIXED)
+    return table
 
 
 __all__ = ["MAX_FOLDS", "MODES", "NON_RESULT_FIELDS", "RunConfig", "VerdictThresholds", "load_toml"]

@@ -26,7 +26,7 @@ import numpy as np
 from backtest.errors import DataError
 from walkforward import fold_evidence
 from walkforward.config import RunConfig
-from walkforward.fold_job import FoldOutcome, sim_config_for
+from walkforward.fold_job import FoldOutcome
 from walkforward.orchestrator import RunOutcome, build_manifest, load_series, plan_symbols
 from walkforward.store import RunStore, discard_on_error, open_run
 
@@ -46,7 +46,7 @@ def _fingerprint(config: RunConfig, actions_sha256: str) -> str:
 
 
 def _meanings(config: RunConfig) -> tuple[str, ...]:
-    return sim_config_for(config.to_dict(), "equity").account.action_space.meanings
+    return config.account.action_space.meanings
 
 
 def prepare(config: RunConfig, actions_path: str | Path) -> Evaluation:
@@ -86,7 +86,7 @@ def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *
     segment's `SimResult`."""
     from backtest.simulator import simulate
 
-    sim_config = sim_config_for(config.to_dict(), bars.asset_class)
+    sim_config = config.sim_config(bars.asset_class)
     test = range(*fold["test"])
     decisions = np.ascontiguousarray(actions[test.start:test.stop], dtype=np.int64)
     sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from backtest.errors import ConfigError
 from walkforward import faults, fold_evidence
 
 TRAINING_DIR = "training"  # per-fold scratch directory (last.pt, best.pt), removed on completion
@@ -53,7 +52,7 @@ _VAL_KEYS = ("update", "global_step", "pf", "net_return", "trades", "hold_share"
 
 @dataclass(frozen=True)
 class FoldSpec:
-    """Everything one fold needs, as plain picklable values."""
+    """Everything one fold needs, typed and picklable (the process pool and Ray ship it)."""
 
     run_dir: str  # the run directory (walkforward.store layout)
     symbol: str  # real symbol name (directory names come from walkforward.store.safe_name)
@@ -61,9 +60,16 @@ class FoldSpec:
     data_hash: str  # walkforward.store.data_hash(bars)
     fold: dict  # walkforward.folds.Fold.to_dict()
     input_hash: str  # walkforward.store.fold_input_hash(...) of this fold
-    config: dict  # walkforward.config.RunConfig.to_dict()
+    sim_config: Any  # backtest.simulator.SimConfig: account, friction of the symbol's class, PDT, seed
+    train_config: Any  # models.config.TrainConfig: the run's recorded resolution with this fold's seed
+    reward: Any  # models.reward.RewardConfig
+    schema: Any  # backtest.features.FeatureSchema of the run
     device: str  # resolved torch device ("cpu", "cuda", "cuda:1")
     bars_per_year: float  # annualisation of the symbol's calendar
+    evidence: dict  # baseline settings: seed, n_random_seeds, null_draws
+    world: dict  # what the checkpoint records of the world it was trained in (DESIGN 3.6)
+    threads: int = 1  # torch CPU threads for the fold
+    verbose: bool = False  # print every training update
     warm_start_from: str | None = None  # checkpoint of the previous fold (warm start), if any
     show_progress: bool = False  # a training progress bar on the terminal (local engine only)
 
@@ -82,39 +88,6 @@ class FoldOutcome:
     error: str | None = None
     skipped: bool = False  # already complete in the run store
     extra: dict = field(default_factory=dict)
-
-
-# ---- configs from the run config ---------------------------------------------------------
-def sim_config_for(config: dict, asset_class: str):
-    """The `SimConfig` of a run: account and friction overrides, PDT mode, seed."""
-    from backtest.account import AccountConfig
-    from backtest.costs import FrictionConfig
-    from backtest.simulator import SimConfig
-
-    try:
-        account = AccountConfig(**config.get("account", {}))
-    except TypeError as exc:
-        raise ConfigError(f"[account] table: {exc}; see backtest.account.AccountConfig for the fields") from None
-    friction = FrictionConfig.for_asset_class(asset_class)
-    for model_name, overrides in (config.get("friction") or {}).items():
-        if not isinstance(overrides, dict) or not hasattr(friction, model_name):
-            raise ConfigError(f"[friction] {model_name!r}: expected a table named after one of slippage, spread, "
-                              f"impact, commission, volume_cap, e.g. [friction.spread] spread = 0.0005")
-        try:
-            model = dataclasses.replace(getattr(friction, model_name), **overrides)
-        except TypeError as exc:
-            raise ConfigError(f"[friction.{model_name}]: {exc}") from None
-        friction = dataclasses.replace(friction, **{model_name: model})
-    return SimConfig(account=account, friction=friction, pdt=config["pdt"], seed=int(config["seed"]))
-
-
-def train_config_for(config: dict, device, fold_id: int):
-    """The PPO config: the run's mode sized for the device, trainer overrides on top."""
-    from models.config import auto_config
-
-    overrides = dict(config.get("trainer") or {})
-    overrides.setdefault("seed", int(config["seed"]) * 1000 + int(fold_id))
-    return auto_config(device, config["mode"], **overrides)
 
 
 def episode_length(train_bars: int) -> int:
@@ -148,7 +121,7 @@ def run_fold(spec: FoldSpec) -> FoldOutcome:
     # the run's fixed count in every engine (a Ray worker defaults to 1 thread, this
     # process to the cores) is what makes local, process and Ray runs identical.
     previous = torch.get_num_threads()
-    torch.set_num_threads(int(spec.config.get("threads", 1)))
+    torch.set_num_threads(int(spec.threads))
     try:
         return _run_fold(spec)
     finally:
@@ -156,7 +129,7 @@ def run_fold(spec: FoldSpec) -> FoldOutcome:
 
 
 def _run_fold(spec: FoldSpec) -> FoldOutcome:
-    from backtest.features import compute_features, default_schema
+    from backtest.features import compute_features
     from backtest.normaliser import Normaliser
     from backtest.observation import BacktestObservationBuilder
     from walkforward.store import RunStore
@@ -173,12 +146,10 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     (fold_dir / TRAIN_LOG).unlink(missing_ok=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
-    bars, cfg = spec.bars, spec.config
+    bars, schema, sim_config = spec.bars, spec.schema, spec.sim_config
     train, val, test = (range(*spec.fold[k]) for k in ("train", "val", "test"))
-    schema = default_schema()
     raw = compute_features(bars, schema)
     normaliser = Normaliser.fit(raw, train.start, train.stop)
-    sim_config = sim_config_for(cfg, bars.asset_class)
     builder = BacktestObservationBuilder(raw, schema, normaliser, sim_config.account)
     meanings = list(sim_config.account.action_space.meanings)
 
@@ -192,9 +163,7 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     run = evaluate(policy, builder, bars, sim_config, test.start, test.stop)
     costs = fold_evidence.cost_sensitivity(lambda m: evaluate(
         policy, builder, bars, fold_evidence.scaled_config(sim_config, bars.asset_class, m), test.start, test.stop).sim)
-    base = fold_evidence.baselines(bars, sim_config, test, run.sim, run.actions, seed=int(cfg["seed"]),
-                                   fold_id=fold_id, n_random_seeds=int(cfg["n_random_seeds"]),
-                                   null_draws=int(cfg["null_draws"]))
+    base = fold_evidence.baselines(bars, sim_config, test, run.sim, run.actions, fold_id=fold_id, **spec.evidence)
 
     fold_evidence.write_fold_files(store, spec.symbol, fold_id, bars, run.sim, run.actions)
     record = _result_record(spec, bars, run, trainer, result, base, meanings, costs)
@@ -215,10 +184,10 @@ def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, 
     device = torch.device(spec.device)
     fold_id = int(spec.fold["id"])
     where = f"{spec.symbol}/{fold_id}"
-    train_cfg = train_config_for(spec.config, device, fold_id)
+    train_cfg = spec.train_config
     env = TradingEnv(builder.features, spec.bars, schema, sim_config=sim_config, n_envs=train_cfg.n_envs,
                      episode_len=episode_length(len(train)), train_range=(train.start, train.stop),
-                     device=device, seed=train_cfg.seed)
+                     device=device, seed=train_cfg.seed, reward=spec.reward)
     if faults.armed("nan_rewards", where):
         env = _NaNRewards(env)
 
@@ -234,8 +203,8 @@ def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, 
 
     trainer = PPOTrainer(env, schema, train_cfg, device=device, validate=validate, run_dir=scratch,
                          action_meanings=meanings, normaliser=normaliser, data_hash=spec.data_hash,
-                         fold_id=f"{spec.symbol}/fold_{fold_id}", progress=on_update,
-                         verbose=2 if spec.config.get("verbose") else 0, log_path=fold_dir / TRAIN_LOG)
+                         fold_id=f"{spec.symbol}/fold_{fold_id}", progress=on_update, world=spec.world,
+                         verbose=2 if spec.verbose else 0, log_path=fold_dir / TRAIN_LOG)
     if spec.warm_start_from:
         _warm_start(trainer, spec.warm_start_from)
     try:
@@ -354,5 +323,4 @@ class _ProgressBar:
         self._bar.close()
 
 
-__all__ = ["FoldSpec", "FoldOutcome", "run_fold", "run_folds", "sim_config_for",
-           "train_config_for", "evaluate", "validation_metrics", "record_failure"]
+__all__ = ["FoldSpec", "FoldOutcome", "run_fold", "run_folds", "evaluate", "validation_metrics", "record_failure"]

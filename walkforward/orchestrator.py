@@ -98,26 +98,14 @@ def bars_per_year(bars) -> float:
     return float(len(bars) / (span_days / 365.25)) if span_days > 0 else float(len(bars))
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is refused."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available to torch here; use --device cpu or auto")
-    return name
-
-
 def plan_symbols(config: RunConfig, series: list, fingerprint: str | None = None) -> dict[str, SymbolPlan]:
     """Folds and input hashes per symbol; impossible layouts raise `ConfigError` up front.
 
     ``fingerprint`` replaces the config's own in the fold input hashes (`walkforward evaluate`
     mixes in its actions file)."""
-    from backtest.features import default_schema
     from walkforward.folds import WalkForwardSplit
 
-    schema = default_schema()
+    schema = config.schema()
     splitter = WalkForwardSplit(n_folds=config.folds, scheme=config.scheme, train_size=config.train_size,
                                 val_size=config.val_size, test_size=config.test_size, embargo=config.embargo,
                                 window=schema.window, reward_horizon=REWARD_HORIZON, min_start=schema.warmup_bars)
@@ -141,11 +129,6 @@ def plan_symbols(config: RunConfig, series: list, fingerprint: str | None = None
 
 
 def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str | None, **extra) -> dict:
-    from backtest.account import AccountConfig
-    from backtest.features import default_schema
-    from walkforward.fold_job import sim_config_for
-
-    account = sim_config_for(config.to_dict(), "equity").account if config.account else AccountConfig()
     symbols = []
     for symbol, p in plans.items():
         b = p.bars
@@ -158,9 +141,33 @@ def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str
             "folds": [f.to_dict() for f in p.folds],
         })
     return make_manifest(config, {s: p.data_hash for s, p in plans.items()}, symbols=symbols,
-                         initial_equity=float(account.initial_equity),
-                         action_meanings=list(account.action_space.meanings), configurations_tried=1,
-                         schema_version=default_schema().version, command=command, **extra)
+                         initial_equity=float(config.account.initial_equity),
+                         action_meanings=list(config.account.action_space.meanings), configurations_tried=1,
+                         schema_version=config.schema().version, command=command, **extra)
+
+
+def run_resolution(config: RunConfig):
+    """What ``auto`` becomes for this run (`walkforward.resolution`): the one recorded in the
+    run directory when this is a rerun of the same config (refused when this machine cannot
+    honour it), else this machine's."""
+    from walkforward.resolution import MANIFEST_KEY, Resolution, check_honoured, resolve
+    from walkforward.store import RunStore
+
+    try:
+        existing = RunStore(config.out).read_manifest()
+    except (OSError, ValueError):
+        existing = None
+    if isinstance(existing, dict) and existing.get("base_fingerprint") == config.fingerprint() \
+            and existing.get(MANIFEST_KEY) is not None:
+        return check_honoured(Resolution.from_dict(existing[MANIFEST_KEY]), config)
+    return resolve(config)
+
+
+def run_fingerprint(config: RunConfig, resolution) -> str:
+    """The run's identity: the config's settings that change results and the resolution."""
+    from walkforward.store import canonical_hash
+
+    return canonical_hash({"config": config.fingerprint(), "resolution": resolution.identity()})
 
 
 # ---- the run --------------------------------------------------------------------------
@@ -171,15 +178,19 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
     progress = (not config.quiet) if progress is None else progress
     t0 = time.perf_counter()
     with discard_on_error(config.out):
-        device = resolve_device(config.device)
+        resolution = run_resolution(config)
+        device = resolution.device
         series = load_series(config)
-        plans = plan_symbols(config, series)
+        fingerprint = run_fingerprint(config, resolution)
+        plans = plan_symbols(config, series, fingerprint=fingerprint)
         from walkforward.engines import make_engine
 
         engine = make_engine(config.engine, config.n_workers, config.ray_address,
                              num_gpus_per_task=1.0 if device.startswith("cuda") and config.engine == "ray" else 0.0)
-        store = open_run(config.out, build_manifest(config, plans, command), force=force)
-        skipped, batches = _pending_work(config, store, plans, device, progress and config.engine == "local")
+        manifest = build_manifest(config, plans, command, fingerprint=fingerprint,
+                                  base_fingerprint=config.fingerprint(), resolution=resolution.to_dict())
+        store = open_run(config.out, manifest, force=force)
+        skipped, batches = _pending_work(config, store, plans, resolution, progress and config.engine == "local")
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
                              f"{len(plans)} symbol(s), {sum(len(p.folds) for p in plans.values())} fold(s), "
                              f"{len(skipped)} already complete, device {device}, engine {config.engine}")
@@ -196,14 +207,18 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
     return RunOutcome(store.root, summary, outcomes, failures, time.perf_counter() - t0, store.resumed)
 
 
-def _pending_work(config: RunConfig, store: RunStore, plans: dict[str, SymbolPlan], device: str,
+def _pending_work(config: RunConfig, store: RunStore, plans: dict[str, SymbolPlan], resolution,
                   show_progress: bool) -> tuple[list[FoldOutcome], list[list[FoldSpec]]]:
     """Skip complete folds; group the rest into engine tasks (one per fold, or per symbol
-    under warm start, whose folds must run in order)."""
-    cfg = config.to_dict()
+    under warm start, whose folds must run in order), each fold with its typed configs."""
+    from backtest.config_codec import to_plain
+
+    schema = config.schema()
+    evidence = {"seed": config.seed, "n_random_seeds": config.n_random_seeds, "null_draws": config.null_draws}
     skipped: list[FoldOutcome] = []
     batches: list[list[FoldSpec]] = []
     for symbol, p in plans.items():
+        sim_config = config.sim_config(p.bars.asset_class)
         pending = []
         for k, (fold, h) in enumerate(zip(p.folds, p.input_hashes)):
             if store.is_fold_complete(symbol, fold.id, h):
@@ -212,8 +227,16 @@ def _pending_work(config: RunConfig, store: RunStore, plans: dict[str, SymbolPla
             prev = None
             if config.warm_start and k > 0:
                 prev = str(store.fold_dir(symbol, p.folds[k - 1].id) / "checkpoint.pt")
-            pending.append(FoldSpec(str(store.root), symbol, p.bars, p.data_hash, fold.to_dict(), h, cfg, device,
-                                    p.bars_per_year, warm_start_from=prev, show_progress=show_progress))
+            world = {"symbol": symbol, "asset_class": p.bars.asset_class, "account": to_plain(sim_config.account),
+                     "friction": to_plain(sim_config.friction), "pdt": sim_config.pdt, "seed": sim_config.seed,
+                     "reward": to_plain(config.reward), "window": config.window,
+                     "resolution": resolution.to_dict(), "segments": fold.to_dict()}
+            pending.append(FoldSpec(
+                str(store.root), symbol, p.bars, p.data_hash, fold.to_dict(), h, sim_config=sim_config,
+                train_config=resolution.train_config(seed=config.seed * 1000 + fold.id), reward=config.reward,
+                schema=schema, device=resolution.device, bars_per_year=p.bars_per_year, evidence=evidence,
+                world=world, threads=config.threads, verbose=config.verbose, warm_start_from=prev,
+                show_progress=show_progress))
         if config.warm_start and pending:
             batches.append(pending)
         else:

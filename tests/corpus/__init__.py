@@ -157,8 +157,14 @@ TOML_CASES: tuple[tuple[str, str, str], ...] = (
     ("unknown_verdict_key", "[verdict]\ndeploy_pff = 1.5\n", r"unknown key 'verdict.deploy_pff'"),
     ("verdict_wrong_type", '[verdict]\ndeploy_pf = "high"\n', r"verdict.deploy_pf='high' has the wrong type"),
     ("unknown_trainer_key", "[trainer]\nlearning_rat = 0.1\n", r"unknown key 'trainer.learning_rat'"),
-    ("trainer_steps_zero", "[trainer]\ntotal_steps = 0\n", r"trainer override total_steps=0 must be a positive"),
-    ("trainer_wrong_type", '[trainer]\nn_envs = "many"\n', r"trainer override n_envs='many' must be a positive"),
+    ("trainer_steps_zero", "[trainer]\ntotal_steps = 0\n", r"trainer: total_steps=0 must be a positive"),
+    ("trainer_wrong_type", '[trainer]\nn_envs = "many"\n', r"trainer.n_envs='many' has the wrong type"),
+    ("friction_table_typo", "[friction.spread]\nsprd = 0.001\n", r"unknown key 'friction.spread.sprd'"),
+    ("friction_flat_key", "[friction]\nslippage_max = 0.001\n", r"unknown key 'friction.slippage_max'"),
+    ("account_bad_value", "[account]\nmax_position = 2\n", r"account: AccountConfig.max_position must be in"),
+    ("account_unknown", "[account]\nleverage = 2\n", r"unknown key 'account.leverage'"),
+    ("reward_weights", "[reward]\npnl = 0.5\n", r"reward: RewardConfig weights must sum to 1"),
+    ("reward_unknown", "[reward]\nsharpe = 0.1\n", r"unknown key 'reward.sharpe'"),
     ("invalid_toml", "folds = \n", r"not valid TOML"),
     ("binary_toml", "\x00\x01\x02garbage", r"not valid TOML"),
 )
@@ -204,7 +210,7 @@ def write_checkpoint_cases(folder: Path) -> list[tuple[str, Path, str]]:
         return folder / name
 
     out.append(("future_format_version", save("future.pt", {**payload, "format_version": FORMAT_VERSION + 1}),
-                r"format_version=2"))
+                rf"format_version={FORMAT_VERSION + 1}"))
     out.append(("foreign_state_dict", save("bare.pt", {"state_dict": payload["network"]["state_dict"]}),
                 r"not an rl-walkforward-checkpoint"))
     out.append(("wrong_value_types", save("types.pt", {**payload, "network": "weights", "global_step": "many"}),

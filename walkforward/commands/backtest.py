@@ -1,4 +1,4 @@
-"""`walkforward backtest (CHECKPOINT | --baseline NAME) DATA... [--out DIR] [--seed N]`.
+"""`walkforward backtest (CHECKPOINT | --baseline NAME) DATA... [--out DIR] [--config FILE.toml]`.
 
 Backtests each symbol of DATA through the friction-aware simulator and writes
 ``<out>/<SYMBOL>/trades.csv`` and ``equity.csv`` (atomic writes), then prints profit
@@ -9,6 +9,13 @@ path is a CHECKPOINT: loaded data-only (``weights_only``), its feature schema an
 normaliser rebuild the observations, and `backtest.runner.run_policy` decides at every
 bar of ``[--start, --stop)`` (default: everything after the feature warm-up; dates or
 bar indices). A checkpoint backtest writes files only with ``--out``.
+
+A checkpoint trades in the world it was trained in (DESIGN 3.6): its account, costs (when
+DATA is of the asset class it was trained on), PDT mode and slippage seed. ``--config``
+(its ``[account]``, ``[friction]``, ``pdt`` and ``seed``) and the flags ``--pdt``/``--seed``
+override them, and every setting that then differs from the checkpoint's is printed. With
+the same data, segment and settings, the backtest reproduces the fold's ``trades.csv`` and
+``equity.csv`` byte for byte.
 """
 
 from __future__ import annotations
@@ -43,13 +50,76 @@ def _load_policy(checkpoint: str):
     return policy
 
 
-def _account_for(policy):
-    """The account whose action space is the checkpoint's (CLOSE present or not)."""
-    from backtest.account import AccountConfig
+def _flat(d, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
-    account = AccountConfig(include_close_action="CLOSE" in policy.action_meanings)
+
+def world_settings(policy, world: dict | None, asset_class: str, args) -> tuple:
+    """``(SimConfig, differences)`` for a checkpoint backtest on DATA of ``asset_class``: the
+    checkpoint's ``world`` (`models.checkpoint.world_of`; None: defaults), then ``--config``,
+    then flags; ``differences`` lists each setting that differs from the checkpoint's, and why."""
+    from backtest.account import AccountConfig
+    from backtest.config_codec import build, to_plain
+    from backtest.costs import FrictionConfig
+    from backtest.simulator import SimConfig
+
+    notes = []
+    if world is not None:
+        account = build(AccountConfig, world["account"], "checkpoint account")
+        pdt, seed = world["pdt"], int(world["seed"])
+        if world.get("asset_class") == asset_class:
+            friction = build(FrictionConfig, world["friction"], "checkpoint friction")
+        else:
+            friction = FrictionConfig.for_asset_class(asset_class)
+            notes.append(f"costs: the checkpoint trained on {world.get('asset_class')} bars and DATA is {asset_class}: "
+                         f"the {asset_class} defaults are used")
+    else:
+        account = AccountConfig(include_close_action="CLOSE" in policy.action_meanings)
+        friction, pdt, seed = FrictionConfig.for_asset_class(asset_class), "auto", 0
+    base = {"account": to_plain(account), "friction": to_plain(friction), "pdt": pdt, "seed": seed}
+    account, friction, pdt, seed, source = _overrides(account, friction, pdt, seed, args)
+    config = SimConfig(account=account, friction=friction, pdt=pdt, seed=seed)
     policy.check(expected_actions=account.action_space.meanings)
-    return account
+    if world is not None:
+        now = _flat({"account": to_plain(account), "friction": to_plain(friction), "pdt": pdt, "seed": seed})
+        for key, was in _flat(base).items():
+            if now[key] != was:
+                notes.append(f"{key}: checkpoint {was!r} -> {now[key]!r} ({source.get(key.split('.')[0], 'flag')})")
+    return config, notes
+
+
+def _overrides(account, friction, pdt, seed, args):
+    """Apply ``--config`` (its [account], [friction], pdt, seed) and then the flags."""
+    from backtest.account import AccountConfig
+    from backtest.config_codec import build
+    from backtest.costs import FrictionConfig
+
+    source = {}
+    if getattr(args, "config", None):
+        from walkforward.config import RunConfig, load_toml
+
+        RunConfig.from_sources(args.config)  # the whole file is validated, typos refused by name
+        table = load_toml(args.config)
+        if "account" in table:
+            account, source["account"] = build(AccountConfig, table["account"], "account", base=account), "--config"
+        if "friction" in table:
+            friction = build(FrictionConfig, table["friction"], "friction", base=friction)
+            source["friction"] = "--config"
+        if "pdt" in table:
+            pdt, source["pdt"] = table["pdt"], "--config"
+        if "seed" in table:
+            seed, source["seed"] = int(table["seed"]), "--config"
+    if args.pdt is not None:
+        pdt, source["pdt"] = args.pdt, "--pdt"
+    if args.seed is not None:
+        seed, source["seed"] = int(args.seed), "--seed"
+    return account, friction, pdt, seed, source
 
 
 def _bar_index(bars, value: str | None, name: str, default: int) -> int:
@@ -104,18 +174,6 @@ def _checkpoint_run(policy, bars, config, args):
     return run_policy(policy, builder, bars, config, start, stop, close_at_end=True)
 
 
-def _equity_frame(bars, run):
-    """equity.csv in the INTERNALS format (action ids, HOLD = 0)."""
-    import pandas as pd
-
-    from backtest.trades import EQUITY_CSV_COLUMNS
-
-    sim = run.sim
-    return pd.DataFrame({"timestamp": bars.index[sim.start:sim.stop], "equity": sim.equity, "cash": sim.cash,
-                         "position": sim.position, "close": bars.close[sim.start:sim.stop], "action": run.actions},
-                        columns=list(EQUITY_CSV_COLUMNS))
-
-
 def _split_paths(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     paths = list(args.paths)
     if args.baseline is not None:
@@ -145,9 +203,12 @@ def _fmt(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from backtest.account import AccountConfig
     from backtest.baselines import run_baseline
+    from backtest.costs import FrictionConfig
     from backtest.simulator import SimConfig
     from backtest.trades import write_csv_atomic
+    from walkforward.fold_evidence import equity_frame
     from walkforward.store import discard_on_error, safe_name
 
     checkpoint, data = _split_paths(args)
@@ -164,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("walkforward backtest: give DATA or --sample, not both")
         from backtest.sample_data import sample_bars
 
-        series = sample_bars(seed=args.seed)
+        series = sample_bars(seed=args.seed or 0)
     elif not data:
         raise UserError("walkforward backtest: give DATA files/directories (or --sample)")
     else:
@@ -172,20 +233,32 @@ def run(args: argparse.Namespace) -> int:
 
         series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class,
                            keep_extended=args.keep_extended)
+    configs, notes = {}, []
     if policy is not None:
-        config = SimConfig(account=_account_for(policy), pdt=args.pdt, seed=args.seed)
-        for bars in series:  # refuse a bad segment before printing anything
+        from models.checkpoint import world_of
+
+        world = world_of(policy.info, checkpoint)
+    for bars in series:  # settings, and a bad segment refused, before anything is printed
+        if policy is not None:
+            configs[bars.symbol], differences = world_settings(policy, world, bars.asset_class, args)
             _segment(bars, policy.schema, args)
-    else:
-        config = SimConfig(pdt=args.pdt, seed=args.seed)
+            notes += [f"{bars.symbol}: {d}" for d in differences]
+        else:
+            account, friction, pdt, seed, _ = _overrides(AccountConfig(), FrictionConfig.for_asset_class(
+                bars.asset_class), "auto", 0, args)
+            configs[bars.symbol] = SimConfig(account=account, friction=friction, pdt=pdt, seed=seed)
+    if policy is not None:
+        print("settings that differ from the checkpoint's: " + ("; ".join(notes) if notes else "none")
+              + (" (it records no world: defaults assumed)" if policy.info.get("world") is None else ""))
+        notes = []
     out = Path(args.out) if args.out is not None else None
-    notes = []
     label = args.baseline or Path(checkpoint).name
     print(f"{'symbol':<10} {'policy':<10} {'PF':>7} {'net ret':>9} {'max DD':>8} {'trades':>7} "
           f"{'slippage':>9} {'spread':>9} {'impact':>9} {'commiss.':>9} {'PDT rej':>8}")
     guard = discard_on_error(out) if out is not None else contextlib.nullcontext()
     with guard:  # a failure leaves no partial output directory behind
         for bars in series:
+            config = configs[bars.symbol]
             if checkpoint is not None:
                 prun = _checkpoint_run(policy, bars, config, args)
                 result = prun.sim
@@ -195,11 +268,11 @@ def run(args: argparse.Namespace) -> int:
                 notes.append(f"{bars.symbol}: bars {result.start}..{result.stop - 1} ({first:%Y-%m-%d %H:%M} .. "
                              f"{last:%Y-%m-%d %H:%M} UTC), actions {used}")
             else:
-                result = run_baseline(args.baseline, bars, config, seed=args.seed)
+                result = run_baseline(args.baseline, bars, config, seed=config.seed)
             if out is not None:
                 folder = out / safe_name(bars.symbol)  # no path traversal from symbol names
                 write_csv_atomic(result.trades_frame(), folder / "trades.csv")
-                equity = _equity_frame(bars, prun) if checkpoint is not None else result.equity_frame()
+                equity = equity_frame(bars, prun.sim, prun.actions) if checkpoint is not None else result.equity_frame()
                 write_csv_atomic(equity, folder / "equity.csv")
             s = result.summary()
             print(f"{bars.symbol:<10} {label:<10} {_fmt(s['profit_factor']):>7} {s['net_return']:>9.2%} "
@@ -233,9 +306,12 @@ def register(subparsers) -> None:
                              "(default: the first bar after the feature warm-up)")
     parser.add_argument("--stop", default=None,
                         help="checkpoint backtest: end of the segment (exclusive), bar index or date (default: end)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of slippage draws and the random baseline")
-    parser.add_argument("--pdt", choices=("auto", "on", "off"), default="auto",
-                        help="pattern-day-trader rule (auto: equities before 2026-06-04)")
+    parser.add_argument("--config", default=None, metavar="FILE.toml",
+                        help="override the checkpoint's [account], [friction], pdt and seed (defaults for baselines)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of slippage draws and the random baseline (default: the checkpoint's, else 0)")
+    parser.add_argument("--pdt", choices=("auto", "on", "off"), default=None,
+                        help="pattern-day-trader rule (default: the checkpoint's, else auto: equities before 2026-06-04)")
     parser.add_argument("--asset-class", default="auto", choices=("auto", "equity", "crypto", "fx"),
                         help="override asset-class detection")
     parser.add_argument("--keep-extended", action="store_true",

@@ -52,6 +52,7 @@ def summarize(path: Path) -> dict:
         "has_optimizer_state": bool(data.get("optimizers")),
     }
     out["config"] = dict(data["config"])
+    out["world"] = data.get("world")  # account, costs, PDT, seed, reward, resolution (None before format 2)
     return out
 
 
@@ -97,6 +98,22 @@ def _text(s: dict) -> str:
         "best         " + (", ".join(f"{k}={_number(v)}" for k, v in best.items()) if best else "none"),
         f"versions     {s['versions']}",
         "config       " + ", ".join(f"{k}={v}" for k, v in s["config"].items()),
+    ]
+    world = s.get("world")
+    if world is None:
+        lines.append("world        not recorded (format 1): a backtest assumes the default account, costs and PDT")
+        return "\n".join(lines)
+    res = world.get("resolution") or {}
+    lines += [
+        f"world        {world.get('symbol')} ({world.get('asset_class')}), PDT {world.get('pdt')}, slippage seed "
+        f"{world.get('seed')}, window {world.get('window')}",
+        "account      " + ", ".join(f"{k}={_number(v)}" for k, v in (world.get("account") or {}).items()),
+        "friction     " + "; ".join(f"{m}: " + ", ".join(f"{k}={_number(v)}" for k, v in p.items())
+                                    for m, p in (world.get("friction") or {}).items()),
+        "reward       " + ", ".join(f"{k}={_number(v)}" for k, v in (world.get("reward") or {}).items()),
+        f"resolved     device {res.get('device')}, n_envs {(res.get('trainer') or {}).get('n_envs')}, hidden "
+        f"{(res.get('trainer') or {}).get('hidden')}, amp {(res.get('trainer') or {}).get('amp')}, machine "
+        f"{res.get('machine')}",
     ]
     return "\n".join(lines)
 
