@@ -101,8 +101,12 @@ def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *
 
 
 def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = False, command: str | None = None,
-                 progress: bool | None = None, stream=None) -> RunOutcome:
-    """Evaluate (or resume evaluating) an actions file; see the module doc."""
+                 progress: bool | None = None, stream=None, ledger=None, trials: int = 0) -> RunOutcome:
+    """Evaluate (or resume evaluating) an actions file; see the module doc. ``ledger`` and
+    ``trials``: the research ledger, as `walkforward.orchestrator.run_walkforward` takes them."""
+    from walkforward import ledger as research_ledger
+
+    trials = research_ledger.check_trials(trials)
     stream = stream if stream is not None else sys.stderr
     progress = (not config.quiet) if progress is None else progress
     t0 = time.perf_counter()
@@ -136,10 +140,12 @@ def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = F
             bar.close()
     from reports.html import build_reports
 
+    counted = research_ledger.count_trials(store, ledger=ledger, trials=trials)  # never raises
     build_reports(store.root)
     import json
 
     summary = json.loads((store.root / "summary.json").read_text(encoding="utf-8"))
+    research_ledger.record_run(store, summary, counted)  # never raises
     return RunOutcome(store.root, summary, outcomes, [], time.perf_counter() - t0, store.resumed)
 
 
@@ -184,16 +190,18 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
 def evaluate(actions_path, data=(), **settings) -> RunOutcome:
     """Python entry point: ``walkforward.evaluate("actions.csv", "bars.csv", out="runs/e", folds=5)``.
 
-    ``settings`` are `walkforward.config.RunConfig` fields plus ``config`` (a TOML path) and
-    ``force``; progress bars are off unless ``progress=True``.
+    ``settings`` are `walkforward.config.RunConfig` fields plus ``config`` (a TOML path),
+    ``force``, ``ledger`` (a path, or False) and ``trials``; progress bars are off unless
+    ``progress=True``.
     """
     force = bool(settings.pop("force", False))
     progress = bool(settings.pop("progress", False))
     toml = settings.pop("config", None)
+    ledger, trials = settings.pop("ledger", None), settings.pop("trials", 0)
     data = (data,) if isinstance(data, (str, Path)) else tuple(data)
     config = RunConfig.from_sources(toml, {**settings, "data": [str(d) for d in data] or None,
                                            "out": settings.get("out") or default_out(toml)})
-    return run_evaluate(config, actions_path, force=force, progress=progress)
+    return run_evaluate(config, actions_path, force=force, progress=progress, ledger=ledger, trials=trials)
 
 
 #: Where `evaluate` writes when no --out is given (not runs/latest: a trained run lives there).

@@ -172,8 +172,15 @@ def run_fingerprint(config: RunConfig, resolution) -> str:
 
 # ---- the run --------------------------------------------------------------------------
 def run_walkforward(config: RunConfig, *, force: bool = False, command: str | None = None,
-                    progress: bool | None = None, stream=None) -> RunOutcome:
-    """Run (or resume) a walk-forward job; see the module doc. Raises `UserError` on bad input."""
+                    progress: bool | None = None, stream=None, ledger=None, trials: int = 0) -> RunOutcome:
+    """Run (or resume) a walk-forward job; see the module doc. Raises `UserError` on bad input.
+
+    ``ledger`` (a path; False = off; None = ``$WALKFORWARD_LEDGER`` or the default) and
+    ``trials`` (declared elsewhere) set the deflated Sharpe's trial count (`walkforward.ledger`);
+    they change no fold result, so they are not part of the config."""
+    from walkforward import ledger as research_ledger
+
+    trials = research_ledger.check_trials(trials)
     stream = stream if stream is not None else sys.stderr
     progress = (not config.quiet) if progress is None else progress
     t0 = time.perf_counter()
@@ -202,8 +209,10 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
         from reports.html import build_reports
 
         faults.kill_here("report_write")
+        counted = research_ledger.count_trials(store, ledger=ledger, trials=trials)  # never raises
         build_reports(store.root)
         summary = json.loads((store.root / "summary.json").read_text(encoding="utf-8"))
+        research_ledger.record_run(store, summary, counted)  # never raises
     return RunOutcome(store.root, summary, outcomes, failures, time.perf_counter() - t0, store.resumed)
 
 
@@ -366,15 +375,17 @@ def run(data=(), **settings) -> RunOutcome:
     """Python entry point (DESIGN 3.9): ``walkforward.run("bars.csv", out="runs/x", folds=3)``.
 
     ``settings`` are `walkforward.config.RunConfig` fields, plus ``config`` (a TOML path)
-    and ``force``; progress bars are off unless ``progress=True``.
+    and ``force``; progress bars are off unless ``progress=True``; ``ledger`` (a path, or
+    False) and ``trials`` as `run_walkforward` takes them.
     """
     force = bool(settings.pop("force", False))
     progress = bool(settings.pop("progress", False))
     toml = settings.pop("config", None)
+    ledger, trials = settings.pop("ledger", None), settings.pop("trials", 0)
     data = (data,) if isinstance(data, (str, Path)) else tuple(data)
     overrides = {**settings, "data": [str(d) for d in data] or None}
     config = RunConfig.from_sources(toml, overrides)
-    return run_walkforward(config, force=force, progress=progress)
+    return run_walkforward(config, force=force, progress=progress, ledger=ledger, trials=trials)
 
 
 __all__ = ["RunOutcome", "run", "run_walkforward", "summary_table", "load_series", "plan_symbols", "bars_per_year"]

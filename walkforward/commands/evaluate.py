@@ -26,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and default_out(args.config) is not None:
         config = dataclasses.replace(config, out=default_out(args.config))
     command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["evaluate"]))
-    outcome = run_evaluate(config, args.actions, force=args.force, command=command)
+    from walkforward.ledger import ledger_option
+
+    outcome = run_evaluate(config, args.actions, force=args.force, command=command, ledger=ledger_option(args),
+                           trials=args.trials)
     print(summary_table(outcome.summary, criteria=not config.quiet))
     if not config.quiet:
         done = sum(1 for o in outcome.outcomes if o.ok)

@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["run"]))
-    outcome = run_walkforward(config, force=args.force, command=command)
+    from walkforward.ledger import ledger_option
+
+    outcome = run_walkforward(config, force=args.force, command=command, ledger=ledger_option(args),
+                              trials=args.trials)
     print(summary_table(outcome.summary, criteria=not config.quiet))
     for f in outcome.failures:
         print(f"FAILED {f['symbol']} fold {f['fold']}: {f['error']}", file=sys.stderr)
@@ -102,6 +105,14 @@ def add_layout_arguments(p, default_out: str = "runs/latest") -> None:
                    help="draws of the timing null per fold (default 1000)")
     p.add_argument("--pdt", choices=PDT_MODES, default=None, help="pattern-day-trader rule (default auto)")
     p.add_argument("--force", action="store_true", help="overwrite a run directory holding a different run")
+    where = p.add_mutually_exclusive_group()  # the research ledger (walkforward.ledger): not part of the config
+    where.add_argument("--ledger", default=None, metavar="PATH",
+                       help="research ledger file (default: $WALKFORWARD_LEDGER, else "
+                            "$XDG_DATA_HOME/rl-walkforward/ledger.sqlite)")
+    where.add_argument("--no-ledger", action="store_true",
+                       help="neither count earlier trials nor record this one")
+    p.add_argument("--trials", type=_int, default=0, metavar="N",
+                   help="configurations tried elsewhere on this data, added to the ledger's count (default 0)")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only the final summary and errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="print more progress")
