@@ -152,3 +152,44 @@ def near_pdt_accounts(draw, include_close: bool | None = None):
                          safety_buffer=0.0, base_allocation=1.0, max_position=1.0,
                          allow_short=draw(st.booleans()), include_close_action=close,
                          min_order_notional=draw(st.sampled_from([0.0, 1.0])))
+
+
+@st.composite
+def pdt_straddle_bars(draw, min_sessions: int = 3, max_sessions: int = 8) -> Bars:
+    """Equity bars that carry an account near 25,000 across the PDT threshold: 30-minute bars
+    from the open of 3-8 consecutive XNYS sessions (3-7 a session: an early close still fits),
+    moves of 1-4% a bar and opening gaps twice that, so a position of most of the equity
+    puts the previous close, the last mark and the open's equity on different sides of it."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n_sessions = draw(st.integers(min_sessions, max_sessions))
+    per = draw(st.integers(3, 7))
+    rng = np.random.default_rng(seed)
+    sessions, opens, _, _, _ = calendar_sessions("XNYS", _FIRST, _LAST)
+    lo, hi = np.searchsorted(sessions, [_FIRST.value, _LAST.value])
+    k0 = int(rng.integers(lo, hi - n_sessions))
+    times = (opens[k0:k0 + n_sessions, None] + np.arange(per)[None, :] * 30 * _NS_MIN).reshape(-1)
+    n = len(times)
+    sigma = float(rng.uniform(0.01, 0.04))
+    log_ret = rng.standard_normal(n) * sigma
+    gap = np.where(np.arange(n) % per == 0, rng.standard_normal(n) * 2 * sigma, 0.0)
+    log_open = np.log(100.0) + np.cumsum(log_ret + gap) - log_ret
+    open_, close = np.exp(log_open), np.exp(log_open + log_ret)
+    data = {"open": open_, "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
+            "close": close, "volume": np.round(rng.lognormal(10.0, 1.0, n))}
+    index = pd.DatetimeIndex(times.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+    frame = tag_sessions(pd.DataFrame(data, index=index), "equity", timeframe=pd.Timedelta("30min"))
+    return Bars(frame, symbol="HYPPDT", asset_class="equity", timeframe=pd.Timedelta("30min"), calendar="XNYS",
+                source="hypothesis")
+
+
+#: Action probabilities of a day trader (7 actions; CLOSE, when present, shares SELL_75's): few
+#: HOLDs, large buys and full or large sells, so round trips within a session are frequent.
+DAY_TRADER = (0.1, 0.05, 0.1, 0.3, 0.05, 0.1, 0.3)
+
+
+def day_trader_probs(n_actions: int) -> list[float]:
+    p = list(DAY_TRADER)
+    if n_actions == 8:
+        p[6] /= 2
+        p.append(p[6])
+    return p

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest import _sim_kernel as K
@@ -37,7 +37,8 @@ from backtest.observation import BacktestObservationBuilder
 from backtest.simulator import SimConfig, Simulator
 from models.env import TradingEnv
 from tests.sim_bars import make_bars
-from tests.strategies import bars_strategy
+from tests.reference_account import reference_reward
+from tests.strategies import bars_strategy, day_trader_probs, near_pdt_accounts, pdt_straddle_bars
 
 #: (device, account_step): on CPU both the simulator's kernel (the default there) and the torch
 #: mirror (the GPU path) are checked against the simulator.
@@ -89,6 +90,8 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
         _check_obs(obs[b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact, f"reset obs env {b}")
     rng = np.random.default_rng(seed)
     p = probs if probs is not None else [0.25] + [0.75 / (env.n_actions - 1)] * (env.n_actions - 1)
+    initial = float(cfg.account.initial_equity)
+    peaks = [initial] * n_envs
     counts = {"filled": 0, "pdt": 0, "ends": 0, "day_trades": 0, "reasons": set(), "impact_models": set()}
     for k in range(n_steps if n_steps is not None else 2 * ep + 1):
         acts = rng.choice(env.n_actions, size=n_envs, p=p)
@@ -96,6 +99,7 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
         fill = {name: v.cpu() for name, v in info["fill"].items()}
         state = {name: v.cpu() for name, v in env.account_state().items()}
         for b, sim in enumerate(sims):
+            before = sim.state.fs.copy()
             want = sim.step(int(acts[b]))
             where = f"step {k} env {b} bar {int(want['bar'])}"
             for name in FLOAT_FIELDS:
@@ -108,7 +112,18 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
             _same(float(info["cash"][b]), float(fs[K.F_CASH]), exact, f"{where} cash")
             _same(float(info["position"][b]), float(fs[K.F_POS]), exact, f"{where} position")
             assert int(info["pdt_rejections"][b]) == int(ist[K.I_PDT_REJECTS]), where
-            assert torch.isfinite(reward[b]), where
+            fs_after = sim.state.fs
+            peaks[b] = max(peaks[b], float(fs_after[K.F_EQUITY]))
+            rw = reference_reward(env.reward_config, equity_before=float(before[K.F_EQUITY]),
+                                  equity_after=float(fs_after[K.F_EQUITY]), position=float(fs_after[K.F_POS]),
+                                  entry_price=float(fs_after[K.F_ENTRY]), open_=float(want["ref_price"]),
+                                  close=float(fs_after[K.F_MARK]),
+                                  fill={"status": int(want["status"]), "side": int(want["side"]),
+                                        "exec_price": float(want["exec_price"])},
+                                  position_before=float(before[K.F_POS]), entry_before=float(before[K.F_ENTRY]),
+                                  peak_equity=peaks[b], max_position=cfg.account.max_position)
+            tol = 1e-12 if exact else 1e-5
+            assert abs(float(reward[b]) - rw["total"]) <= tol, f"{where}: reward {float(reward[b])} vs {rw}"
             counts["filled"] += int(want["status"]) == 1
             counts["pdt"] += int(want["reason"]) == REASON_PDT
             counts["day_trades"] += bool(want["day_trade"])
@@ -121,6 +136,7 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
                 _check_obs(info["final_obs"][b], builder.get_obs_at_bar(sim.t, sim.account_state()), exact,
                            f"{where} final_obs")
                 sim.reset(int(env.bar_index[b]))
+                peaks[b] = initial
             else:
                 rec = sim.account_state()
                 for name in rec.dtype.names:
@@ -137,6 +153,8 @@ def sim_configs(draw):
                          allow_short=draw(st.booleans()), fractional=fractional,
                          include_close_action=draw(st.booleans()),
                          min_order_notional=draw(st.sampled_from([0.0, 1.0, 25.0])))
+    if draw(st.integers(0, 2)) == 0:  # a third of the examples straddle the PDT threshold
+        acct = draw(near_pdt_accounts())
     fr = FrictionConfig(impact=ImpactModel(mode=draw(st.sampled_from(["auto", "portfolio", "none"])), min_sessions=2,
                                            lookback=5),
                         commission=draw(st.sampled_from([CommissionModel(),
@@ -156,6 +174,17 @@ def sim_configs(draw):
 def test_env_matches_builder_and_simulator(device, account_step, dtype, bars, cfg, seed, n_envs, episode_len):
     run_parity(bars, cfg, device=device, account_step=account_step, dtype=dtype, seed=seed, n_envs=n_envs,
                episode_len=episode_len)
+
+
+@pytest.mark.parametrize("device,account_step", BACKENDS)
+@settings(max_examples=30)
+@given(bars=pdt_straddle_bars(), acct=near_pdt_accounts(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 3))
+def test_env_matches_simulator_across_the_pdt_threshold(device, account_step, bars, acct, seed, n_envs):
+    """A day trader near 25,000 on bars that carry it across the threshold (float64): PDT
+    decisions, rejections and the day-trades-left feature agree with the simulator."""
+    cfg = SimConfig(account=acct, pdt="on", seed=seed)
+    run_parity(bars, cfg, device=device, account_step=account_step, seed=seed, n_envs=n_envs,
+               episode_len=len(bars), n_steps=len(bars), probs=day_trader_probs(acct.action_space.n))
 
 
 def _day_trading_bars():

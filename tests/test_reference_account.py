@@ -29,7 +29,7 @@ from models.env import TradingEnv
 from models.reward import RewardConfig
 from tests.reference_account import (ReferenceAccount, ReferenceMarket, action_names, reference_account_features,
                                      reference_impact_inputs, reference_reward)
-from tests.strategies import bars_strategy, near_pdt_accounts
+from tests.strategies import bars_strategy, day_trader_probs, near_pdt_accounts, pdt_straddle_bars
 
 FILL_FLOATS = ("requested_qty", "qty", "ref_price", "exec_price", "slippage", "spread", "impact", "commission",
                "cash_after", "position_after")
@@ -86,8 +86,8 @@ def reference_for(bars, cfg: SimConfig) -> ReferenceAccount:
     return ReferenceAccount(market, cfg.account, cfg.friction_for(bars.asset_class), cfg.seed)
 
 
-def random_actions(seed: int, n_actions: int, size) -> np.ndarray:
-    p = np.array([0.25] + [0.75 / (n_actions - 1)] * (n_actions - 1))
+def random_actions(seed: int, n_actions: int, size, p=None) -> np.ndarray:
+    p = np.array([0.25] + [0.75 / (n_actions - 1)] * (n_actions - 1)) if p is None else np.asarray(p)
     return np.random.default_rng(seed).choice(n_actions, size=size, p=p)
 
 
@@ -113,10 +113,14 @@ def check_state(got, want: dict, where: str) -> None:
 @given(bars=any_bars(), cfg=sim_configs(), data=st.data())
 def test_simulator_matches_reference(bars, cfg, data):
     """Step API and whole-run API against the reference: fills, states, series, trades."""
-    names = action_names(cfg.account)
-    n_act = cfg.account.action_space.n
     t0 = data.draw(st.integers(0, len(bars) - 2), label="t0")
-    actions = random_actions(data.draw(st.integers(0, 2**31), label="actions"), n_act, len(bars) - t0)
+    actions = random_actions(data.draw(st.integers(0, 2**31), label="actions"), cfg.account.action_space.n,
+                             len(bars) - t0)
+    check_simulator(bars, cfg, t0, actions)
+
+
+def check_simulator(bars, cfg: SimConfig, t0: int, actions: np.ndarray) -> None:
+    names = action_names(cfg.account)
     sim, ref = Simulator(bars, cfg), reference_for(bars, cfg)
     sim.reset(t0)
     ref.reset(t0)
@@ -154,6 +158,32 @@ def test_simulator_matches_reference(bars, cfg, data):
 def test_env_matches_reference(account_step, bars, cfg, seed, n_envs, episode_len):
     """TradingEnv (float64) against one reference account per env: fills, money, state,
     account features in every observation and the reward by value."""
+    check_env(account_step, bars, cfg, seed, n_envs, episode_len)
+
+
+@st.composite
+def straddle_configs(draw):
+    return SimConfig(account=draw(near_pdt_accounts()), friction=draw(frictions()), pdt="on",
+                     seed=draw(st.integers(0, 2**40)), lot_capacity=4096)
+
+
+@settings(max_examples=40)
+@given(bars=pdt_straddle_bars(), cfg=straddle_configs(), seed=st.integers(0, 2**31))
+def test_simulator_matches_reference_across_the_pdt_threshold(bars, cfg, seed):
+    """A day trader near 25,000 on bars that cross it: every PDT decision as the reference."""
+    check_simulator(bars, cfg, 0, random_actions(seed, cfg.account.action_space.n, len(bars),
+                                                 day_trader_probs(cfg.account.action_space.n)))
+
+
+@pytest.mark.parametrize("account_step", ["kernel", "torch"])
+@settings(max_examples=40)
+@given(bars=pdt_straddle_bars(), cfg=straddle_configs(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 3))
+def test_env_matches_reference_across_the_pdt_threshold(account_step, bars, cfg, seed, n_envs):
+    """The env's account step and day-trades-left feature for a day trader near 25,000."""
+    check_env(account_step, bars, cfg, seed, n_envs, len(bars), day_trader_probs(cfg.account.action_space.n))
+
+
+def check_env(account_step, bars, cfg: SimConfig, seed: int, n_envs: int, episode_len: int, probs=None) -> None:
     schema = FeatureSchema(features=SHORT_SPECS, window=2)
     first = schema.warmup_bars
     ep = max(1, min(episode_len, len(bars) - first))
@@ -174,7 +204,7 @@ def test_env_matches_reference(account_step, bars, cfg, seed, n_envs, episode_le
 
     for b in range(n_envs):
         check_obs(obs[b], refs[b], f"reset env {b}")
-    acts = random_actions(seed, env.n_actions, (2 * ep + 1, n_envs))
+    acts = random_actions(seed, env.n_actions, (2 * ep + 1, n_envs), probs)
     for k, row in enumerate(acts):
         obs, reward, done, info = env.step(torch.as_tensor(row))
         state = env.account_state()
