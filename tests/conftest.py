@@ -2,7 +2,13 @@
 
 ``CI=true`` selects the ``ci`` profile: derandomized (same examples every run),
 bounded example counts and no deadline, so CI is deterministic and its time bounded.
-A failing property prints its minimal example either way.
+Tests whose properties need more examples to catch the bugs they exist for say so with
+their own ``@settings(max_examples=...)`` (measured with `benchmarks.mutation`: e.g. the
+hourly-features reference needs 25 derandomized examples to catch an hour counted
+complete one bar early, and runs 60). ``HYPOTHESIS_PROFILE=thorough`` (on demand, also
+with ``CI=true``) draws random examples, a new seed every run, 200 per property and
+`THOROUGH_FACTOR` times a test's own count; ``dev`` (the default off CI) is random with
+50. A failing property prints its minimal example and the blob that reproduces it.
 """
 
 import contextlib
@@ -26,7 +32,33 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+settings.register_profile(
+    "thorough",
+    derandomize=False,
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+#: Under ``thorough``, a test that fixes its own example count runs this many times as many.
+THOROUGH_FACTOR = 4
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """``thorough``: scale the example counts tests set themselves (`THOROUGH_FACTOR`)."""
+    if settings.get_current_profile_name() != "thorough":
+        return
+    default = settings.get_profile("thorough").max_examples
+    done = set()
+    for item in items:
+        fn = getattr(item, "function", None)
+        own = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if own is None or id(fn) in done or own.max_examples == default:
+            continue
+        done.add(id(fn))
+        fn._hypothesis_internal_use_settings = settings(own, max_examples=own.max_examples * THOROUGH_FACTOR)
 
 
 @contextlib.contextmanager
