@@ -85,8 +85,8 @@ from backtest.costs import FrictionConfig, impact_inputs, prior_volume
 from backtest.errors import ConfigError
 from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, check_mode, pdt_applies
 from backtest.state import ACCOUNT_STATE_DTYPE
-from backtest.trades import (COST_COMPONENTS, EQUITY_CSV_COLUMNS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE,
-                             fills_frame, trades_frame)
+from backtest.trades import (COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor,
+                             trades_frame)
 
 #: Keeps a cash-capped buy strictly affordable despite rounding (step 4).
 CASH_MARGIN = 1.0 - 1e-12
@@ -164,26 +164,20 @@ class SimResult:
         return fills_frame(self.fills)
 
     def equity_frame(self) -> pd.DataFrame:
-        idx = self.bars.index[self.start:self.stop]
-        names = np.asarray(self.config.account.action_space.meanings + ("CLOSE",), dtype=object)
-        return pd.DataFrame({
-            "timestamp": idx, "equity": self.equity, "cash": self.cash, "position": self.position,
-            "close": self.bars.close[self.start:self.stop], "action": names[self.actions],
-        }, columns=list(EQUITY_CSV_COLUMNS))
+        """The equity.csv table with action names (`backtest.result_files.equity_frame`)."""
+        from backtest.result_files import equity_frame
+
+        return equity_frame(self.bars, self, names=True)
 
     def costs(self) -> dict[str, float]:
         """Total cash spent on each cost component over all fills."""
         filled = self.fills[self.fills["status"] == STATUS_FILLED]
         return {c: float(filled[c].sum()) for c in COST_COMPONENTS}
 
-    def profit_factor(self) -> float:
-        """Sum of winning net P&L over |sum of losing|; inf with no losers, nan with no trades."""
-        pnl = self.trades["net_pnl"]
-        if len(pnl) == 0:
-            return float("nan")
-        loss = -pnl[pnl < 0].sum()
-        win = pnl[pnl > 0].sum()
-        return float(win / loss) if loss > 0 else float("inf")
+    def profit_factor(self) -> float | None:
+        """`backtest.trades.profit_factor` of the trades' NET P&L: inf with no losers, None
+        with no trades."""
+        return profit_factor(self.trades["net_pnl"])
 
     def max_drawdown(self) -> float:
         """Largest fall from a running peak of equity (initial equity included), as a fraction."""

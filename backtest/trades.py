@@ -1,22 +1,19 @@
-"""Fill and trade records, their DataFrames and atomic CSV writing.
+"""Fill and trade records, their DataFrames, and the profit factor of a trade set.
 
 The simulator kernel writes plain float64/int64 matrices; this module turns them
 into numpy structured records (events as typed records, DESIGN 4) and, at the
-edge, into the DataFrames behind ``trades.csv`` and ``equity.csv``
-(docs/INTERNALS.md).
+edge, into the DataFrame behind ``trades.csv`` (the file format itself, its columns and
+writing, is `backtest.result_files`).
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from backtest.account import KIND_NAMES, REASON_NAMES
 from backtest.costs import IMPACT_NAMES
+from backtest.result_files import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS
 
 #: Fill status codes.
 STATUS_HOLD, STATUS_FILLED, STATUS_REJECTED = 0, 1, 2
@@ -68,9 +65,6 @@ TRADE_DTYPE = np.dtype(
     ]
 )
 
-TRADES_CSV_COLUMNS = ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
-                      "gross_pnl", "slippage", "spread", "impact", "commission", "net_pnl", "return")
-EQUITY_CSV_COLUMNS = ("timestamp", "equity", "cash", "position", "close", "action")
 COST_COMPONENTS = ("slippage", "spread", "impact", "commission")
 
 
@@ -93,21 +87,18 @@ def fills_frame(fills: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a CSV through a temporary file in the same directory and `os.replace` it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def profit_factor(pnl) -> float | None:
+    """THE profit factor (DESIGN 3.8), used by checkpoint selection, the fold records, the
+    baselines and the reports: sum of winning P&L over |sum of losing P&L|, inf with no
+    losers, None with no trades (or no P&L at all). Pass net P&L."""
+    pnl = np.asarray(pnl, dtype=np.float64)
+    wins = pnl[pnl > 0].sum()
+    losses = -pnl[pnl < 0].sum()
+    if losses > 0:
+        return float(wins / losses)
+    return float("inf") if wins > 0 else None
 
 
 __all__ = ["FILL_DTYPE", "TRADE_DTYPE", "TRADES_CSV_COLUMNS", "EQUITY_CSV_COLUMNS", "COST_COMPONENTS",
            "STATUS_HOLD", "STATUS_FILLED", "STATUS_REJECTED", "KIND_NAMES", "trades_frame", "fills_frame",
-           "write_csv_atomic"]
+           "profit_factor"]

@@ -23,8 +23,6 @@ world) still load; `world_of` then warns that defaults are assumed.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import platform
 import warnings
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 
 from backtest.errors import CheckpointError, SchemaMismatchError
+from backtest.result_files import atomic_file, package_versions
 
 FORMAT = "rl-walkforward-checkpoint"
 FORMAT_VERSION = 2
@@ -74,17 +73,6 @@ def _to_numpy(obj):
     if isinstance(obj, torch.Tensor):
         return obj.cpu().numpy()
     return obj
-
-
-def package_versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
-    try:
-        out["rl-walkforward"] = md.version("rl-walkforward")
-    except md.PackageNotFoundError:
-        out["rl-walkforward"] = "unknown"
-    return out
 
 
 def schema_class_name(schema) -> str:
@@ -147,18 +135,12 @@ def build_payload(*, network, config, schema, action_meanings, normaliser=None, 
 
 
 def save_checkpoint(path, **kwargs) -> Path:
-    """Write a checkpoint atomically; keyword arguments as `build_payload`. Returns the path."""
+    """Write a checkpoint atomically (`backtest.result_files.atomic_file`: temp file, fsync,
+    rename); keyword arguments as `build_payload`. Returns the path."""
     payload = kwargs.pop("payload", None) or build_payload(**kwargs)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def _refusal_reason(exc: BaseException) -> str:

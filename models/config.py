@@ -7,7 +7,6 @@ config never changes after construction; `dataclasses.replace` makes variants.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from backtest.errors import ConfigError
@@ -109,11 +108,6 @@ class TrainConfig:
     def n_minibatches(self) -> int:
         """Minibatches per epoch (ceiling division; the last may be smaller)."""
         return -(-self.batch_size // self.minibatch_size)
-
-    @property
-    def warmup_updates(self) -> int:
-        """Updates of linear warmup (at least one when warmup_frac > 0)."""
-        return math.ceil(self.warmup_frac * self.n_updates) if self.warmup_frac > 0 else 0
 
     @property
     def validation_every(self) -> int:

@@ -12,7 +12,6 @@ sits in ``<script type="application/json">`` with ``<>&`` escaped (`reports.html
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,8 +20,8 @@ import pandas as pd
 
 from reports.charts import MAX_POINTS, _layout, _finite, decimate, label
 from reports.html import ASSET_DIR, PLOTLY_FILE, _Figures, _page, esc, metric_cell, write_plotly_asset
-from reports.metrics import format_value, to_jsonable
-from reports.summary import atomic_write_text
+from backtest.result_files import to_jsonable, write_json, write_text
+from reports.metrics import format_value
 
 PAGE = "compare.html"
 DATA = "compare.json"
@@ -148,9 +147,9 @@ def write_compare(out: str | Path, result: Mapping[str, Any], arrays: Mapping[st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_plotly_asset(out)
-    atomic_write_text(out / DATA, json.dumps(to_jsonable(result), indent=1, allow_nan=False) + "\n")
+    write_json(out / DATA, result)
     page = out / PAGE
-    atomic_write_text(page, compare_html(result, arrays))
+    write_text(page, compare_html(result, arrays))
     return page
 
 

@@ -18,8 +18,9 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 from reports import charts
-from reports.metrics import format_value, to_jsonable
-from reports.summary import atomic_write_text, build_summary, stitch, write_json
+from backtest.result_files import to_jsonable, write_json, write_text
+from reports.metrics import format_value
+from reports.summary import build_summary, stitch
 from reports.verdict import VerdictThresholds
 
 ASSET_DIR = "assets"
@@ -144,7 +145,7 @@ def write_plotly_asset(run_dir: Path) -> Path:
     path = Path(run_dir) / ASSET_DIR / PLOTLY_FILE
     js = get_plotlyjs()
     if not path.is_file() or path.stat().st_size != len(js.encode("utf-8")):
-        atomic_write_text(path, js)
+        write_text(path, js)
     return path
 
 
@@ -315,9 +316,9 @@ def build_reports(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
     write_json(run_dir / "summary.json", summary)
     write_plotly_asset(run_dir)
     written = [run_dir / "index.html"]
-    atomic_write_text(written[0], index_html(summary, manifest, loaded))
+    write_text(written[0], index_html(summary, manifest, loaded))
     for s in summary["symbols"]:
         path = run_dir / s["dir"] / "report.html"
-        atomic_write_text(path, symbol_html(s, loaded[s["dir"]], summary))
+        write_text(path, symbol_html(s, loaded[s["dir"]], summary))
         written.append(path)
     return written

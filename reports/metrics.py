@@ -2,8 +2,8 @@
 
 Everything here is a pure function of the trade and equity records (DESIGN 3.8): no file
 access, no globals, no randomness except the seeded bootstrap. Undefined numbers are
-``None`` and infinite ones ``math.inf``; `to_jsonable` turns them into JSON (``"inf"``),
-`from_jsonable` reads them back, `format_value` shows them to people ("undefined", "inf").
+``None`` and infinite ones ``math.inf``; `backtest.result_files.to_jsonable` turns them into
+JSON (``"inf"``), `format_value` shows them to people ("undefined", "inf").
 
 Deliberate differences from reference libraries:
 
@@ -28,12 +28,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from backtest.errors import ConfigError, DataError
+from backtest.result_files import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS
+from backtest.trades import profit_factor  # THE profit factor, shared with checkpoint selection
 
-TRADE_COLUMNS = (
-    "entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price", "gross_pnl",
-    "slippage", "spread", "impact", "commission", "net_pnl", "return",
-)
-EQUITY_COLUMNS = ("timestamp", "equity", "cash", "position", "close", "action")
 COST_COMPONENTS = ("slippage", "spread", "impact", "commission")
 EULER_GAMMA = 0.5772156649015329
 #: Bootstrap resamples for the PF interval; 2,000 keeps the 2.5% tail at ~50 samples.
@@ -46,16 +43,6 @@ def _clean(x: float | None) -> float | None:
         return None
     x = float(x)
     return None if math.isnan(x) else x
-
-
-def profit_factor(pnl: np.ndarray) -> float | None:
-    """Sum of wins / |sum of losses|; inf without losers, None without trades or P&L."""
-    pnl = np.asarray(pnl, dtype=np.float64)
-    wins = pnl[pnl > 0].sum()
-    losses = -pnl[pnl < 0].sum()
-    if losses > 0:
-        return float(wins / losses)
-    return math.inf if wins > 0 else None
 
 
 def sample_skew(x: np.ndarray) -> float | None:
@@ -260,7 +247,7 @@ def consistency(fold_net_pnls: Sequence[float]) -> float | None:
 
 
 def _check_frames(trades: pd.DataFrame, equity: pd.DataFrame) -> None:
-    for name, frame, cols in (("trades", trades, TRADE_COLUMNS), ("equity", equity, EQUITY_COLUMNS)):
+    for name, frame, cols in (("trades", trades, TRADES_CSV_COLUMNS), ("equity", equity, EQUITY_CSV_COLUMNS)):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise DataError(f"{name} is missing columns {missing}; expected columns {list(cols)}")
@@ -321,8 +308,8 @@ def compute_stats(
 ) -> dict[str, Any]:
     """All DESIGN 3.8 statistics of one test segment (or of stitched segments).
 
-    ``trades``: one row per exit fill (TRADE_COLUMNS), net of all costs. ``equity``: one
-    row per bar (EQUITY_COLUMNS). ``random_baseline`` and ``timing_null``:
+    ``trades``: one row per exit fill (TRADES_CSV_COLUMNS), net of all costs. ``equity``: one
+    row per bar (EQUITY_CSV_COLUMNS). ``random_baseline`` and ``timing_null``:
     ``{"net_returns": [...]}`` of the random policy over many seeds and of the timing null
     over many draws (`backtest.baselines`). ``benchmark_equity``: the exposure-matched
     buy-and-hold equity, one value per equity row, for the excess-return test.
@@ -436,41 +423,6 @@ def _excess_stats(r: np.ndarray, net_return: float, benchmark: Sequence[float] |
     bh = float(b[-1] / initial_equity - 1.0)
     return {"bh_matched_net_return": bh, "excess_vs_bh_matched": float(net_return - bh), "excess_t": test["t"],
             "excess_p": test["p"], "excess_lags": int(test["lags"])}
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Recursively make obj strict-JSON safe: inf -> "inf", -inf -> "-inf", NaN -> None."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return x
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    return obj
-
-
-def from_jsonable(obj: Any) -> Any:
-    """Inverse of `to_jsonable` for numbers: "inf"/"-inf" strings become floats."""
-    if isinstance(obj, dict):
-        return {k: from_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [from_jsonable(v) for v in obj]
-    if obj == "inf":
-        return math.inf
-    if obj == "-inf":
-        return -math.inf
-    return obj
 
 
 def format_value(x: Any, kind: str = "num") -> str:

@@ -1,18 +1,15 @@
 """Per-symbol summaries over stitched out-of-sample folds, and the run's ``summary.json``.
 
 The on-disk layout read here is documented in docs/INTERNALS.md ("Results format consumed
-by reports"). Symbol names always come from JSON (``manifest.json``, ``result.json``);
-directory names may be sanitised (`safe_dir_name`) and are never parsed.
+by reports"); the files themselves are `backtest.result_files` (``result.json`` through
+its typed `FoldRecord`). Symbol names always come from JSON (``manifest.json``,
+``result.json``); directory names may be sanitised (`backtest.result_files.safe_name`) and
+are never parsed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import json
-import os
-import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,56 +17,15 @@ import numpy as np
 import pandas as pd
 
 from backtest.errors import DataError, UserError
-from reports.metrics import (
-    EQUITY_COLUMNS, TRADE_COLUMNS, bar_returns, compute_stats, consistency, from_jsonable,
-    to_jsonable,
-)
+from backtest.result_files import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS, FoldRecord, read_json
+from reports.metrics import bar_returns, compute_stats, consistency
 from reports.verdict import VerdictThresholds, verdict
 
 FORMAT_VERSION = 1
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class NotARunDirError(UserError, FileNotFoundError):
     """The directory given is not a walk-forward run directory."""
-
-
-def safe_dir_name(symbol: str) -> str:
-    """Directory name for a symbol: safe characters kept, others replaced, plus a short hash
-    when anything was replaced (so ``BRK/B`` and ``BRK.B`` never collide)."""
-    clean = _SAFE.sub("_", symbol).strip("._") or "symbol"
-    if clean == symbol:
-        return clean
-    return f"{clean[:40]}-{hashlib.sha256(symbol.encode()).hexdigest()[:8]}"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Strict JSON (inf as "inf", no NaN), atomically."""
-    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=1, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return from_jsonable(json.loads(Path(path).read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not readable JSON ({exc}); rerun `walkforward run` to rewrite it") from exc
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:
@@ -91,7 +47,7 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
         d = str(e["dir"])
         if d in ("", ".", "..") or Path(d).name != d or "\\" in d:
             raise DataError(f"{path}: symbols[{i}].dir={d!r} must be one plain directory name inside the run "
-                            "(use reports.summary.safe_dir_name)")
+                            "(use backtest.result_files.safe_name)")
     return manifest
 
 
@@ -119,14 +75,13 @@ def _read_csv(path: Path, columns: Sequence[str], time_cols: Sequence[str]) -> p
 
 
 def load_fold(fold_dir: Path) -> dict[str, Any]:
-    """One fold's result.json plus its trades and equity frames."""
+    """One fold's result.json, read through the typed `FoldRecord` (checked, defaults filled),
+    plus its trades and equity frames under ``trades`` and ``equity``."""
     fold_dir = Path(fold_dir)
-    result = read_json(fold_dir / "result.json")
-    if not isinstance(result, dict) or type(result.get("fold")) is not int:
-        raise DataError(f"{fold_dir / 'result.json'}: not a fold result (a JSON object with an integer 'fold'); "
-                        "rerun `walkforward run` to rewrite this fold")
-    result["trades"] = _read_csv(fold_dir / "trades.csv", TRADE_COLUMNS, ("entry_time", "exit_time"))
-    result["equity"] = _read_csv(fold_dir / "equity.csv", EQUITY_COLUMNS, ("timestamp",))
+    path = fold_dir / "result.json"
+    result = FoldRecord.from_json(read_json(path), str(path)).to_json()
+    result["trades"] = _read_csv(fold_dir / "trades.csv", TRADES_CSV_COLUMNS, ("entry_time", "exit_time"))
+    result["equity"] = _read_csv(fold_dir / "equity.csv", EQUITY_CSV_COLUMNS, ("timestamp",))
     return result
 
 
@@ -166,16 +121,16 @@ def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[st
     """Stitched out-of-sample trades, equity (compounded across folds), the buy-and-hold and
     exposure-matched buy-and-hold curves, fold boundaries (bar offsets) and the random policy's
     and the timing null's compounded net returns."""
-    inits = [float(f.get("initial_equity", initial_equity)) for f in folds]
+    inits = [float(f.get("initial_equity") or initial_equity) for f in folds]
     eqs = [f["equity"] for f in folds]
-    equity = pd.concat(eqs, ignore_index=True) if eqs else pd.DataFrame(columns=list(EQUITY_COLUMNS))
+    equity = pd.concat(eqs, ignore_index=True) if eqs else pd.DataFrame(columns=list(EQUITY_CSV_COLUMNS))
     chained = _chain([e["equity"].to_numpy(np.float64) for e in eqs], inits, initial_equity)
     if len(equity):
         scale = chained / equity["equity"].to_numpy(np.float64)
         equity = equity.assign(equity=chained, cash=equity["cash"].to_numpy(np.float64) * scale)
     trades = [f["trades"] for f in folds if len(f["trades"])]
     trades = pd.concat(trades, ignore_index=True) if trades else folds[0]["trades"].iloc[:0] if folds \
-        else pd.DataFrame(columns=list(TRADE_COLUMNS))
+        else pd.DataFrame(columns=list(TRADES_CSV_COLUMNS))
     bounds = np.cumsum([0] + [len(e) for e in eqs]).tolist()
     return {"trades": trades, "equity": equity, "bounds": bounds,
             "buy_and_hold": _baseline_curve(folds, "buy_and_hold", inits, initial_equity),
@@ -240,15 +195,15 @@ def stitch_costs(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
 
 def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity: float,
                   n_trials: int, meanings, seed: int) -> dict[str, Any]:
-    init = float(f.get("initial_equity", initial_equity))
+    init = float(f.get("initial_equity") or initial_equity)
     base = f.get("baselines") or {}
     matched = base.get("buy_and_hold_matched", {}).get("equity")
-    m = compute_stats(f["trades"], f["equity"], bars_per_year=float(f.get("bars_per_year", bars_per_year)),
+    m = compute_stats(f["trades"], f["equity"], bars_per_year=float(f.get("bars_per_year") or bars_per_year),
                       initial_equity=init, n_trials=n_trials, random_baseline=base.get("random"),
                       timing_null=base.get("timing_null"),
                       benchmark_equity=matched if matched is not None and len(matched) == len(f["equity"]) else None,
-                      action_meanings=f.get("action_meanings", meanings),
-                      pdt_rejections=int(f.get("pdt_rejections", 0)), bootstrap_seed=seed)
+                      action_meanings=f.get("action_meanings") or meanings,
+                      pdt_rejections=int(f.get("pdt_rejections") or 0), bootstrap_seed=seed)
     costs = f.get("cost_sensitivity")
     if isinstance(costs, Mapping):
         m["breakeven_cost_multiple"] = costs.get("breakeven_multiple")
@@ -288,7 +243,7 @@ def symbol_summary(
                       random_baseline={"net_returns": st["random_net_returns"]},
                       timing_null={"net_returns": st["timing_null_net_returns"]},
                       benchmark_equity=st["bh_matched"], action_meanings=action_meanings,
-                      pdt_rejections=sum(int(f.get("pdt_rejections", 0)) for f in fold_results),
+                      pdt_rejections=sum(int(f.get("pdt_rejections") or 0) for f in fold_results),
                       bootstrap_seed=bootstrap_seed)
     m["consistency"] = consistency([f["metrics"]["net_pnl"] for f in folds])
     m["folds"] = len(folds)
@@ -349,10 +304,3 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         "symbols": symbols,
     }
     return summary, loaded
-
-
-def write_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) -> dict[str, Any]:
-    """Compute and atomically write ``<run>/summary.json``; returns the summary."""
-    summary, _ = build_summary(run_dir, thresholds)
-    write_json(Path(run_dir) / "summary.json", summary)
-    return summary

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.metrics import TRADE_COLUMNS
-from reports.summary import safe_dir_name, write_json
+from backtest.result_files import TRADES_CSV_COLUMNS, safe_name, write_json
 
 HOSTILE = "<script>alert(1)</script>"
 MEANINGS = ["HOLD", "BUY_25", "BUY_50", "BUY_75", "SELL_25", "SELL_50", "SELL_75"]
@@ -48,7 +47,7 @@ def _fold_records(rng: np.random.Generator, start: pd.Timestamp, n_bars: int, pr
                          net / (qty * entry_px)))
             pos = 0.0
         eq.append(cash + pos * close[t]); cashs.append(cash); poss.append(pos); acts.append(action)
-    trades = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    trades = pd.DataFrame(rows, columns=list(TRADES_CSV_COLUMNS))
     equity = pd.DataFrame({"timestamp": ts, "equity": eq, "cash": cashs, "position": poss,
                            "close": close, "action": acts})
     return trades, equity, init * close / price0, float(close[-1])
@@ -93,7 +92,7 @@ def make_run(run_dir: Path, symbols=("AAPL", "BTC/USD", HOSTILE), n_folds: int =
     rng = np.random.default_rng(seed)
     entries = []
     for k_sym, symbol in enumerate(symbols):
-        d = safe_dir_name(symbol)
+        d = safe_name(symbol)
         start, price = pd.Timestamp("2024-01-02 14:30", tz="UTC"), 100.0 + 20 * k_sym
         drift = 0.0001 * (1 - k_sym % 3)
         for k in range(n_folds):

@@ -9,7 +9,6 @@ subprocesses to prove that nothing else reaches stderr in a real process.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -22,7 +21,6 @@ from tests.corpus import BAR_FILE_CASES, GOOD_CSV, RUN_DIR_CASES, TOML_CASES, wr
 from walkforward.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_RUN = importlib.util.find_spec("walkforward.commands.run") is not None
 BY_CASE = {c.case: c for c in BAR_FILE_CASES}
 
 
@@ -253,7 +251,6 @@ def test_ten_thousand_folds_are_refused():
         WalkForwardSplit(n_folds=10_000, window=100, min_start=300).folds(5_000)
 
 
-@pytest.mark.skipif(not HAS_RUN, reason="walkforward.commands.run is not built yet")
 def test_run_command_bad_values_exit_2_without_run_dir(tmp_path, capsys, good_csv):
     bad_toml = tmp_path / "bad.toml"
     bad_toml.write_text('folds = "five"\nturbo = true\n')
@@ -309,9 +306,8 @@ def test_subprocesses_print_one_line_and_exit_2(tmp_path, checkpoints):
         "mixed_zones_backtest": (["backtest", "--baseline", "flat", mixed, "--out", out_dir], r"no time zone"),
         "noise": (["features", noise], r"NOISE\.csv"),
         "checkpoint_types": (["inspect", typed], r"malformed network"),
+        "run_folds_zero": (["run", mixed, "--folds", "0", "--out", tmp_path / "run_out"], r"folds=0"),
     }
-    if HAS_RUN:
-        runs["run_folds_zero"] = (["run", mixed, "--folds", "0", "--out", tmp_path / "run_out"], r"folds=0")
     procs = {name: _spawn(argv) for name, (argv, _) in runs.items()}
     failures = []
     for name, proc in procs.items():

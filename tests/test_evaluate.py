@@ -64,7 +64,8 @@ def test_evaluate_end_to_end_writes_a_full_run(tmp_path, daily, capsys):
     for k in range(3):
         fold = out / "ACME" / f"fold_{k}"
         result = json.loads((fold / "result.json").read_text())
-        assert "training_log" not in result and result["source"]["actions_file"]["path"].endswith("signals.csv")
+        assert result["training_log"] == [] and result["checkpoint"] is None
+        assert result["source"]["actions_file"]["path"].endswith("signals.csv")
         test = range(*result["segments"]["test"])
         equity = pd.read_csv(fold / "equity.csv")
         assert equity["action"].tolist() == acts[test.start:test.stop].tolist()  # the file's decisions, as is

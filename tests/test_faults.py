@@ -70,13 +70,13 @@ def test_diverging_fold_is_recorded_and_the_rest_finish(tmp_path):
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
 def test_write_failure_is_one_clear_line(code, tmp_path, monkeypatch, capsys):
     """A full disk or a refused write ends with one line naming the file, exit 2, no traceback."""
-    import walkforward.store as store
+    import backtest.result_files as result_files
     from walkforward.cli import main
 
     def refuse(path, data):
         raise OSError(code, __import__("os").strerror(code), str(path))
 
-    monkeypatch.setattr(store, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(result_files, "write_bytes", refuse)  # every file of a run is written through it
     rc = main(["run", "--out", str(tmp_path / "run"), *TINY, "-q"])
     err = capsys.readouterr().err
     assert rc == 2

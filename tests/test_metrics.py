@@ -14,10 +14,11 @@ from scipy import stats as sps
 
 from backtest.errors import ConfigError, DataError
 from reports.metrics import (
-    TRADE_COLUMNS, bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
-    from_jsonable, newey_west_mean_test, null_p_value, null_threshold, pf_interval_note, profit_factor,
-    sample_skew, to_jsonable,
+    bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
+    newey_west_mean_test, null_p_value, null_threshold, pf_interval_note, profit_factor,
+    sample_skew,
 )
+from backtest.result_files import TRADES_CSV_COLUMNS, from_jsonable, to_jsonable
 
 MEANINGS = ["HOLD", "BUY_25", "BUY_50", "BUY_75", "SELL_25", "SELL_50", "SELL_75"]
 
@@ -214,7 +215,7 @@ def test_drawdown_in_unit_interval(eq, init):
 
 
 def test_trade_columns_are_the_documented_ones():
-    assert TRADE_COLUMNS[-2:] == ("net_pnl", "return") and len(TRADE_COLUMNS) == 13
+    assert TRADES_CSV_COLUMNS[-2:] == ("net_pnl", "return") and len(TRADES_CSV_COLUMNS) == 13
 
 
 def test_null_p_value_and_threshold_are_one_definition():

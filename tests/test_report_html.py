@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from reports.html import build_reports, safe_json
-from reports.summary import NotARunDirError, load_manifest, safe_dir_name, write_json
+from backtest.result_files import safe_name, write_json
+from reports.summary import NotARunDirError, load_manifest
 from tests.report_fixtures import HOSTILE, make_run
 from walkforward.cli import main
 
@@ -64,7 +65,7 @@ def test_hostile_symbol_is_text_in_every_page(run_dir):
         assert HOSTILE not in text, p
         assert "alert(1)</" not in text, p
     assert escaped in (run_dir / "index.html").read_text()
-    own = run_dir / safe_dir_name(HOSTILE) / "report.html"
+    own = run_dir / safe_name(HOSTILE) / "report.html"
     assert f'<h1 id="symbol">{escaped}</h1>' in own.read_text()
 
 
@@ -156,7 +157,7 @@ def test_cli_report_rebuilds_and_rejects_non_run_dirs(tmp_path, capsys):
 
 
 def test_safe_dir_names_do_not_collide():
-    names = {safe_dir_name(s) for s in ("BRK/B", "BRK.B", "BRK_B", HOSTILE, "..", "")}
+    names = {safe_name(s) for s in ("BRK/B", "BRK.B", "BRK_B", HOSTILE, "..", "")}
     assert len(names) == 6
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", n) and not n.startswith(".") for n in names)
     assert shutil.os.sep not in "".join(names)

@@ -18,7 +18,6 @@ from walkforward.folds import WalkForwardSplit
 from walkforward.store import (
     MANIFEST,
     RunStore,
-    atomic_write_bytes,
     data_hash,
     discard_on_error,
     fold_input_hash,
@@ -27,6 +26,7 @@ from walkforward.store import (
     package_versions,
     safe_name,
 )
+from backtest.result_files import write_bytes
 
 
 def _frame(n=50, seed=0):
@@ -71,7 +71,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path):
     with pytest.raises(TypeError):
         store.write_json("r.json", {"v": object()})  # fails while serialising: nothing written
     with pytest.raises(TypeError):
-        atomic_write_bytes(tmp_path / "r.json", "not bytes")  # type: ignore[arg-type]  # fails mid-write
+        write_bytes(tmp_path / "r.json", "not bytes")  # type: ignore[arg-type]  # fails mid-write
     assert store.read_json("r.json") == {"v": 1}
     assert _no_temp_files(tmp_path)
 
@@ -99,6 +99,21 @@ def test_paths_cannot_escape_the_run(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def _record(**fields) -> dict:
+    """The smallest valid fold record (`backtest.result_files.FoldRecord`)."""
+    return {"test_start": "2024-01-02T14:30:00+00:00", "test_end": "2024-01-05T20:45:00+00:00", **fields}
+
+
+def test_the_fold_record_is_typed_at_the_writer(tmp_path):
+    store = RunStore(tmp_path / "run")
+    with pytest.raises(TypeError, match="pf"):
+        store.mark_fold_complete("AAPL", 0, "h", _record(pf=1.0))  # not a field of result.json
+    assert not (tmp_path / "run" / "AAPL" / "fold_0" / "result.json").exists()
+    store.mark_fold_complete("AAPL", 0, "h", _record())
+    written = store.fold_result("AAPL", 0)
+    assert written["format_version"] == 2 and written["baselines"] == {} and written["training_log"] == []
+
+
 @pytest.mark.parametrize(
     "name",
     ["../../x", "..", ".", "", "<script>alert(1)</script>", "BTC/USD", "a\\b", "x\x00y\n", "ÄPFEL", "日本株",
@@ -110,7 +125,7 @@ def test_sanitised_names_stay_inside_run(tmp_path, name):
     assert safe and len(safe) <= 64 and safe not in (".", "..") and not safe.startswith(".")
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in safe)
     assert safe != name  # every one of these had to change, so it carries the hash suffix
-    store.mark_fold_complete(name, 0, "h", {"pf": 1.0})
+    store.mark_fold_complete(name, 0, "h", _record(test={"pf": 1.0}))
     marker = store.fold_dir(name, 0) / "result.json"
     assert marker.is_file() and store.root in marker.resolve().parents
     assert store.read_json(marker.relative_to(store.root))["symbol"] == name  # the real name stays in JSON
@@ -152,7 +167,9 @@ def test_manifest_contents():
     extra = make_manifest(RunConfig(), {}, symbols=[{"symbol": "A/B", "dir": safe_name("A/B")}], initial_equity=1000.0)
     assert extra["symbols"][0]["dir"] == safe_name("A/B") and extra["initial_equity"] == 1000.0
     versions = package_versions()
-    assert set(versions) == {"python", "numpy", "pandas", "torch", "numba", "vectorbt"}
+    assert set(versions) == {"python", "rl-walkforward", "numpy", "pandas", "torch", "numba", "scipy",
+                             "exchange-calendars"}
+    assert versions["rl-walkforward"] is not None  # this package's own version is recorded too
     assert versions["numpy"] == np.__version__
     json.dumps(m)  # JSON-able
 
@@ -169,10 +186,10 @@ def test_open_run_new_resume_mismatch_force(tmp_path):
     store = open_run(out, _manifest())
     assert not store.resumed and (out / MANIFEST).is_file()
     store.write_text("AAPL/fold_0/trades.csv", "x\n")
-    store.mark_fold_complete("AAPL", 0, "hash0", {"pf": 2.0})
+    store.mark_fold_complete("AAPL", 0, "hash0", _record(test={"pf": 2.0}))
 
     again = open_run(out, _manifest())  # same config and data: resume
-    assert again.resumed and again.completed_folds()["AAPL"][0]["pf"] == 2.0
+    assert again.resumed and again.completed_folds()["AAPL"][0]["test"]["pf"] == 2.0
 
     with pytest.raises(ConfigError, match="different config; use --force .* or a new --out"):
         open_run(out, _manifest(seed=1))
@@ -211,10 +228,10 @@ def test_fold_marker_and_input_hash(tmp_path):
     assert not store.is_fold_complete("AAPL", 0, h0)
     store.write_text("AAPL/fold_0/equity.csv", "partial")  # an interrupted fold: no marker yet
     assert not store.is_fold_complete("AAPL", 0, h0) and store.completed_folds() == {}
-    store.mark_fold_complete("AAPL", 0, h0, {"net_pnl": 12.5})
+    store.mark_fold_complete("AAPL", 0, h0, _record(test={"net_return": 0.0125}))
     assert store.is_fold_complete("AAPL", 0, h0)
     assert not store.is_fold_complete("AAPL", 0, fold_input_hash(fp, dh, folds[1]))  # inputs changed: rerun
-    assert store.fold_result("AAPL", 0)["net_pnl"] == 12.5
+    assert store.fold_result("AAPL", 0)["test"]["net_return"] == 0.0125
     # a marker copied into another fold's directory does not count for it
     stray = store.fold_dir("AAPL", 1) / "result.json"
     stray.parent.mkdir(parents=True)
@@ -243,7 +260,7 @@ def test_discard_on_error_removes_new_dir_only(tmp_path):
     with pytest.raises(RuntimeError):
         with discard_on_error(kept):
             s = open_run(kept, _manifest())
-            s.mark_fold_complete("AAPL", 0, "h", {})
+            s.mark_fold_complete("AAPL", 0, "h", _record())
             raise RuntimeError("later failure")
     assert (kept / "AAPL" / "fold_0" / "result.json").exists()  # work done is kept (resumable)
 

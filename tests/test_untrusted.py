@@ -176,7 +176,7 @@ class _Text(HTMLParser):
 
 def test_markup_and_unicode_symbols_are_text_in_html(tmp_path):
     from reports.html import build_reports
-    from reports.summary import safe_dir_name
+    from backtest.result_files import safe_name
     from tests.report_fixtures import make_run
 
     symbols = ("AAPL", '"><svg onload=alert(1)>', "日本株 & <b>Co</b>", "../../x'")
@@ -184,7 +184,7 @@ def test_markup_and_unicode_symbols_are_text_in_html(tmp_path):
     build_reports(run)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     for symbol in symbols:
-        page = run / safe_dir_name(symbol) / "report.html"
+        page = run / safe_name(symbol) / "report.html"
         assert run.resolve() in page.resolve().parents
         text = page.read_text(encoding="utf-8")
         parser = _Text()

@@ -36,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"walkforward.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"walkforward.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"walkforward.commands.{name}").register(sub)
     return parser
 
 

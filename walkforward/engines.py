@@ -7,7 +7,8 @@ go on; KeyboardInterrupt stops the run and propagates (completed folds are alrea
 the run store, so a rerun resumes).
 
 Tasks for `ProcessEngine` and `RayEngine` must be picklable: a module-level function
-and plain arguments (e.g. ``Task(run_fold, (symbol, fold_id, config_dict))``).
+and picklable arguments (the orchestrator sends ``Task(run_folds, ([fold_spec, ...],))``,
+each `walkforward.fold_job.FoldSpec` a frozen dataclass of typed configs and the bars).
 """
 
 from __future__ import annotations

@@ -167,6 +167,7 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
     there is none; every test bar needs one). Same folds, simulator, baselines, metrics and
     verdict as the CLI; nothing is written. ``settings`` are `RunConfig` fields."""
     from backtest.actions_file import NO_ACTION
+    from backtest.result_files import equity_frame
     from reports.summary import symbol_summary
 
     config = config or RunConfig(**settings)
@@ -181,7 +182,7 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
         record, sim, decisions = evaluate_segment(bars, actions, fold.to_dict(), config,
                                                   bars_per_year=plan.bars_per_year, data_hash=plan.data_hash)
         folds.append({**record, "fold": fold.id, "trades": sim.trades_frame(),
-                      "equity": fold_evidence.equity_frame(bars, sim, decisions)})
+                      "equity": equity_frame(bars, sim, decisions)})
     return symbol_summary(bars.symbol, folds, bars_per_year=plan.bars_per_year,
                           initial_equity=float(folds[0]["initial_equity"]), action_meanings=_meanings(config),
                           thresholds=config.verdict, bootstrap_seed=config.seed)

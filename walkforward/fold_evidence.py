@@ -11,7 +11,6 @@ null (`backtest.baselines`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,7 @@ def baselines(bars, sim_config, test: range, sim, actions: np.ndarray, *, seed: 
     dist = random_distribution(bars, sim_config, frequencies=freq, start=test.start, stop=test.stop,
                                seeds=range(base + _RANDOM_SEED_OFFSET, base + _RANDOM_SEED_OFFSET + n_random_seeds))
     null = timing_null(bars, sim_config, sim, n_draws=null_draws, seed=base + _NULL_SEED_OFFSET)
-    pf = [None if math.isnan(v) else float(v) for v in dist["profit_factor"]]
+    pf = [None if v is None else float(v) for v in dist["profit_factor"]]
     return {
         "buy_and_hold": {"net_return": bh.net_return, "equity": bh.equity.tolist(),
                          "position_cap": float(sim_config.account.max_position)},
@@ -139,19 +138,10 @@ def scaled_config(sim_config, asset_class: str, multiple: float):
     return dataclasses.replace(sim_config, friction=sim_config.friction_for(asset_class).scaled(multiple))
 
 
-def equity_frame(bars, sim, actions: np.ndarray):
-    """The ``equity.csv`` table: one row per test bar, the decision as an action id."""
-    import pandas as pd
-
-    from backtest.trades import EQUITY_CSV_COLUMNS
-
-    return pd.DataFrame({"timestamp": bars.index[sim.start:sim.stop], "equity": sim.equity, "cash": sim.cash,
-                         "position": sim.position, "close": bars.close[sim.start:sim.stop], "action": actions},
-                        columns=list(EQUITY_CSV_COLUMNS))
-
-
 def write_fold_files(store, symbol: str, fold_id: int, bars, sim, actions: np.ndarray) -> None:
-    """``trades.csv`` and ``equity.csv`` of one fold (action ids, as reports read them)."""
+    """``trades.csv`` and ``equity.csv`` of one fold (`backtest.result_files`: the decisions as ids)."""
+    from backtest.result_files import equity_frame
+
     rel = Path(store.fold_dir(symbol, int(fold_id))).relative_to(store.root)
     store.write_csv(rel / "trades.csv", sim.trades_frame())
     store.write_csv(rel / "equity.csv", equity_frame(bars, sim, actions))
@@ -163,9 +153,9 @@ def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_y
     figures and the `cost_sensitivity` of the decisions (``costs``)."""
     idx = bars.index
     train, val, test = (range(*fold[k]) for k in ("train", "val", "test"))
-    pf = sim.profit_factor()
     return {
         "test_start": idx[test.start].isoformat(), "test_end": idx[test.stop - 1].isoformat(),
+        "test_stop": idx[test.stop].isoformat() if test.stop < len(idx) else None,
         "train_start": idx[train.start].isoformat(), "train_end": idx[train.stop - 1].isoformat(),
         "val_start": idx[val.start].isoformat(), "val_end": idx[val.stop - 1].isoformat(),
         "segments": {k: list(fold[k]) for k in ("train", "val", "test", "warmup")},
@@ -173,11 +163,11 @@ def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_y
         "pdt_rejections": int(sim.pdt_rejections), "action_meanings": list(meanings),
         "baselines": baselines_,
         "cost_sensitivity": costs,
-        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": None if math.isnan(pf) else pf,
+        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": sim.profit_factor(),
                  "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
         "data_hash": data_hash,
     }
 
 
-__all__ = ["COST_GRID", "COST_MULTIPLES", "baseline_seed", "baselines", "cost_sensitivity", "equity_frame",
-           "scaled_config", "segment_record", "write_fold_files"]
+__all__ = ["COST_GRID", "COST_MULTIPLES", "baseline_seed", "baselines", "cost_sensitivity", "scaled_config",
+           "segment_record", "write_fold_files"]

@@ -26,7 +26,6 @@ checkpointed), and identical results on rerun are part of the contract.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import signal
@@ -106,9 +105,7 @@ def evaluate(policy, builder, bars, sim_config, start: int, stop: int):
 def validation_metrics(run) -> dict:
     """The dict `models.ppo.validation_score` ranks checkpoints by."""
     sim = run.sim
-    pf = sim.profit_factor()
-    return {"net_return": sim.net_return, "trades": int(len(sim.trades)),
-            "pf": None if math.isnan(pf) else pf,
+    return {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": sim.profit_factor(),
             "hold_share": float(np.mean(run.actions == 0)) if len(run.actions) else 1.0}
 
 
@@ -169,9 +166,8 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     record = _result_record(spec, bars, run, trainer, result, base, meanings, costs)
     store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
     shutil.rmtree(scratch, ignore_errors=True)
-    pf = run.sim.profit_factor()
     return FoldOutcome(spec.symbol, fold_id, True, time.perf_counter() - t0, net_return=run.sim.net_return,
-                       trades=int(len(run.sim.trades)), pf=None if math.isnan(pf) else pf)
+                       trades=int(len(run.sim.trades)), pf=run.sim.profit_factor())
 
 
 def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir):
@@ -295,7 +291,7 @@ def _rel_fold(spec: FoldSpec) -> Path:
 
 
 def _copy_atomic(src, dst: Path, where: str | None = None) -> None:
-    from walkforward.store import atomic_write_bytes
+    from backtest.result_files import write_bytes
 
     if src is None or not Path(src).exists():
         raise RuntimeError(f"training wrote no checkpoint ({src}); cannot test this fold")
@@ -303,7 +299,7 @@ def _copy_atomic(src, dst: Path, where: str | None = None) -> None:
     if faults.armed("checkpoint_write", where):  # a crash half-way through the write
         (dst.parent / f".{dst.name}.partial.tmp").write_bytes(data[: len(data) // 2])
         os.kill(os.getpid(), signal.SIGKILL)
-    atomic_write_bytes(dst, data)
+    write_bytes(dst, data)
 
 
 class _ProgressBar:

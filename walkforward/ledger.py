@@ -361,13 +361,13 @@ class Ledger:
 
 
 def _jsonable(obj: Any) -> Any:
-    from reports.metrics import to_jsonable
+    from backtest.result_files import to_jsonable
 
     return to_jsonable(obj)
 
 
 def _from_jsonable(obj: Any) -> Any:
-    from reports.metrics import from_jsonable
+    from backtest.result_files import from_jsonable
 
     return from_jsonable(obj)
 
@@ -380,7 +380,8 @@ def run_trials(run_dir: str | os.PathLike, summary: Mapping[str, Any] | None = N
     import pandas as pd
 
     from reports.metrics import bar_returns
-    from reports.summary import build_summary, load_manifest, load_symbol_folds, read_json, stitch
+    from backtest.result_files import read_json
+    from reports.summary import build_summary, load_manifest, load_symbol_folds, stitch
 
     root = Path(run_dir).expanduser().resolve()
     manifest = load_manifest(root)

@@ -6,9 +6,9 @@ Layout::
     <out>/<SYMBOL>/fold_<k>/...         checkpoint.pt, trades.csv, equity.csv, training log
     <out>/<SYMBOL>/fold_<k>/result.json completion marker, written LAST
 
-Every file is written to a temporary file in the same directory, fsynced and moved into
-place with `os.replace`, so a crash leaves either the old file or the new one, never a
-torn one. A fold is complete only when its ``result.json`` exists and carries the same
+Every file is written atomically (`backtest.result_files`: a temporary file in the same
+directory, fsynced, moved into place), so a crash leaves either the old file or the new
+one, never a torn one. A fold is complete only when its ``result.json`` exists and carries the same
 input hash as the fold about to run; everything else in the fold directory may be a
 leftover of an interrupted run and is overwritten.
 """
@@ -18,15 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import platform
-import re
 import shutil
-import tempfile
-import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +28,15 @@ import numpy as np
 import pandas as pd
 
 from backtest.errors import ConfigError
-from reports.metrics import from_jsonable, to_jsonable
+from backtest.result_files import (FoldRecord, atomic_file, from_jsonable, package_versions, safe_name, to_jsonable,
+                                   write_bytes, write_csv, write_json)
 
 MANIFEST = "manifest.json"
 RESULT = "result.json"
 MANIFEST_FORMAT = 1
-_MAX_NAME = 64
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-_VERSIONED = ("numpy", "pandas", "torch", "numba", "vectorbt")
 
 
 # ---- names and hashes ---------------------------------------------------------------
-def safe_name(name: str) -> str:
-    """A directory name for a symbol: ``[A-Za-z0-9._-]`` only, no leading dot, <= 64 chars.
-
-    When anything had to change, a short hash of the real name is appended, so two
-    symbols never share a directory (``BTC/USD`` -> ``BTC_USD-<hash>``, not ``BTC_USD``).
-    The real name is kept in the JSON files.
-    """
-    text = str(name)
-    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
-    cleaned = cleaned.lstrip(".")[: _MAX_NAME - 9]
-    if cleaned == text and cleaned and cleaned.upper().split(".")[0] not in _WINDOWS_RESERVED:
-        return cleaned
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{cleaned or 'symbol'}-{digest}"
-
-
 def data_hash(bars: Any) -> str:
     """sha256 over the index (int64 ns) and the float64 ``open high low close volume`` arrays.
 
@@ -79,7 +54,7 @@ def data_hash(bars: Any) -> str:
 
 def canonical_hash(obj: Any) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces) of a JSON-able object."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_json_default)
+    text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -91,17 +66,6 @@ def fold_input_hash(config_fingerprint: str, data_hash: str, fold: Any, **extra:
     """
     fold_dict = fold.to_dict() if hasattr(fold, "to_dict") else fold
     return canonical_hash({"config": config_fingerprint, "data": data_hash, "fold": fold_dict, "extra": extra})
-
-
-def package_versions() -> dict[str, str | None]:
-    """Python and the numeric packages' versions (None when not installed)."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for pkg in _VERSIONED:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def make_manifest(config: Any, data_hashes: dict[str, str], *, fingerprint: str | None = None,
@@ -134,61 +98,6 @@ def make_manifest(config: Any, data_hashes: dict[str, str], *, fingerprint: str 
     return manifest
 
 
-# ---- atomic writes -----------------------------------------------------------------
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (pd.Timestamp, datetime)):
-        return obj.isoformat()
-    if isinstance(obj, (Path, range)):
-        return str(obj) if isinstance(obj, Path) else [obj.start, obj.stop]
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync, os.replace."""
-    with atomic_file(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-    return Path(path)
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; on success it is fsynced and moved onto ``path``.
-
-    For writers that want a file name (``torch.save(obj, tmp)``); on error the temp file
-    is removed and ``path`` keeps its old content.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run directories are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class RunStore:
     """Reads and writes one run directory; every path is checked to stay inside it."""
 
@@ -212,22 +121,21 @@ class RunStore:
 
     # ---- writes -------------------------------------------------------------------
     def write_bytes(self, relpath: str | Path, data: bytes) -> Path:
-        return atomic_write_bytes(self.path(relpath), data)
+        return write_bytes(self.path(relpath), data)
 
     def write_text(self, relpath: str | Path, text: str) -> Path:
         return self.write_bytes(relpath, text.encode("utf-8"))
 
     def write_json(self, relpath: str | Path, obj: Any) -> Path:
-        """Strict JSON, as reports read it: inf as "inf", -inf as "-inf", NaN as null."""
-        text = json.dumps(to_jsonable(obj), indent=1, sort_keys=True, default=_json_default, allow_nan=False)
-        return self.write_text(relpath, text + "\n")
+        """Strict JSON (`backtest.result_files`), as reports read it."""
+        return write_json(self.path(relpath), obj)
 
     def atomic_file(self, relpath: str | Path):
         """Context manager: a temp path moved onto ``relpath`` on success (see `atomic_file`)."""
         return atomic_file(self.path(relpath))
 
-    def write_csv(self, relpath: str | Path, frame: pd.DataFrame, index: bool = False) -> Path:
-        return self.write_text(relpath, frame.to_csv(index=index))
+    def write_csv(self, relpath: str | Path, frame: pd.DataFrame) -> Path:
+        return write_csv(self.path(relpath), frame)
 
     def read_json(self, relpath: str | Path) -> Any:
         """JSON written by `write_json` ("inf" strings back to floats)."""
@@ -244,9 +152,11 @@ class RunStore:
         return self.read_json(MANIFEST) if self.manifest_path.exists() else None
 
     def mark_fold_complete(self, symbol: str, fold: int, input_hash: str, result: dict[str, Any]) -> Path:
-        """Write the fold's ``result.json`` (call it LAST, after every other file of the fold)."""
-        record = {**result, "symbol": symbol, "fold": int(fold), "input_hash": input_hash}
-        return self.write_json(Path(safe_name(symbol)) / f"fold_{int(fold)}" / RESULT, record)
+        """Write the fold's ``result.json`` (call it LAST, after every other file of the fold),
+        through the typed record (`backtest.result_files.FoldRecord`: an unknown key fails here,
+        at the writer, not in a report)."""
+        record = FoldRecord(**{**result, "symbol": symbol, "fold": int(fold), "input_hash": input_hash})
+        return self.write_json(Path(safe_name(symbol)) / f"fold_{int(fold)}" / RESULT, record.to_json())
 
     def fold_result(self, symbol: str, fold: int, input_hash: str | None = None) -> dict | None:
         """The fold's result when it is complete (and, if given, has this input hash); else None."""
@@ -377,7 +287,6 @@ __all__ = [
     "RESULT",
     "RunStore",
     "atomic_file",
-    "atomic_write_bytes",
     "canonical_hash",
     "data_hash",
     "discard_on_error",

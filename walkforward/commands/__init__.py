@@ -1,9 +1,9 @@
 """One module per CLI subcommand; each exposes ``register(subparsers)``.
 
 `register` adds its parser and sets ``func`` (called with the parsed namespace,
-returning an exit code). `walkforward.cli` imports the modules listed in
-``COMMANDS`` lazily, so a missing optional dependency of one command never breaks
-the others.
+returning an exit code). `walkforward.cli` registers the modules listed in
+``COMMANDS``; each imports its heavy dependencies (torch, plotly, Ray) only when it runs,
+so ``walkforward --help`` and the light commands start fast.
 """
 
 #: Subcommand modules in the order `--help` lists them.

@@ -194,8 +194,8 @@ def _check_out(out: Path) -> None:
                         "choose another --out")
 
 
-def _fmt(x: float) -> str:
-    if isinstance(x, float) and math.isnan(x):
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     if isinstance(x, float) and math.isinf(x):
         return "inf"
@@ -207,9 +207,8 @@ def run(args: argparse.Namespace) -> int:
     from backtest.baselines import run_baseline
     from backtest.costs import FrictionConfig
     from backtest.simulator import SimConfig
-    from backtest.trades import write_csv_atomic
-    from walkforward.fold_evidence import equity_frame
-    from walkforward.store import discard_on_error, safe_name
+    from backtest.result_files import equity_frame, safe_name, write_csv
+    from walkforward.store import discard_on_error
 
     checkpoint, data = _split_paths(args)
     if args.out is None and checkpoint is None:
@@ -271,9 +270,10 @@ def run(args: argparse.Namespace) -> int:
                 result = run_baseline(args.baseline, bars, config, seed=config.seed)
             if out is not None:
                 folder = out / safe_name(bars.symbol)  # no path traversal from symbol names
-                write_csv_atomic(result.trades_frame(), folder / "trades.csv")
-                equity = equity_frame(bars, prun.sim, prun.actions) if checkpoint is not None else result.equity_frame()
-                write_csv_atomic(equity, folder / "equity.csv")
+                write_csv(folder / "trades.csv", result.trades_frame())
+                # action ids, as in a run directory: the policy's decisions, or what the baseline executed
+                equity = equity_frame(bars, prun.sim, prun.actions) if checkpoint is not None else equity_frame(bars, result)
+                write_csv(folder / "equity.csv", equity)
             s = result.summary()
             print(f"{bars.symbol:<10} {label:<10} {_fmt(s['profit_factor']):>7} {s['net_return']:>9.2%} "
                   f"{s['max_drawdown']:>8.2%} {s['trades']:>7} {s['cost_slippage']:>9.2f} {s['cost_spread']:>9.2f} "

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     from reports.compare import DEFAULT_BLOCKS, MAX_BLOCKS
     from reports.compare_page import write_compare
-    from reports.metrics import to_jsonable
+    from backtest.result_files import to_jsonable
 
     if args.blocks < 2 or args.blocks % 2 or args.blocks > MAX_BLOCKS:
         raise UserError(f"--blocks {args.blocks}: the number of CSCV blocks must be even, between 2 and "

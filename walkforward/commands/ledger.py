@@ -40,7 +40,7 @@ def _listing(path, sets: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from backtest.errors import UserError
-    from reports.metrics import to_jsonable
+    from backtest.result_files import to_jsonable
     from walkforward.ledger import Ledger, resolve
 
     path = resolve(args.ledger)
