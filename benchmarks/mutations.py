@@ -328,7 +328,7 @@ MUTATIONS += [
     M("runner_hold_states_no_roll", "backtest/runner.py",
       "        if s != s_[K.I_SESSION]:\n            f[K.F_PREV_CLOSE_EQUITY] = f[K.F_EQUITY]\n",
       "        if s != s_[K.I_SESSION]:\n            pass\n",
-      (RUNNER, "tests/test_runner_near_ties.py"),
+      ("tests/test_runner_pdt_threshold.py", RUNNER),
       "the speculated HOLD states never roll the previous-close equity (day trades left wrong)"),
     M("runner_compiled_unrealised_unscaled", "backtest/runner.py",
       "v = np.tanh(r * UNREALISED_SCALE)",
