@@ -181,6 +181,23 @@ def report(results: list[dict]) -> str:
             if pf.size:
                 lines.append(f"edge p={p:.2f}: median PF {np.median(pf):.2f} (10%-90%: {np.quantile(pf, 0.1):.2f}-"
                              f"{np.quantile(pf, 0.9):.2f}), median trades {int(np.median([r['trades'] for r in rs]))}")
+    if nulls:
+        lines += ["", "share of null cases passing each DEPLOY criterion (each test's own rate without skill):",
+                  "  " + ", ".join(f"{k[1]} {100 * sum(r['criteria'][k] for r in nulls) / len(nulls):.1f}%"
+                                   for k in nulls[0]["criteria"] if k[0] == "deploy")]
+    groups_loo = [("all null cases", nulls)] + [(f"edge p={p:.2f}", [r for r in edge if r["p"] == p]) for p in EDGES]
+    deploy_keys = [k for k in (nulls or edge)[0]["criteria"] if k[0] == "deploy"] if (nulls or edge) else []
+    if deploy_keys:
+        lines += ["", "DEPLOY rate with one DEPLOY criterion left out (what each gate costs in power and buys "
+                      "in false DEPLOYs):",
+                  f"{'left out':<16} " + " ".join(f"{name[:14]:>15}" for name, _ in groups_loo)]
+        for drop in [None, *deploy_keys]:
+            cells = []
+            for _, rs in groups_loo:
+                ok = [all(v for k, v in r["criteria"].items() if k[0] in ("evidence", "deploy") and k != drop)
+                      for r in rs]
+                cells.append(f"{100 * sum(ok) / max(len(rs), 1):14.1f}%")
+            lines.append(f"{'(none)' if drop is None else drop[1]:<16} " + " ".join(cells))
     n_null = len(nulls)
     dep = sum(r["verdict"] == "DEPLOY" for r in nulls)
     v1 = sum(r["v1"] == "DEPLOY" for r in nulls)
@@ -196,9 +213,16 @@ def main(argv=None) -> int:
     ap.add_argument("--null-draws", type=int, default=1000, help="timing-null draws per fold")
     ap.add_argument("--random-seeds", type=int, default=100, help="random-policy seeds per fold")
     ap.add_argument("--seed", type=int, default=1000, help="first market seed")
+    ap.add_argument("--save", default=None, metavar="FILE.json", help="also write every case's outcome here")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     results = calibrate(a.null_cases, a.power_cases, a.null_draws, a.random_seeds, a.seed)
+    if a.save:
+        import json
+
+        rows = [{**r, "criteria": {f"{k[0]}:{k[1]}": v for k, v in r["criteria"].items()}} for r in results]
+        with open(a.save, "w") as fh:
+            json.dump(rows, fh, indent=0, default=str)
     print(report(results))
     print(f"\n{len(results)} cases in {time.perf_counter() - t0:.0f} s")
     return 0

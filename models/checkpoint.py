@@ -48,8 +48,9 @@ _SCHEMA_CLASSES = {
 
 def to_plain(obj):
     """numpy arrays -> tensors, numpy scalars -> Python numbers, tuples -> lists, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # int keys stay ints: optimiser state is keyed by parameter index
+        return {(k if isinstance(k, (str, int)) and not isinstance(k, bool) else str(k)): to_plain(v)
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
     if isinstance(obj, np.ndarray):

@@ -23,6 +23,8 @@ the account features of `account_state()`, in ``dtype``. Money is float64 always
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 
 import numpy as np
@@ -220,6 +222,30 @@ class TradingEnv:
         """Steps until every episode ends (host int). Until then each env's `bar_index` grows
         by exactly one per step, so a trainer knows the coming bars (`models.ppo.Lookahead`)."""
         return self.episode_len - self.steps_in_episode
+
+    def state(self) -> dict:
+        """Everything that changes as the env steps, as CPU tensors and plain values: the
+        accounts, each env's bar, the episodes' peak equity and step count, and the start
+        generator. `load_state` of it continues exactly where this env is (a trainer resumed
+        mid-episode then draws and sees what it would have)."""
+        acc = {f.name: getattr(self.acc, f.name).detach().cpu().clone() for f in dataclasses.fields(self.acc)}
+        return {"accounts": acc, "bar_index": self.bar_index.cpu().clone(), "peak_equity": self.peak_equity.cpu().clone(),
+                "steps_in_episode": int(self.steps_in_episode), "generator": self.gen.get_state(),
+                "ready": bool(self._ready)}
+
+    def load_state(self, state: dict) -> torch.Tensor | None:
+        """Restore a `state`; returns the observation for the next step (None before a reset)."""
+        if int(state["bar_index"].numel()) != self.n_envs:
+            raise ConfigError(f"env state of {int(state['bar_index'].numel())} envs cannot be loaded into "
+                              f"{self.n_envs}; resume with the run's recorded n_envs")
+        acc = state["accounts"]
+        self.acc = Accounts(**{f.name: acc[f.name].to(self.device) for f in dataclasses.fields(Accounts)})
+        self.bar_index = state["bar_index"].to(self.device)
+        self.peak_equity = state["peak_equity"].to(self.device)
+        self.steps_in_episode = int(state["steps_in_episode"])
+        self.gen.set_state(state["generator"].cpu())  # generator states are CPU byte tensors on every device
+        self._ready = bool(state["ready"])
+        return self._obs() if self._ready else None
 
     def reset(self) -> torch.Tensor:
         """Start new episodes in every env; returns observations ``[n_envs, obs_dim]``."""

@@ -37,7 +37,7 @@ import torch
 from torch.nn import functional as F
 
 from backtest.errors import ConfigError
-from models.checkpoint import build_payload, check_architecture, load_checkpoint, save_checkpoint
+from models.checkpoint import build_payload, check_architecture, load_checkpoint, save_checkpoint, to_plain
 from models.config import TrainConfig, cpu_has_native_bf16
 from models.gae import compute_gae
 from models.network import ActorCritic
@@ -413,13 +413,15 @@ class PPOTrainer:
         """Run the remaining updates; resumes from `run_dir/last.pt` when present and `resume`.
 
         A later call on the same trainer (after raising ``cfg.total_steps``) carries on with
-        the episodes where the last update left them, as one longer call would; a resume
-        from a checkpoint starts new ones."""
+        the episodes where the last update left them, as one longer call would. So does a
+        resume from a state saved with the env's (`training_state`, written at every
+        validation point): the same updates follow as if the run had never stopped; from a
+        file without it, new episodes start."""
         cfg = self.cfg
         obs = self._next_obs
         if resume and self.run_dir is not None and (self.run_dir / LAST_NAME).exists():
             self.load_state(self.run_dir / LAST_NAME)
-            obs = None
+            obs = self._next_obs
         buf = Rollout.allocate(cfg.n_steps, cfg.n_envs, self.env.obs_dim, self.net.market_dim, self.bar_mode, self.device)
         if obs is None:
             obs = self.env.reset()
@@ -448,6 +450,7 @@ class PPOTrainer:
                 self._log_update(losses, stats, buf, returns, lrs, time.perf_counter() - t0)
                 if self.validate is not None and (self.update % cfg.validation_every == 0 or self.update == cfg.n_updates):
                     self._run_validation()
+                    self._save_last()  # the resume point: a kill from here on loses at most these updates
                 if interrupt.requested:
                     self._save_last()
                     raise KeyboardInterrupt("training interrupted; the last update is saved, rerun to resume")
@@ -562,6 +565,24 @@ class PPOTrainer:
         if self.progress is not None:
             self.progress(rec)
 
+    def _note_resume(self) -> None:
+        """Drop log lines past the resume point (updates a killed attempt ran and this one
+        redoes) and record where training resumed."""
+        if self.log_path is None:
+            return
+        if self.log_path.exists():
+            kept = []
+            for line in self.log_path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by the kill
+                if int(rec.get("update") or 0) <= self.update:
+                    kept.append(line)
+            self.log_path.write_text("".join(f"{line}\n" for line in kept))
+        self._write_log({"event": "resumed", "resumed_from_step": self.global_step, "update": self.update,
+                         "episodes_continued": self._next_obs is not None})
+
     def _write_log(self, rec: dict) -> None:
         if self.log_path is None:
             return
@@ -594,12 +615,17 @@ class PPOTrainer:
     # ------------------------------------------------------------------ checkpoints
     def _payload(self, with_optimizers: bool = True) -> dict:
         opts = {"actor": self.actor_opt, "critic": self.critic_opt} if with_optimizers else None
-        return build_payload(network=self.net, config=self.cfg, schema=self.schema,
-                             action_meanings=self.action_meanings, normaliser=self.normaliser, optimizers=opts,
-                             global_step=self.global_step, update=self.update,
-                             validation_history=self.validation_history, best_validation=self.best_validation,
-                             rng={"generator": self.gen.get_state()}, data_hash=self.data_hash, fold_id=self.fold_id,
-                             world=self.world)
+        payload = build_payload(network=self.net, config=self.cfg, schema=self.schema,
+                                action_meanings=self.action_meanings, normaliser=self.normaliser, optimizers=opts,
+                                global_step=self.global_step, update=self.update,
+                                validation_history=self.validation_history, best_validation=self.best_validation,
+                                rng={"generator": self.gen.get_state()}, data_hash=self.data_hash, fold_id=self.fold_id,
+                                world=self.world)
+        if with_optimizers:  # the full training state: what an exact resume needs beyond the model
+            payload["training_state"] = to_plain({
+                "history": self.history,
+                "env": self.env.state() if hasattr(self.env, "state") and self._next_obs is not None else None})
+        return payload
 
     def save(self, path) -> Path:
         return save_checkpoint(path, payload=self._payload())
@@ -621,6 +647,12 @@ class PPOTrainer:
         rng = data.get("rng") or {}
         if "generator" in rng:
             self.gen.set_state(rng["generator"].cpu())
+        state = data.get("training_state") or {}
+        self.history = list(state.get("history") or [])
+        env_state = state.get("env")
+        self._next_obs = self.env.load_state(env_state) if env_state is not None and hasattr(self.env, "load_state") \
+            else None
+        self._note_resume()
         best_path = Path(path).with_name(BEST_NAME)
         if self.best_validation is not None and best_path.exists():
             self.best_state = load_checkpoint(best_path)["network"]["state_dict"]

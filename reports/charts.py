@@ -26,7 +26,7 @@ def _layout(title: str, **kw: Any) -> dict[str, Any]:
 def label(text: Any) -> str:
     """A user string as a plotly label: plotly parses a subset of HTML in labels, and decodes
     entities, so escaping shows the text literally and no tag or link gets through."""
-    return html.escape(str(text))
+    return html.escape(str(text), quote=False)  # plotly decodes &lt; &gt; &amp; but shows &quot; literally
 
 
 def _times(ts: pd.Series) -> list[str]:

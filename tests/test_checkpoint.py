@@ -176,3 +176,29 @@ def test_inspect_command_describes_and_diffs(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     assert main(["inspect", str(tmp_path / "bad.pt")]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_optimiser_state_survives_a_save_and_load(tmp_path):
+    """Adam's moments are keyed by parameter index: a checkpoint must keep those keys as ints,
+    or loading silently starts the optimiser afresh (a resumed run then trains differently)."""
+    import dataclasses
+
+    from toy_env import ToyEnv
+    from models.config import TrainConfig
+    from models.ppo import PPOTrainer
+
+    env = ToyEnv(n_envs=8, window=4, n_market=3, n_account=2, n_bars=60, episode_len=10, n_actions=3, seed=0)
+    cfg = TrainConfig(total_steps=8 * 16, n_envs=8, n_steps=16, minibatch_size=64, hidden=(16, 8), seed=1)
+    a = PPOTrainer(env, env.schema, cfg, verbose=0)
+    a.train(resume=False)
+    a.save(tmp_path / "s.pt")
+    b = PPOTrainer(ToyEnv(n_envs=8, window=4, n_market=3, n_account=2, n_bars=60, episode_len=10, n_actions=3,
+                          seed=0), env.schema, cfg, verbose=0)
+    b.load_state(tmp_path / "s.pt")
+    for opt_a, opt_b in ((a.actor_opt, b.actor_opt), (a.critic_opt, b.critic_opt)):
+        sa, sb = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        assert sa.keys() == sb.keys() and len(sa) > 0
+        for k in sa:
+            for name in ("exp_avg", "exp_avg_sq", "step"):
+                assert torch.equal(sa[k][name], sb[k][name]), (k, name)
+    assert dataclasses.asdict(a.cfg) == dataclasses.asdict(b.cfg)

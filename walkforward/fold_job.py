@@ -17,10 +17,12 @@ function with plain, picklable arguments, so the process pool and Ray can ship i
 5. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
    (the completion marker, `walkforward.store.RunStore.mark_fold_complete`).
 
-A fold that was interrupted before its marker was written restarts from scratch on the
-rerun (its ``training/`` scratch directory is cleared): training resumed half-way
-would not reproduce an uninterrupted run bit for bit (the env's episode state is not
-checkpointed), and identical results on rerun are part of the contract.
+A fold interrupted before its marker was written resumes its training on the rerun from
+the state saved at its last validation point (``training/last.pt``: network, both
+optimisers, schedule position, the trainer's and the env's generators, the env's accounts
+and episodes, the logs; `models.ppo.PPOTrainer`), so on a CPU the results equal an
+uninterrupted run's byte for byte; a state of other inputs (a changed config) is cleared.
+Only ``last.pt`` (latest state) and ``best.pt`` (best validation) are kept.
 """
 
 from __future__ import annotations
@@ -136,11 +138,13 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     fold_id = int(spec.fold["id"])
     fold_dir = store.fold_dir(spec.symbol, fold_id)
     scratch = fold_dir / TRAINING_DIR
-    shutil.rmtree(scratch, ignore_errors=True)  # an interrupted attempt restarts from scratch
-    for torn in fold_dir.glob(".*.tmp"):  # temp files of writes cut short by a crash
+    resume = _resumable(scratch, spec.input_hash)
+    if not resume:  # nothing saved for these inputs: the fold starts from scratch
+        shutil.rmtree(scratch, ignore_errors=True)
+        (fold_dir / TRAIN_LOG).unlink(missing_ok=True)
+    for torn in [*fold_dir.glob(".*.tmp"), *scratch.glob(".*.tmp")]:  # writes cut short by a crash
         torn.unlink(missing_ok=True)
     (fold_dir / FAILED).unlink(missing_ok=True)
-    (fold_dir / TRAIN_LOG).unlink(missing_ok=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
     bars, schema, sim_config = spec.bars, spec.schema, spec.sim_config
@@ -150,7 +154,8 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     builder = BacktestObservationBuilder(raw, schema, normaliser, sim_config.account)
     meanings = list(sim_config.account.action_space.meanings)
 
-    trainer, result = _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir)
+    trainer, result = _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir,
+                             resume)
     best = result.best_path if result.best_path is not None and Path(result.best_path).exists() else result.last_path
     _copy_atomic(best, fold_dir / CHECKPOINT, where=f"{spec.symbol}/{fold_id}")
 
@@ -170,8 +175,9 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
                        trades=int(len(run.sim.trades)), pf=run.sim.profit_factor())
 
 
-def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir):
-    """PPO on the training segment; validation backtests pick the best checkpoint."""
+def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir, resume):
+    """PPO on the training segment; validation backtests pick the best checkpoint. With
+    ``resume`` it continues from the training state saved at the last validation point."""
     import torch
 
     from models.env import TradingEnv
@@ -201,10 +207,10 @@ def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, 
                          action_meanings=meanings, normaliser=normaliser, data_hash=spec.data_hash,
                          fold_id=f"{spec.symbol}/fold_{fold_id}", progress=on_update, world=spec.world,
                          verbose=2 if spec.verbose else 0, log_path=fold_dir / TRAIN_LOG)
-    if spec.warm_start_from:
+    if spec.warm_start_from and not resume:
         _warm_start(trainer, spec.warm_start_from)
     try:
-        result = trainer.train(resume=False)  # raises models.ppo.TrainingDiverged on a NaN/inf loss
+        result = trainer.train(resume=resume)  # raises models.ppo.TrainingDiverged on a NaN/inf loss
     finally:
         if bar is not None:
             bar.close()
@@ -224,6 +230,22 @@ class _NaNRewards:
     def step(self, actions):
         obs, reward, done, info = self._env.step(actions)
         return obs, reward * float("nan"), done, info
+
+
+def _resumable(scratch: Path, input_hash: str) -> bool:
+    """Whether ``scratch`` holds a loadable training state of a fold with these inputs (saved
+    at a validation point, or on Ctrl+C): then the fold resumes there instead of restarting."""
+    from backtest.errors import UserError
+    from models.checkpoint import load_checkpoint
+
+    path = scratch / "last.pt"
+    if not path.is_file():
+        return False
+    try:
+        data = load_checkpoint(path)
+    except UserError:  # unreadable: start again rather than trust it
+        return False
+    return (data.get("world") or {}).get("input_hash") == input_hash and bool(data.get("training_state"))
 
 
 def _warm_start(trainer, path: str) -> None:

@@ -239,7 +239,7 @@ def _pending_work(config: RunConfig, store: RunStore, plans: dict[str, SymbolPla
             world = {"symbol": symbol, "asset_class": p.bars.asset_class, "account": to_plain(sim_config.account),
                      "friction": to_plain(sim_config.friction), "pdt": sim_config.pdt, "seed": sim_config.seed,
                      "reward": to_plain(config.reward), "window": config.window,
-                     "resolution": resolution.to_dict(), "segments": fold.to_dict()}
+                     "resolution": resolution.to_dict(), "segments": fold.to_dict(), "input_hash": h}
             pending.append(FoldSpec(
                 str(store.root), symbol, p.bars, p.data_hash, fold.to_dict(), h, sim_config=sim_config,
                 train_config=resolution.train_config(seed=config.seed * 1000 + fold.id), reward=config.reward,
