@@ -190,7 +190,8 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                     f'<td data-metric="verdict" data-value="{esc(s["verdict"])}"><span class="badge '
                     f'{esc(s["verdict"])}">{esc(s["verdict"])}</span></td>{cells}</tr>')
     prov = "".join(_provenance_row(e) for e in manifest.get("symbols", []))
-    th = ", ".join(f"{esc(k)}={esc(format_value(v))}" for k, v in summary["thresholds"].items())
+    th = ", ".join(f"{esc(k)}={esc(str(v) if isinstance(v, int) else format_value(v))}"
+                   for k, v in summary["thresholds"].items())
     init = float(summary["initial_equity"])
     curves = []
     for s in summary["symbols"]:
@@ -201,7 +202,7 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     body = (
         "<h1>Walk-forward run</h1>"
         f'<p>{len(summary["symbols"])} symbols; deflated Sharpe trials: <span id="n-trials">{summary["n_trials"]}'
-        f"</span> ({esc(basis)}); verdict thresholds: {th}</p>"
+        f"</span>{': ' + esc(basis) if basis else ''}; verdict thresholds: {th}</p>"
         '<table id="symbols" class="sortable"><thead><tr><th class="name" data-col="symbol">Symbol</th>'
         f'<th data-col="verdict">Verdict</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
         "<p>Click a column title to sort. PF = profit factor over closed trades net of costs; "
