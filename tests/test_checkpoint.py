@@ -114,10 +114,10 @@ def test_resume_continues_step_count_and_schedule(tmp_path):
     assert load_checkpoint(tmp_path / LAST_NAME)["update"] == 2
     second, _ = _trainer(run_dir=tmp_path, total_steps=64 * 16 * 6)
     res = second.train()
-    assert [h["update"] for h in res.history] == [3, 4, 5, 6]
+    assert [h["update"] for h in res.history] == [1, 2, 3, 4, 5, 6]  # the saved history, then the rest
     assert res.global_step == 6 * 64 * 16
-    assert [h["actor_lr"] for h in res.history] == [h["actor_lr"] for h in full_hist[2:]]
-    assert [h["critic_lr"] for h in res.history] == [h["critic_lr"] for h in full_hist[2:]]
+    assert [h["actor_lr"] for h in res.history] == [h["actor_lr"] for h in full_hist]
+    assert [h["critic_lr"] for h in res.history] == [h["critic_lr"] for h in full_hist]
     assert len({h["actor_lr"] for h in full_hist}) == 6  # the schedule really moves
 
 

@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -220,8 +221,12 @@ class Ledger:
     def _check_or_init(self, con: sqlite3.Connection, write: bool) -> bool:
         """Refuse a foreign or newer file; for a write, create the schema (WAL mode) when
         missing. True when the tables are there to read."""
-        app = con.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        con.execute("BEGIN")  # one snapshot: another process may be creating the ledger right now
+        try:
+            app = con.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.execute("COMMIT")
         if app != APPLICATION_ID and (app != 0 or tables):
             raise LedgerError(f"research ledger {self.path}: this SQLite file is not a walkforward ledger; "
                               f"point --ledger / ${ENV} at another file")
@@ -233,8 +238,7 @@ class Ledger:
         have = app == APPLICATION_ID and {"meta", "trials", "forgotten"} <= tables
         if not write:
             return have
-        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            con.execute("PRAGMA journal_mode = WAL")
+        self._ensure_wal(con)
         if have:
             return True
         with self._transaction(con):
@@ -243,6 +247,21 @@ class Ledger:
             con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         return True
+
+    def _ensure_wal(self, con: sqlite3.Connection) -> None:
+        """WAL mode, retried until the busy timeout: switching the journal mode needs the file
+        to itself and SQLite answers "locked" at once, without its busy handler, when another
+        process is creating or writing the ledger at that moment."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not any(w in str(exc).lower() for w in ("locked", "busy")) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @staticmethod
     @contextlib.contextmanager
