@@ -194,15 +194,14 @@ def _lay_out(actions, starts, lengths, gaps, block_order, gap_order, hold, out):
                 t += lengths[b]
 
 
-def timing_null_actions(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int,
-                        close_id: int | None = None) -> np.ndarray:
-    """``[n_draws, n]`` action paths: the episodes of ``(actions, position)`` (executed actions and
-    the position after each) permuted among themselves, the flat gaps likewise (module doc).
+#: Timing-null paths laid out at a time: bounded memory on long segments (64 x n bars of int64).
+NULL_CHUNK = 64
 
-    ``close_id`` (the simulator's internal CLOSE) replaces each episode's last order, the one
-    that made the policy flat: a partial SELL that emptied a small position through the
-    minimum-order rule might leave a little at another price, and the episode must end where
-    it ended."""
+
+def _null_layout(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int, close_id: int | None):
+    """What every draw is made of: the executed actions (each episode's last order replaced by
+    ``close_id``), the episodes' starts and lengths, the gap lengths, and each draw's orders of
+    blocks and of gaps (drawn all at once, so a path does not depend on how draws are chunked)."""
     actions = np.array(actions, dtype=np.int64)
     n = actions.size
     if int(n_draws) < 1:
@@ -220,24 +219,45 @@ def timing_null_actions(actions: np.ndarray, position: np.ndarray, n_draws: int,
     m = starts.size
     block_order = np.argsort(rng.random((int(n_draws), m)), axis=1).astype(np.int64)
     gap_order = np.argsort(rng.random((int(n_draws), m + 1)), axis=1).astype(np.int64)
-    out = np.empty((int(n_draws), n), dtype=np.int64)
-    _lay_out(actions, starts, lengths, gaps, block_order, gap_order, 0, out)
+    return actions, starts, lengths, gaps, block_order, gap_order
+
+
+def _null_paths(layout, d0: int, d1: int) -> np.ndarray:
+    """Action paths of draws ``[d0, d1)``."""
+    actions, starts, lengths, gaps, block_order, gap_order = layout
+    out = np.empty((d1 - d0, actions.size), dtype=np.int64)
+    _lay_out(actions, starts, lengths, gaps, block_order[d0:d1], gap_order[d0:d1], 0, out)
     return out
+
+
+def timing_null_actions(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int,
+                        close_id: int | None = None) -> np.ndarray:
+    """``[n_draws, n]`` action paths: the episodes of ``(actions, position)`` (executed actions and
+    the position after each) permuted among themselves, the flat gaps likewise (module doc).
+
+    ``close_id`` (the simulator's internal CLOSE) replaces each episode's last order, the one
+    that made the policy flat: a partial SELL that emptied a small position through the
+    minimum-order rule might leave a little at another price, and the episode must end where
+    it ended."""
+    layout = _null_layout(actions, position, n_draws, seed, close_id)
+    return _null_paths(layout, 0, int(n_draws))
 
 
 def timing_null(bars, config: SimConfig | None, result: SimResult, *, n_draws: int = 1000,
                 seed: int = 0) -> dict[str, np.ndarray]:
     """Net return, trade count and bars in position of ``n_draws`` timing-null replays of a
-    policy's simulation ``result`` (its executed actions and position path; module doc)."""
+    policy's simulation ``result`` (its executed actions and position path; module doc), laid
+    out `NULL_CHUNK` draws at a time."""
     config = config if config is not None else SimConfig()
-    paths = timing_null_actions(result.actions, result.position, n_draws, seed,
-                                close_id=config.account.action_space.n)
+    layout = _null_layout(result.actions, result.position, n_draws, seed, config.account.action_space.n)
     # the minimum-order rule compares a position's value with a fixed amount, so at other prices
     # it would end an episode early or late; the replay ends each one with a full exit instead
     sim = Simulator(bars, replace(config, account=replace(config.account, min_order_notional=0.0)))
-    net, trades, held = np.empty(len(paths)), np.empty(len(paths), np.int64), np.empty(len(paths), np.int64)
-    for d, acts in enumerate(paths):
-        sim.reset(result.start)
-        r = sim.run(acts, close_at_end=True, internal_close=True)
-        net[d], trades[d], held[d] = r.net_return, len(r.trades), np.count_nonzero(r.position)
+    n = int(n_draws)
+    net, trades, held = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
+    for d0 in range(0, n, NULL_CHUNK):
+        for d, acts in enumerate(_null_paths(layout, d0, min(n, d0 + NULL_CHUNK)), start=d0):
+            sim.reset(result.start)
+            r = sim.run(acts, close_at_end=True, internal_close=True)
+            net[d], trades[d], held[d] = r.net_return, len(r.trades), np.count_nonzero(r.position)
     return {"net_return": net, "trades": trades, "bars_in_position": held}
