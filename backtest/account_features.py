@@ -1,18 +1,21 @@
 """Account features: what the policy sees of its own account (DESIGN 3.2).
 
-Written once, for numpy and torch alike: the state is a mapping of field -> array
-(a structured `ACCOUNT_STATE_DTYPE` record array, a dict of numpy arrays, or a dict
-of torch tensors with the same field names) and every step uses arithmetic operators
-plus a small namespace picked from the input type. ``+ - * /``, comparisons and
-selects are exact IEEE operations in both libraries, and ``tanh`` is evaluated by
-torch on both paths (numpy's and torch's tanh may differ by one ulp), so the
-training environment and the backtest get bit-identical float64 features.
+Written once (`feature_values`), for numpy, torch and numba alike: arithmetic operators
+plus the backend-generic `backtest.arith` selects, clips and tanh. `account_features`
+takes a mapping of field -> array (a structured `ACCOUNT_STATE_DTYPE` record array, a
+dict of numpy arrays, or a dict of torch tensors with the same field names); the fast
+policy runner's compiled loop calls `feature_values` on scalars inside numba. ``+ - * /``,
+comparisons and selects are exact IEEE operations everywhere, and ``tanh`` is evaluated by
+torch on the numpy and torch paths (numpy's and torch's tanh may differ by one ulp), so the
+training environment and the backtest get bit-identical float64 features (numba's tanh
+may differ by one ulp, which the runner's tie tolerance absorbs).
 
 Features, in `ACCOUNT_FEATURE_NAMES` order (equity = cash + position * mark_price):
 
 - ``position_fraction``: position * mark_price / (max_position * equity), clipped to
-  +-2 (1 = the full allowed long position; negative for shorts); 0 when equity <= 0.
-- ``cash_share``: cash / equity, clipped to +-10; 1 when equity <= 0.
+  +-`POSITION_FRACTION_CLIP` (2; 1 = the full allowed long position; negative for
+  shorts); 0 when equity <= 0.
+- ``cash_share``: cash / equity, clipped to +-`CASH_SHARE_CLIP` (10); 1 when equity <= 0.
 - ``unrealised_return``: tanh(10 * (mark/entry - 1) * sign(position)); 0 when flat.
 - ``bars_in_position``: min(bars, BARS_IN_POSITION_CAP) / BARS_IN_POSITION_CAP.
 - ``day_trades_left``: day_trades_left / 3, clipped to [0, 1] (1 when PDT does not bind).
@@ -23,7 +26,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numba.extending import register_jitable
 
+from backtest.arith import clip, ops_for, select, tanh
 from backtest.state import PDT_MAX_DAY_TRADES
 
 ACCOUNT_FEATURE_NAMES = (
@@ -38,74 +43,42 @@ ACCOUNT_FEATURE_NAMES = (
 BARS_IN_POSITION_CAP = 100
 #: Scale inside tanh for the unrealised return (10 -> +-10% maps to +-0.76).
 UNREALISED_SCALE = 10.0
-_FIELDS = ("cash", "position", "entry_price", "mark_price", "bars_in_position", "day_trades_left")
+#: Clip of the position fraction (2 = twice the allowed position) and of the cash share.
+POSITION_FRACTION_CLIP = 2.0
+CASH_SHARE_CLIP = 10.0
 
 
-class _NumpyOps:
-    """The few non-operator functions account features need, numpy flavour."""
-
-    @staticmethod
-    def f64(x):
-        return np.asarray(x, dtype=np.float64)
-
-    where = staticmethod(np.where)
-    clip = staticmethod(np.clip)
-    minimum = staticmethod(np.minimum)
-    sign = staticmethod(np.sign)
-
-    @staticmethod
-    def tanh(x):
-        import torch
-
-        x = np.asarray(x, dtype=np.float64)
-        return torch.tanh(torch.from_numpy(x.reshape(-1).copy())).numpy().reshape(x.shape)
-
-    @staticmethod
-    def stack(xs):
-        return np.stack(xs, axis=-1)
+@register_jitable
+def feature_values(cash, position, entry_price, mark_price, bars_in_position, day_trades_left, max_position):
+    """Every feature, in `ACCOUNT_FEATURE_NAMES` order, as a tuple: float64 scalars inside numba,
+    elementwise over float64 arrays or tensors in Python (module doc)."""
+    notional = position * mark_price
+    equity = cash + notional
+    alive = equity > 0.0
+    safe_equity = select(alive, equity, cash * 0.0 + 1.0)
+    position_fraction = clip(select(alive, notional / (safe_equity * max_position), notional * 0.0),
+                             -POSITION_FRACTION_CLIP, POSITION_FRACTION_CLIP)
+    cash_share = clip(select(alive, cash / safe_equity, cash * 0.0 + 1.0), -CASH_SHARE_CLIP, CASH_SHARE_CLIP)
+    open_pos = (position != 0.0) & (entry_price > 0.0)
+    safe_entry = select(open_pos, entry_price, entry_price * 0.0 + 1.0)
+    direction = select(position < 0.0, position * 0.0 - 1.0, position * 0.0 + 1.0)
+    ret = select(open_pos, (mark_price / safe_entry - 1.0) * direction, mark_price * 0.0)
+    unrealised = tanh(ret * UNREALISED_SCALE)
+    held = clip(bars_in_position, 0.0, float(BARS_IN_POSITION_CAP)) / float(BARS_IN_POSITION_CAP)
+    left = clip(day_trades_left / float(PDT_MAX_DAY_TRADES), 0.0, 1.0)
+    return position_fraction, cash_share, unrealised, held, left
 
 
-class _TorchOps:
-    """Same functions for torch tensors (kept on the input's device)."""
-
-    def __init__(self, torch):
-        self.torch = torch
-
-    def f64(self, x):
-        return x.to(self.torch.float64)
-
-    def where(self, c, a, b):
-        return self.torch.where(c, a, b)
-
-    def clip(self, x, lo, hi):
-        return self.torch.clamp(x, lo, hi)
-
-    def minimum(self, a, b):
-        return self.torch.clamp(a, max=b)
-
-    def tanh(self, x):
-        return self.torch.tanh(x)
-
-    def sign(self, x):
-        return self.torch.sign(x)
-
-    def stack(self, xs):
-        return self.torch.stack(xs, dim=-1)
+def feature_codes(names: Sequence[str] = ACCOUNT_FEATURE_NAMES) -> np.ndarray:
+    """int64 positions of ``names`` in `feature_values`' tuple (ValueError for unknown names)."""
+    unknown = [n for n in names if n not in ACCOUNT_FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown account features {unknown}; known: {list(ACCOUNT_FEATURE_NAMES)}")
+    return np.array([ACCOUNT_FEATURE_NAMES.index(n) for n in names], dtype=np.int64)
 
 
-def ops_for(value: Any):
-    """The namespace for ``value``'s library: ``f64 where clip minimum tanh sign stack``, each
-    an exact IEEE operation in both (tanh by torch on both), so code written with them gives
-    the same bits on numpy arrays and torch tensors (`models.reward` uses it too)."""
-    mod = type(value).__module__
-    if mod.startswith("torch"):
-        import torch
-
-        return _TorchOps(torch)
-    return _NumpyOps
-
-
-def _max_position(account_config_or_max_position: Any) -> float:
+def max_position_of(account_config_or_max_position: Any) -> float:
+    """The maximum position (fraction of equity) of an `AccountConfig`, or the number itself."""
     value = getattr(account_config_or_max_position, "max_position", account_config_or_max_position)
     value = float(value)
     if not value > 0.0:
@@ -123,32 +96,9 @@ def account_features(
     ``account_config_or_max_position`` is a `backtest.account.AccountConfig` (its
     ``max_position``) or the maximum position as a fraction of equity.
     """
-    unknown = [n for n in names if n not in ACCOUNT_FEATURE_NAMES]
-    if unknown:
-        raise ValueError(f"unknown account features {unknown}; known: {list(ACCOUNT_FEATURE_NAMES)}")
-    max_pos = _max_position(account_config_or_max_position)
+    codes = feature_codes(names)
+    max_pos = max_position_of(account_config_or_max_position)
     ops = ops_for(state["cash"])
-    cash, pos = ops.f64(state["cash"]), ops.f64(state["position"])
-    entry, mark = ops.f64(state["entry_price"]), ops.f64(state["mark_price"])
-    held = ops.f64(state["bars_in_position"])
-    trades_left = ops.f64(state["day_trades_left"])
-
-    notional = pos * mark
-    equity = cash + notional
-    alive = equity > 0.0
-    safe_equity = ops.where(alive, equity, cash * 0.0 + 1.0)
-    feats = {}
-    feats["position_fraction"] = ops.clip(
-        ops.where(alive, notional / (safe_equity * max_pos), notional * 0.0), -2.0, 2.0
-    )
-    feats["cash_share"] = ops.clip(ops.where(alive, cash / safe_equity, cash * 0.0 + 1.0), -10.0, 10.0)
-    open_pos = (pos != 0.0) & (entry > 0.0)
-    safe_entry = ops.where(open_pos, entry, entry * 0.0 + 1.0)
-    direction = ops.where(pos < 0.0, pos * 0.0 - 1.0, pos * 0.0 + 1.0)
-    ret = ops.where(open_pos, (mark / safe_entry - 1.0) * direction, mark * 0.0)
-    feats["unrealised_return"] = ops.tanh(ret * UNREALISED_SCALE)
-    feats["bars_in_position"] = ops.minimum(ops.clip(held, 0.0, None), float(BARS_IN_POSITION_CAP)) / float(
-        BARS_IN_POSITION_CAP
-    )
-    feats["day_trades_left"] = ops.clip(trades_left / float(PDT_MAX_DAY_TRADES), 0.0, 1.0)
-    return ops.stack([feats[n] for n in names])
+    values = feature_values(*(ops.f64(state[f]) for f in ("cash", "position", "entry_price", "mark_price",
+                                                           "bars_in_position", "day_trades_left")), max_pos)
+    return ops.stack([values[c] for c in codes])

@@ -3,10 +3,10 @@
 Each model is a small frozen dataclass validated at construction, and each formula is
 written ONCE as a plain-arithmetic function (`numba.extending.register_jitable`) that
 runs on Python floats, numpy arrays, torch tensors and inside the numba simulator
-kernel, with the same operation order everywhere so all backends agree bit for bit.
-The square root is `sqrt` below: ``np.sqrt`` / ``math.sqrt`` (correctly rounded IEEE)
-and, for torch tensors, ``torch.sqrt`` corrected to the correctly rounded value
-(torch's CPU float64 sqrt can be 1 ulp off); never ``x ** 0.5``.
+kernel, with the same operation order everywhere so all backends agree bit for bit
+(selects, clips and the square root from `backtest.arith`; ``sqrt`` is correctly
+rounded on every backend, re-exported here). Which impact a fill pays is decided in one
+place, `impact`, for the kernel, its torch mirror and `ImpactModel.fraction`.
 
 Price-based components are fractions of the reference price (the bar's open) and
 move the execution price adversely: ``exec = open * (1 + side * (slip + half_spread +
@@ -106,8 +106,9 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from numba.extending import overload, register_jitable
+from numba.extending import register_jitable
 
+from backtest.arith import select, sqrt
 from backtest.errors import ConfigError
 
 #: Impact model codes recorded on each fill (``FILL_DTYPE.impact_model``): none (mode none, or
@@ -115,59 +116,9 @@ from backtest.errors import ConfigError
 #: no_history (mode auto where the square-root law lacks history: no impact paid).
 IMPACT_NONE, IMPACT_SQRT, IMPACT_PORTFOLIO, IMPACT_NO_HISTORY = 0, 1, 2, 3
 IMPACT_NAMES = ("none", "sqrt", "portfolio", "no_history")
-_IMPACT_MODES = ("auto", "portfolio", "none")
-
-
-def sqrt(x):
-    """Correctly rounded square root of a float, numpy array or torch tensor.
-
-    ``np.sqrt`` and ``math.sqrt`` are correctly rounded; ``torch.sqrt`` on CPU is not
-    always (its vectorised float64 path can be 1 ulp off, measured with torch 2.13), so
-    tensors go through `_torch_sqrt_rn`, which corrects it exactly.
-    """
-    if type(x).__module__.startswith("torch"):
-        return _torch_sqrt_rn(x)
-    return np.sqrt(x)
-
-
-def _two_product(a, b):
-    """``a * b = p + e`` exactly (Dekker's split, plain multiplies and subtractions, no FMA)."""
-    c = 134217729.0 * a  # 2**27 + 1
-    a_hi = c - (c - a)
-    a_lo = a - a_hi
-    c = 134217729.0 * b
-    b_hi = c - (c - b)
-    b_lo = b - b_hi
-    p = a * b
-    e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-    return p, e
-
-
-def _below_midpoint(x, a, b):
-    """For adjacent floats ``a < b``: is ``sqrt(x)`` below their midpoint?
-
-    ``mid**2 = a*b + (b-a)**2/4`` and ``x - a*b`` is a multiple of ``(b-a)**2``, so the
-    test is ``x - a*b <= 0``, evaluated exactly (``x - p`` is exact by Sterbenz; the last
-    subtraction keeps the sign).
-    """
-    p, e = _two_product(a, b)
-    return ((x - p) - e) <= 0.0
-
-
-def _torch_sqrt_rn(x):
-    """Correctly rounded float64 square root of a tensor (normal, non-negative inputs):
-    ``torch.sqrt`` is within 1 ulp, so pick among it and its two neighbours."""
-    import torch
-
-    y = torch.sqrt(x)
-    lo = torch.nextafter(y, torch.zeros_like(y))
-    hi = torch.nextafter(y, torch.full_like(y, math.inf))
-    return torch.where(_below_midpoint(x, lo, y), lo, torch.where(_below_midpoint(x, y, hi), y, hi))
-
-
-@overload(sqrt)
-def _sqrt_numba(x):  # inside numba kernels: the LLVM sqrt intrinsic (IEEE, correctly rounded)
-    return lambda x: math.sqrt(x)
+#: `ImpactModel.mode` names; a mode's code (`ImpactModel.code`) is its index here.
+IMPACT_MODES = ("auto", "portfolio", "none")
+IMPACT_MODE_AUTO, IMPACT_MODE_PORTFOLIO, IMPACT_MODE_NONE = 0, 1, 2
 
 
 @register_jitable
@@ -194,6 +145,32 @@ def sqrt_law_impact(qty, adv, sigma, y):
 def portfolio_impact(notional, equity, k):
     """The seeds' portfolio form: ``k * sqrt(notional / equity)``."""
     return k * sqrt(notional / equity)
+
+
+@register_jitable
+def has_impact_history(sigma, adv):
+    """Whether the square-root law's inputs exist at a bar: ``adv > 0`` and both known."""
+    return (adv > 0.0) & (sigma == sigma) & (adv == adv)
+
+
+@register_jitable
+def impact(mode, qty, open_, equity, sigma, adv, y, k):
+    """``(fraction, IMPACT_* code)`` of a fill of ``qty`` units at ``open_`` with ``equity`` at
+    the open, under impact mode ``mode`` (`IMPACT_MODE_*`): THE impact selection, used by
+    the simulator kernel, its torch mirror and `ImpactModel` (module doc: auto is the
+    square-root law where `has_impact_history`, else no impact with code no_history;
+    portfolio uses ``qty * open_`` in place of a non-positive equity). Elementwise over
+    arrays and tensors; ``mode`` is one mode for all."""
+    if mode == IMPACT_MODE_NONE:
+        return qty * 0.0, IMPACT_NONE
+    if mode == IMPACT_MODE_PORTFOLIO:
+        notional = qty * open_
+        eq = select(equity > 0.0, equity, notional)
+        ok = eq > 0.0
+        return select(ok, portfolio_impact(notional, select(ok, eq, 1.0), k), qty * 0.0), IMPACT_PORTFOLIO
+    known = has_impact_history(sigma, adv)
+    frac = sqrt_law_impact(qty, select(known, adv, 1.0), select(known, sigma, 0.0), y)
+    return select(known, frac, qty * 0.0), select(known, IMPACT_SQRT, IMPACT_NO_HISTORY)
 
 
 @register_jitable
@@ -258,8 +235,8 @@ class ImpactModel:
     """Fewest prior sessions needed before the square-root law is used (no impact before)."""
 
     def __post_init__(self) -> None:
-        if self.mode not in _IMPACT_MODES:
-            raise ConfigError(f"ImpactModel.mode must be one of {_IMPACT_MODES}, got {self.mode!r}")
+        if self.mode not in IMPACT_MODES:
+            raise ConfigError(f"ImpactModel.mode must be one of {IMPACT_MODES}, got {self.mode!r}")
         _nonneg("ImpactModel", "y", self.y, 100.0)  # a sanity bound; room for scaled() stress multiples
         _nonneg("ImpactModel", "k", self.k, 1.0)
         for name in ("lookback", "min_sessions"):
@@ -270,22 +247,15 @@ class ImpactModel:
             raise ConfigError(
                 f"ImpactModel.min_sessions ({self.min_sessions}) must not exceed lookback ({self.lookback})")
 
-    def fraction(self, qty, notional, equity, sigma, adv, use_sqrt):
-        """Impact fraction for one fill (scalar form of the kernel's choice); ``use_sqrt``
-        says the square-root law's history exists (``sigma``, ``adv`` known, ``adv > 0``)."""
-        if self.mode == "none":
-            return 0.0
-        if self.mode == "portfolio":
-            return portfolio_impact(notional, equity, self.k)
-        return sqrt_law_impact(qty, adv, sigma, self.y) if use_sqrt else 0.0
+    @property
+    def code(self) -> int:
+        """The mode's `IMPACT_MODE_*` code (what `impact` and the kernel take)."""
+        return IMPACT_MODES.index(self.mode)
 
-    def model_code(self, use_sqrt) -> int:
-        """The `IMPACT_*` code a fill records under this model."""
-        if self.mode == "none":
-            return IMPACT_NONE
-        if self.mode == "portfolio":
-            return IMPACT_PORTFOLIO
-        return IMPACT_SQRT if use_sqrt else IMPACT_NO_HISTORY
+    def fraction(self, qty, open_, equity, sigma, adv):
+        """``(impact fraction, IMPACT_* code)`` of one fill of ``qty`` units at ``open_``
+        (`impact` with this model's mode and coefficients)."""
+        return impact(self.code, qty, open_, equity, sigma, adv, self.y, self.k)
 
 
 @dataclass(frozen=True)
@@ -330,11 +300,6 @@ DEFAULTS = {
     "crypto": dict(max_slippage=0.0005, spread=0.0002, impact="auto", per_notional=0.0025),
     "fx": dict(max_slippage=0.00005, spread=0.00007, impact="none", per_notional=0.000035),
 }
-
-#: Indices into `FrictionConfig.kernel_params()` (float64 vector read by the kernel).
-P_SLIP_MAX, P_SLIP_FIXED, P_SPREAD, P_IMPACT_MODE, P_Y, P_K, P_PER_SHARE, P_PER_ORDER, \
-    P_PER_NOTIONAL, P_VOLUME_CAP = range(10)
-N_FRICTION_PARAMS = 10
 
 
 @dataclass(frozen=True)
@@ -403,21 +368,6 @@ class FrictionConfig:
     def zero(cls) -> "FrictionConfig":
         """No friction at all (for invariants and tests)."""
         return cls(slippage=SlippageModel(0.0), spread=SpreadModel(0.0), impact=ImpactModel(mode="none"))
-
-    def kernel_params(self) -> np.ndarray:
-        """The parameters as the float64 vector the simulator kernel reads (`P_*` indices)."""
-        p = np.zeros(N_FRICTION_PARAMS, dtype=np.float64)
-        p[P_SLIP_MAX] = self.slippage.max_slippage
-        p[P_SLIP_FIXED] = 1.0 if self.slippage.mode == "fixed" else 0.0
-        p[P_SPREAD] = self.spread.spread
-        p[P_IMPACT_MODE] = float(_IMPACT_MODES.index(self.impact.mode))
-        p[P_Y] = self.impact.y
-        p[P_K] = self.impact.k
-        p[P_PER_SHARE] = self.commission.per_share
-        p[P_PER_ORDER] = self.commission.per_order
-        p[P_PER_NOTIONAL] = self.commission.per_notional
-        p[P_VOLUME_CAP] = self.volume_cap.max_share
-        return p
 
 
 def impact_inputs(bars, lookback: int = 20, min_sessions: int = 10,

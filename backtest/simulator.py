@@ -1,22 +1,22 @@
 """Friction-aware simulator (DESIGN 3.3-3.5): one numba kernel, two ways in.
 
 `simulate(bars, actions, config)` runs a whole action stream; `Simulator` steps one
-decision at a time (the policy loop). Both call the same kernel
-(`backtest._sim_kernel.step`), so they give identical results.
+decision at a time (the policy loop). Both call the same kernel (`backtest.kernel`), so
+they give identical results.
 
 Timing: the decision for bar t is filled at ``open[t]`` and marked at ``close[t]``.
 
-State (flat arrays, mirrored by the torch environment; indices in `_sim_kernel`):
+State (records of `backtest.kernel`, mirrored by the torch environment):
 
-- float64 ``fs``: cash, position (signed units), entry_price (average cost of the open
-  position; unchanged by reductions, 0 flat), mark_price (last close), equity (last
-  mark: ``cash + position * mark``), prev_close_equity (equity at the close of the
-  previous session);
-- int64 ``ist``: next bar, bars_in_position, current session, pending (session of the
-  last unmatched increase, for PDT), dt0..dt2 (sessions of the last 3 day trades),
-  lot ring head and count, fills and trades written, PDT rejections;
-- float64 ``lots[capacity, 8]``: FIFO lots (qty, ref price, exec price, entry bar and
-  per-unit slippage, spread, impact, commission); a full ring merges into its newest lot.
+- `backtest.kernel.STATE_DTYPE`: cash, position (signed units), entry_price (average
+  cost of the open position; unchanged by reductions, 0 flat), mark_price (last close),
+  equity (last mark: ``cash + position * mark``), prev_close_equity (equity at the close
+  of the previous session), t (next bar), bars_in_position, session (current session),
+  pending (session of the last unmatched increase, for PDT), dt0..dt2 (sessions of the
+  last 3 day trades), the lot ring's head and count, PDT rejections;
+- `backtest.kernel.LOT_DTYPE` ``[capacity]``: FIFO lots (qty, ref price, exec price, entry
+  bar and per-unit slippage, spread, impact, commission); a full ring merges into its
+  newest lot.
 
 One step at bar t with action a, in this exact order (float64, no FMA, every
 parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``):
@@ -67,29 +67,27 @@ sessions (current, pending, dt0..dt2) = `backtest.pdt.NO_SESSION`, mark_price =
 decision at t reports ``day_trades_left`` with the equity of step 1 as it will be at t
 (the last mark when ``session_index[t]`` starts a new session).
 
-Per-bar arrays precomputed once (`market_inputs`): ``sigma``/``adv`` (`backtest.costs.impact_inputs`,
-from sessions before the bar's, in daily terms), ``prior_volume`` (`backtest.costs.prior_volume`)
-and ``pdt_on`` (`backtest.pdt.pdt_applies`).
+Per-bar inputs precomputed once (`market_inputs`, a `backtest.kernel.Market`):
+``sigma``/``adv`` (`backtest.costs.impact_inputs`, from sessions before the bar's, in daily
+terms), ``prior_volume`` (`backtest.costs.prior_volume`) and ``pdt_on``
+(`backtest.pdt.pdt_applies`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from backtest import _sim_kernel as K
+from backtest import kernel
 from backtest.account import CLOSE, AccountConfig
 from backtest.costs import FrictionConfig, impact_inputs, prior_volume
 from backtest.errors import ConfigError
-from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, check_mode, pdt_applies
+from backtest.pdt import check_mode, pdt_applies
 from backtest.state import ACCOUNT_STATE_DTYPE
-from backtest.trades import (COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor,
-                             trades_frame)
-
-#: Keeps a cash-capped buy strictly affordable despite rounding (step 4).
-CASH_MARGIN = 1.0 - 1e-12
+from backtest.trades import COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor, trades_frame
 
 
 @dataclass(frozen=True)
@@ -123,14 +121,10 @@ class SimConfig:
     def friction_for(self, asset_class: str) -> FrictionConfig:
         return self.friction if self.friction is not None else FrictionConfig.for_asset_class(asset_class)
 
-
-@dataclass(frozen=True)
-class SimState:
-    """The kernel's full internal state (views; see the module docstring)."""
-
-    fs: np.ndarray
-    ist: np.ndarray
-    lots: np.ndarray
+    def kernel_params(self, asset_class: str) -> np.ndarray:
+        """The kernel's `backtest.kernel.PARAMS_DTYPE` record (an array of one) for bars of
+        ``asset_class``."""
+        return kernel.params(self.account, self.friction_for(asset_class), self.seed)
 
 
 @dataclass
@@ -195,39 +189,38 @@ class SimResult:
         return out
 
 
-#: Per-bar arrays the kernel reads, in the kernel's tuple order.
-MARKET_KEYS = ("open", "close", "prior_volume", "session", "pdt_on", "sigma", "adv")
-
-
-def market_inputs(bars, config: SimConfig | None = None) -> dict[str, np.ndarray]:
-    """The per-bar arrays of one series, computed once (the torch env reuses them as is):
-    ``open close`` (float64), ``prior_volume`` (float64, the previous bar's volume: what
-    the volume cap measures, `backtest.costs.prior_volume`), ``session`` (int64
-    session_index), ``pdt_on`` (bool, `backtest.pdt.pdt_applies`), ``sigma``/``adv``
-    (`backtest.costs.impact_inputs`, daily terms, NaN where the square-root law has too
-    little history)."""
+def market_inputs(bars, config: SimConfig | None = None) -> kernel.Market:
+    """The per-bar inputs of one series (`backtest.kernel.Market`), computed once (the torch
+    env reuses them as they are): ``time`` (bar start, UTC), ``open close`` (float64),
+    ``prior_volume`` (float64, the previous bar's volume: what the volume cap measures,
+    `backtest.costs.prior_volume`), ``sigma``/``adv`` (`backtest.costs.impact_inputs`, daily
+    terms, NaN where the square-root law has too little history), ``session`` (int64
+    session_index), ``pdt_on`` (bool, `backtest.pdt.pdt_applies`)."""
     config = config if config is not None else SimConfig()
     friction = config.friction_for(bars.asset_class)
     sigma, adv = impact_inputs(bars, friction.impact.lookback, friction.impact.min_sessions)
-    return {
-        "open": np.ascontiguousarray(bars.open, dtype=np.float64),
-        "close": np.ascontiguousarray(bars.close, dtype=np.float64),
-        "prior_volume": prior_volume(bars.volume),
-        "session": np.ascontiguousarray(bars.session_index, dtype=np.int64),
-        "pdt_on": pdt_applies(bars, config.pdt),
-        "sigma": sigma,
-        "adv": adv,
-    }
+    return kernel.Market(
+        time=bars.timestamps_ns.astype("datetime64[ns]"),
+        open=np.ascontiguousarray(bars.open, dtype=np.float64),
+        close=np.ascontiguousarray(bars.close, dtype=np.float64),
+        prior_volume=prior_volume(bars.volume),
+        sigma=sigma,
+        adv=adv,
+        session=np.ascontiguousarray(bars.session_index, dtype=np.int64),
+        pdt_on=pdt_applies(bars, config.pdt),
+    )
 
 
-def kernel_params(config: SimConfig, asset_class: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kernel's parameter vectors ``(ap, ip, fp)``: account floats (``A_*``), account
-    ints (``K_*``) and friction floats (`FrictionConfig.kernel_params`)."""
-    acct = config.account
-    ap = np.array([acct.buy_fraction, acct.max_position, PDT_EQUITY_THRESHOLD, CASH_MARGIN,
-                   float(acct.min_order_notional)])
-    ip = np.array([int(acct.allow_short), int(acct.fractional), int(config.seed)], dtype=np.int64)
-    return ap, ip, config.friction_for(asset_class).kernel_params()
+class KernelArgs(NamedTuple):
+    """A simulator's live kernel inputs, in the order the `backtest.kernel` entry points take
+    them, for code that steps the simulator's own account in its own kernels (the fast
+    policy runner): what it writes is the simulator's state."""
+
+    market: kernel.Market  # per-bar columns
+    actions: np.ndarray  # ACTION_DTYPE [n_actions + 1]: the last row is the internal CLOSE
+    params: np.ndarray  # PARAMS_DTYPE [1]
+    state: np.ndarray  # STATE_DTYPE [1], stepped in place
+    lots: np.ndarray  # LOT_DTYPE [lot_capacity], the FIFO ring, in place
 
 
 class Simulator:
@@ -236,24 +229,17 @@ class Simulator:
     def __init__(self, bars, config: SimConfig | None = None):
         self.bars = bars
         self.config = config if config is not None else SimConfig()
-        acct = self.config.account
-        space = acct.action_space
+        space = self.config.account.action_space
         self.n_actions = space.n
         # one extra internal CLOSE row (id n_actions) for close_at_end
-        self._kind = np.r_[space.kind, CLOSE].astype(np.int64)
-        self._size = np.r_[space.size, 1.0].astype(np.float64)
-        friction = self.config.friction_for(bars.asset_class)
-        self.friction = friction
+        self.action_table = kernel.action_table(np.r_[space.kind, CLOSE], np.r_[space.size, 1.0])
+        self.friction = self.config.friction_for(bars.asset_class)
         self.market = market_inputs(bars, self.config)
-        self._ts = bars.timestamps_ns.astype("datetime64[ns]")
-        self.pdt_on, self.session = self.market["pdt_on"], self.market["session"]
-        self.sigma, self.adv = self.market["sigma"], self.market["adv"]
-        self._mkt = tuple(self.market[k] for k in MARKET_KEYS)
-        self._ap, self._ip, self._fp = kernel_params(self.config, bars.asset_class)
-        self._one_ff = np.zeros((1, K.N_FF))
-        self._one_fi = np.zeros((1, K.N_FI), dtype=np.int64)
-        self._one_tf = np.zeros((1, K.N_TF))
-        self._one_ti = np.zeros((1, K.N_TI), dtype=np.int64)
+        self.session, self.pdt_on, self.sigma, self.adv = (self.market.session, self.market.pdt_on,
+                                                           self.market.sigma, self.market.adv)
+        self.params = self.config.kernel_params(bars.asset_class)
+        self._fill = np.zeros(1, dtype=FILL_DTYPE)
+        self._trade = np.zeros(1, dtype=TRADE_DTYPE)
         self.reset(0)
 
     def __len__(self) -> int:
@@ -265,69 +251,46 @@ class Simulator:
         if not 0 <= int(t0) < n:
             raise ConfigError(f"reset: t0 must be in [0, {n - 1}], got {t0!r}")
         c = float(self.config.account.initial_equity if cash is None else cash)
-        self._fs = np.zeros(K.N_F)
-        self._ist = np.zeros(K.N_I, dtype=np.int64)
-        self._lots = np.zeros((self.config.lot_capacity, K.N_LOT))
-        self._fs[K.F_CASH] = c
-        self._fs[K.F_EQUITY] = c
-        self._fs[K.F_PREV_CLOSE_EQUITY] = c
-        self._fs[K.F_MARK] = self._mkt[1][t0 - 1] if t0 > 0 else self._mkt[0][t0]
-        self._ist[K.I_T] = t0
-        for i in (K.I_SESSION, K.I_PENDING, K.I_DT0, K.I_DT1, K.I_DT2):
-            self._ist[i] = NO_SESSION
+        self._state = kernel.new_state(self.market, int(t0), c)
+        self._lots = np.zeros(self.config.lot_capacity, dtype=kernel.LOT_DTYPE)
         self.trades: list[np.ndarray] = []
         return self.account_state()
 
     @property
     def t(self) -> int:
         """The bar the next decision is for."""
-        return int(self._ist[K.I_T])
+        return int(self._state[0]["t"])
 
     @property
-    def state(self) -> SimState:
-        return SimState(self._fs, self._ist, self._lots)
+    def state(self) -> np.void:
+        """A snapshot of the account's full `backtest.kernel.STATE_DTYPE` record (equity,
+        previous-close equity, PDT sessions and rejections... beyond `account_state`)."""
+        return self._state.copy()[0]
 
-    def step(self, action: int) -> np.ndarray:
+    def kernel_args(self) -> KernelArgs:
+        """The live kernel inputs and state (`KernelArgs`)."""
+        return KernelArgs(self.market, self.action_table, self.params, self._state, self._lots)
+
+    def step(self, action: int, internal_close: bool = False) -> np.void:
         """Decide ``action`` at bar `t`: fill at its open, mark at its close; returns the fill record
-        (status hold for HOLD). A trade closed by the fill is appended to ``self.trades``."""
+        (status hold for HOLD). A trade closed by the fill is appended to ``self.trades``.
+        ``internal_close`` also accepts the internal CLOSE id (``n_actions``)."""
         t = self.t
         if t >= len(self.bars):
             raise ConfigError(f"step: no bars left (t = {t}); call reset()")
         a = int(action)
-        if not 0 <= a < self.n_actions:
+        if not 0 <= a < self.n_actions + bool(internal_close):
             raise ConfigError(f"step: action must be in [0, {self.n_actions - 1}], got {action!r}")
-        return self._step(t, a)
+        if kernel.step(self._state, a, self.market, self.action_table, self.params, self._lots, self._fill,
+                       self._trade):
+            self.trades.append(self._trade.copy()[0])
+        return self._fill.copy()[0]
 
-    def _step(self, t: int, a: int) -> np.ndarray:
-        n_trades = self._ist[K.I_N_TRADES]
-        self._ist[K.I_N_TRADES] = 0
-        K.step(t, a, self._mkt, self._kind, self._size, self._ap, self._ip, self._fp, self._fs, self._ist,
-               self._lots, self._one_ff, self._one_fi, 0, self._one_tf, self._one_ti)
-        closed = self._ist[K.I_N_TRADES]
-        self._ist[K.I_N_TRADES] = n_trades + closed
-        if self._kind[a] != 0:
-            self._ist[K.I_N_FILLS] += 1
-        if closed:
-            self.trades.append(_trades_from(self._ts, self._one_tf, self._one_ti, 1)[0])
-        ff, fi = self._one_ff[0], self._one_fi[0]
-        row = (fi[K.FI_BAR], self._ts[t], fi[K.FI_ACTION], fi[K.FI_SIDE], fi[K.FI_STATUS], fi[K.FI_REASON],
-               ff[K.FF_REQ_QTY], ff[K.FF_QTY], ff[K.FF_REF], ff[K.FF_EXEC], ff[K.FF_SLIP], ff[K.FF_SPREAD],
-               ff[K.FF_IMPACT], ff[K.FF_COMM], fi[K.FI_IMPACT_MODEL], fi[K.FI_DAY_TRADE] != 0, ff[K.FF_CASH],
-               ff[K.FF_POS])
-        return np.array([row], dtype=FILL_DTYPE)[0]
-
-    def account_state(self) -> np.ndarray:
+    def account_state(self) -> np.void:
         """`backtest.state.ACCOUNT_STATE_DTYPE` record for the decision at bar `t`."""
-        rec = np.zeros((), dtype=ACCOUNT_STATE_DTYPE)
-        fs, ist = self._fs, self._ist
-        rec["cash"] = fs[K.F_CASH]
-        rec["position"] = fs[K.F_POS]
-        rec["entry_price"] = fs[K.F_ENTRY]
-        rec["mark_price"] = fs[K.F_MARK]
-        rec["bars_in_position"] = ist[K.I_BARS_IN_POS]
-        t = min(self.t, len(self.bars) - 1)
-        rec["day_trades_left"] = K.state_day_trades_left(t, self.session, self.pdt_on, self._ap, fs, ist)
-        return rec
+        out = np.zeros(1, dtype=ACCOUNT_STATE_DTYPE)
+        kernel.account_states(self._state, self.market, self.params, out)
+        return out[0]
 
     def run(self, actions, close_at_end: bool = False, internal_close: bool = False) -> SimResult:
         """Step through ``actions`` from bar `t` on in one kernel call.
@@ -351,55 +314,13 @@ class Simulator:
             acts = acts.copy()
             acts[-1] = self.n_actions  # the internal CLOSE row
         n = len(acts)
-        m = int(np.count_nonzero(self._kind[acts] != 0))  # orders; trades <= orders
-        ff, fi = np.empty((m, K.N_FF)), np.empty((m, K.N_FI), dtype=np.int64)
-        tf, ti = np.empty((m, K.N_TF)), np.empty((m, K.N_TI), dtype=np.int64)
+        m = int(np.count_nonzero(self.action_table["kind"][acts] != 0))  # orders; trades <= orders
+        fills, trades = np.zeros(m, dtype=FILL_DTYPE), np.zeros(m, dtype=TRADE_DTYPE)
         eq, cash, pos = np.zeros(n), np.zeros(n), np.zeros(n)
-        f0, t0_ = int(self._ist[K.I_N_FILLS]), int(self._ist[K.I_N_TRADES])
-        self._ist[K.I_N_FILLS] = 0
-        self._ist[K.I_N_TRADES] = 0
-        K.run(start, acts, self._mkt, self._kind, self._size, self._ap, self._ip, self._fp, self._fs, self._ist,
-              self._lots, ff, fi, tf, ti, eq, cash, pos)
-        nf, nt = int(self._ist[K.I_N_FILLS]), int(self._ist[K.I_N_TRADES])
-        self._ist[K.I_N_FILLS] = f0 + nf
-        self._ist[K.I_N_TRADES] = t0_ + nt
-        return SimResult(self.bars, self.config, start, stop, acts, _fills_from(self._ts, ff, fi, nf),
-                         _trades_from(self._ts, tf, ti, nt), eq, cash, pos, int(self._ist[K.I_PDT_REJECTS]))
-
-
-def _fills_from(ts, ff: np.ndarray, fi: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=FILL_DTYPE)
-    ff, fi = ff[:n], fi[:n]
-    out["bar"] = fi[:, K.FI_BAR]
-    out["time"] = ts[fi[:, K.FI_BAR]]
-    out["action"] = fi[:, K.FI_ACTION]
-    out["side"] = fi[:, K.FI_SIDE]
-    out["status"] = fi[:, K.FI_STATUS]
-    out["reason"] = fi[:, K.FI_REASON]
-    out["impact_model"] = fi[:, K.FI_IMPACT_MODEL]
-    out["day_trade"] = fi[:, K.FI_DAY_TRADE] != 0
-    for name, col in (("requested_qty", K.FF_REQ_QTY), ("qty", K.FF_QTY), ("ref_price", K.FF_REF),
-                      ("exec_price", K.FF_EXEC), ("slippage", K.FF_SLIP), ("spread", K.FF_SPREAD),
-                      ("impact", K.FF_IMPACT), ("commission", K.FF_COMM), ("cash_after", K.FF_CASH),
-                      ("position_after", K.FF_POS)):
-        out[name] = ff[:, col]
-    return out
-
-
-def _trades_from(ts, tf: np.ndarray, ti: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=TRADE_DTYPE)
-    tf, ti = tf[:n], ti[:n]
-    out["entry_bar"] = ti[:, K.TI_ENTRY_BAR]
-    out["exit_bar"] = ti[:, K.TI_EXIT_BAR]
-    out["entry_time"] = ts[ti[:, K.TI_ENTRY_BAR]]
-    out["exit_time"] = ts[ti[:, K.TI_EXIT_BAR]]
-    out["side"] = ti[:, K.TI_SIDE]
-    for name, col in (("quantity", K.TF_QTY), ("entry_price", K.TF_ENTRY), ("exit_price", K.TF_EXIT),
-                      ("entry_ref", K.TF_ENTRY_REF), ("exit_ref", K.TF_EXIT_REF), ("gross_pnl", K.TF_GROSS),
-                      ("slippage", K.TF_SLIP), ("spread", K.TF_SPREAD), ("impact", K.TF_IMPACT),
-                      ("commission", K.TF_COMM), ("net_pnl", K.TF_NET), ("return", K.TF_RET)):
-        out[name] = tf[:, col]
-    return out
+        nf, nt = kernel.run(self._state, acts, self.market, self.action_table, self.params, self._lots, fills, trades,
+                            eq, cash, pos)
+        return SimResult(self.bars, self.config, start, stop, acts, fills[:nf], trades[:nt], eq, cash, pos,
+                         int(self._state[0]["pdt_rejections"]))
 
 
 def simulate(bars, actions, config: SimConfig | None = None, *, start: int = 0,

@@ -1,9 +1,9 @@
 """Fill and trade records, their DataFrames, and the profit factor of a trade set.
 
-The simulator kernel writes plain float64/int64 matrices; this module turns them
-into numpy structured records (events as typed records, DESIGN 4) and, at the
-edge, into the DataFrame behind ``trades.csv`` (the file format itself, its columns and
-writing, is `backtest.result_files`).
+The records are numpy structured dtypes (events as typed records, DESIGN 4) that the
+simulator kernel (`backtest.kernel`) writes directly; at the edge they become the
+DataFrame behind ``trades.csv`` (the file format itself, its columns and writing, is
+`backtest.result_files`).
 """
 
 from __future__ import annotations

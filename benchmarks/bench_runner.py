@@ -1,4 +1,4 @@
-"""Fast policy backtest (`backtest.runner.run_policy`) against the naive per-bar loop.
+"""Fast policy backtest (`models.fast_runner.run_policy`) against the naive per-bar loop.
 
     python -m benchmarks.bench_runner [--bars 100000] [--hidden 512,256,128] [--naive-bars N]
                                       [--hold-bias 0,0.01] [--threads 0]
@@ -9,12 +9,12 @@ market inputs), a random (seeded, untrained) network of the given size. For each
 most bars, the hard case for speculation; 0.01 leans to HOLD like a cautious trained
 policy) it times:
 
-- the naive loop (`run_policy_naive`: builder observation -> ``policy.act`` -> step) over
+- the naive loop (`backtest.runner.run_policy_naive`: builder observation -> ``policy.act`` -> step) over
   ``--naive-bars`` decisions (default: all; fewer are timed and scaled per bar, and said so);
 - `run_policy` over all bars: ``auto`` (mode and projection), ``speculative`` and
   ``compiled`` with the FFT projection, and ``auto`` with the matmul projection;
 - the market projection alone, as the policy's batched float32 matmul and as the FFT
-  convolution (`backtest.runner._FftProjection`, what ``projection="auto"`` uses on long
+  convolution (`models.fast_runner._FftProjection`, what ``projection="auto"`` uses on long
   segments): the floor every mode pays,
 
 checks the fast results equal the naive ones on the bars both ran, and prints bars/s and
@@ -33,9 +33,10 @@ from backtest.account import AccountConfig
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
-from backtest.runner import PROJECTION_CHUNK, _FftProjection, _windows_f32, run_policy, run_policy_naive
+from backtest.runner import run_policy_naive
 from backtest.sample_data import generate_crypto_bars
 from backtest.simulator import SimConfig
+from models.fast_runner import PROJECTION_CHUNK, _FftProjection, _windows_f32, run_policy
 from models.network import ActorCritic
 from models.policy import Policy
 

@@ -26,14 +26,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_MODULES = ("backtest/_sim_kernel.py", "backtest/runner.py", "backtest/features/kernels.py",
+KERNEL_MODULES = ("backtest/kernel.py", "models/fast_runner.py", "backtest/features/kernels.py",
                   "backtest/observation.py", "backtest/baselines.py", "backtest/sample_data.py")
 
 WORK = """
 import time
 t0 = time.perf_counter()
 import numpy as np
-import backtest.simulator, backtest.runner, backtest.observation, backtest.baselines, backtest.features
+import backtest.simulator, backtest.kernel, backtest.observation, backtest.baselines, backtest.features
+import models.fast_runner
 t1 = time.perf_counter()
 from backtest.features import compute_features, default_schema
 from backtest.sample_data import generate_equity_bars

@@ -164,7 +164,7 @@ class TradingEnv:
     # ------------------------------------------------------------------ API
     def account_state(self) -> dict[str, torch.Tensor]:
         """`ACCOUNT_STATE_DTYPE` fields (tensors ``[n_envs]``) for the decision at `bar_index`."""
-        return account_state(self.acc, self.bar_index, self.market)
+        return account_state(self.acc, self.bar_index, self.market, self.params)
 
     def _buffer(self, final: bool) -> torch.Tensor:
         """Where the next observation goes: a new tensor, or a reused one (``reuse_obs``)."""

@@ -1,6 +1,6 @@
 """The simulator's step, batched in torch: n_envs accounts, each at its own bar, one call.
 
-This is the torch mirror of `backtest._sim_kernel.step`; the `backtest.simulator` module
+This is the torch mirror of `backtest.kernel.decide`; the `backtest.simulator` module
 docstring is the contract, followed in the same order with the same parenthesisation
 and the same shared formulas (`backtest.costs`, `backtest.pdt`, `backtest.rng`,
 `backtest.account`), so in float64 every number equals the kernel's bit for bit
@@ -18,7 +18,8 @@ elementwise ops on ``[n_envs]`` vectors per step; the observation gather dominat
 Everything here is elementwise over envs: no Python loop over envs, no host sync.
 
 On CPU the env runs `KernelStep` instead: the simulator's numba step itself, looped over
-the accounts in compiled code (one call per env step instead of ~150 small torch ops).
+the accounts in compiled code (`backtest.kernel.step_many`, one call per env step instead
+of ~150 small torch ops).
 Both match the simulator exactly in float64 (`tests/test_env_parity.py` runs both);
 the torch mirror stays the GPU path.
 """
@@ -30,17 +31,16 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from backtest import kernel
 from backtest.account import BUY, CLOSE, HOLD, SELL
 from backtest.account import (REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE, REASON_NOTHING_TO_SELL,
                               REASON_PDT, REASON_VOLUME_CAP)
-from backtest.costs import (IMPACT_NO_HISTORY, IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT, commission_cash,
-                            portfolio_impact, slippage_fraction, spread_fraction, sqrt_law_impact)
-from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_in_window
+from backtest.costs import IMPACT_NONE, commission_cash, impact, slippage_fraction, spread_fraction
+from backtest.pdt import NO_SESSION, day_trades_in_window
 from backtest.rng import uniform
-from backtest import _sim_kernel as K
-from backtest.simulator import CASH_MARGIN, MARKET_KEYS, SimConfig, kernel_params, market_inputs
-from backtest.state import PDT_MAX_DAY_TRADES
-from backtest.trades import STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED
+from backtest.simulator import SimConfig, market_inputs
+from backtest.state import ACCOUNT_STATE_DTYPE, PDT_MAX_DAY_TRADES
+from backtest.trades import FILL_DTYPE, STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED, TRADE_DTYPE
 
 F64 = torch.float64
 I64 = torch.int64
@@ -58,25 +58,19 @@ class MarketTensors:
     pdt_on: torch.Tensor  # bool [T]
     sigma: torch.Tensor  # float64 [T], NaN where the square-root law lacks history
     adv: torch.Tensor  # float64 [T], NaN likewise
-    use_sqrt: torch.Tensor  # bool [T]: the square-root law applies at this bar (mode auto, data known)
     slip: torch.Tensor  # float64 [T]: slippage fraction of a fill at this bar
 
     @classmethod
-    def build(cls, bars, config: SimConfig, device, inputs: dict | None = None) -> "MarketTensors":
+    def build(cls, bars, config: SimConfig, device, inputs: kernel.Market | None = None) -> "MarketTensors":
         """``inputs``: `market_inputs(bars, config)` when the caller has it already."""
         m = inputs if inputs is not None else market_inputs(bars, config)
-        fr = config.friction_for(bars.asset_class)
-        n = len(bars)
-        u = uniform(int(config.seed), np.arange(n, dtype=np.int64))
-        slip = slippage_fraction(u, fr.slippage.max_slippage, fr.slippage.mode == "fixed")
-        sigma, adv = m["sigma"], m["adv"]
-        with np.errstate(invalid="ignore"):
-            use_sqrt = (fr.impact.mode == "auto") & (adv > 0.0) & (sigma == sigma) & (adv == adv)
+        p = config.kernel_params(bars.asset_class)[0]
+        u = uniform(int(p["seed"]), np.arange(len(m.open), dtype=np.int64))
+        slip = slippage_fraction(u, p["max_slippage"], bool(p["slippage_fixed"]))
         t = lambda x, dt: torch.as_tensor(np.array(x), dtype=dt, device=device)  # noqa: E731
-        return cls(open=t(m["open"], F64), close=t(m["close"], F64), prior_volume=t(m["prior_volume"], F64),
-                   session=t(m["session"], I64), pdt_on=t(m["pdt_on"], torch.bool),
-                   sigma=t(np.where(use_sqrt, sigma, 1.0), F64), adv=t(np.where(use_sqrt, adv, 1.0), F64),
-                   use_sqrt=t(use_sqrt, torch.bool), slip=t(np.asarray(slip, dtype=np.float64), F64))
+        return cls(open=t(m.open, F64), close=t(m.close, F64), prior_volume=t(m.prior_volume, F64),
+                   session=t(m.session, I64), pdt_on=t(m.pdt_on, torch.bool), sigma=t(m.sigma, F64),
+                   adv=t(m.adv, F64), slip=t(np.asarray(slip, dtype=np.float64), F64))
 
     def __len__(self) -> int:
         return int(self.open.shape[0])
@@ -84,37 +78,44 @@ class MarketTensors:
 
 @dataclass(frozen=True)
 class StepParams:
-    """Scalars of the account rules and friction models (Python floats: exact in float64 ops)."""
+    """The kernel's `backtest.kernel.PARAMS_DTYPE` record as Python scalars (exact in float64
+    ops with tensors), plus the initial equity of an episode."""
 
     buy_fraction: float
     max_position: float
+    min_notional: float  # AccountConfig.min_order_notional (0 = off)
     allow_short: bool
     fractional: bool
-    initial_equity: float
-    half_spread: float
-    impact_mode: str  # auto | portfolio | none
+    pdt_threshold: float
+    cash_margin: float
+    seed: int
+    max_slippage: float
+    slippage_fixed: bool
+    spread: float
+    impact_mode: int  # backtest.costs.IMPACT_MODE_*
     y: float
     k: float
     per_share: float
     per_order: float
     per_notional: float
     volume_cap: float  # 0 = off
-    min_notional: float  # AccountConfig.min_order_notional (0 = off)
+    initial_equity: float
 
     @classmethod
     def from_config(cls, config: SimConfig, asset_class: str) -> "StepParams":
-        acct, fr = config.account, config.friction_for(asset_class)
-        return cls(buy_fraction=acct.buy_fraction, max_position=acct.max_position, allow_short=acct.allow_short,
-                   fractional=acct.fractional, initial_equity=float(acct.initial_equity),
-                   half_spread=spread_fraction(fr.spread.spread), impact_mode=fr.impact.mode, y=fr.impact.y,
-                   k=fr.impact.k, per_share=fr.commission.per_share, per_order=fr.commission.per_order,
-                   per_notional=fr.commission.per_notional, volume_cap=fr.volume_cap.max_share,
-                   min_notional=float(acct.min_order_notional))
+        record = config.kernel_params(asset_class)[0]
+        return cls(**{name: record[name].item() for name in kernel.PARAMS_DTYPE.names},
+                   initial_equity=float(config.account.initial_equity))
+
+    @property
+    def half_spread(self) -> float:
+        return spread_fraction(self.spread)
 
 
 @dataclass
 class Accounts:
-    """The kernel's ``fs``/``ist`` state for n_envs accounts (lots left out, see module doc)."""
+    """The kernel's `backtest.kernel.STATE_DTYPE` fields for n_envs accounts (the bar ``t`` is the
+    env's ``bar_index``; lots left out, see module doc)."""
 
     cash: torch.Tensor
     position: torch.Tensor
@@ -158,41 +159,26 @@ class Accounts:
         return Accounts(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
 
 
-def day_trades_left(acc: Accounts, t: torch.Tensor, market: MarketTensors) -> torch.Tensor:
-    """Day trades left for the decision at bar ``t`` (`_sim_kernel.state_day_trades_left`;
-    ``t`` is clamped to the last bar, like `Simulator.account_state`)."""
+def day_trades_left(acc: Accounts, t: torch.Tensor, market: MarketTensors, p: StepParams) -> torch.Tensor:
+    """Day trades left for the decision at bar ``t`` (`backtest.kernel.observe`; ``t`` is clamped
+    to the last bar, like there)."""
     tc = t.clamp(max=len(market) - 1)
     s = market.session[tc]
     prev_close = torch.where(s != acc.session, acc.equity, acc.prev_close_equity)
-    binding = market.pdt_on[tc] & (prev_close < PDT_EQUITY_THRESHOLD)
+    binding = market.pdt_on[tc] & (prev_close < p.pdt_threshold)
     left = (PDT_MAX_DAY_TRADES - day_trades_in_window(s, acc.dt0, acc.dt1, acc.dt2)).clamp(min=0)
     return torch.where(binding, left, torch.full_like(left, PDT_MAX_DAY_TRADES))
 
 
-def account_state(acc: Accounts, t: torch.Tensor, market: MarketTensors) -> dict[str, torch.Tensor]:
+def account_state(acc: Accounts, t: torch.Tensor, market: MarketTensors, p: StepParams) -> dict[str, torch.Tensor]:
     """The `backtest.state.ACCOUNT_STATE_DTYPE` fields for the decision at bar ``t``."""
     return {"cash": acc.cash, "position": acc.position, "entry_price": acc.entry_price,
             "mark_price": acc.mark_price, "bars_in_position": acc.bars_in_position,
-            "day_trades_left": day_trades_left(acc, t, market)}
-
-
-def _impact(q, o, e, use_sqrt, sigma, adv, p: StepParams):
-    """(impact fraction, model code) of `_sim_kernel.impact_for`, elementwise."""
-    if p.impact_mode == "none":
-        return torch.zeros_like(q), torch.full_like(q, IMPACT_NONE, dtype=I64)
-    if p.impact_mode == "portfolio":
-        notional = q * o
-        eq = torch.where(e > 0.0, e, notional)
-        ok = eq > 0.0
-        port = torch.where(ok, portfolio_impact(notional, torch.where(ok, eq, 1.0), p.k), 0.0)
-        return port, torch.full_like(q, IMPACT_PORTFOLIO, dtype=I64)
-    sq = sqrt_law_impact(q, adv, sigma, p.y)  # auto: no history -> no impact, recorded as such
-    model = torch.where(use_sqrt, IMPACT_SQRT, IMPACT_NO_HISTORY)
-    return torch.where(use_sqrt, sq, 0.0), model
+            "day_trades_left": day_trades_left(acc, t, market, p)}
 
 
 def _decode(kind, size, pos, e, o, p: StepParams):
-    """`order_request`: side, increase, requested quantity, reason (nothing to sell)."""
+    """`backtest.kernel.order_request`: side, increase, requested quantity, reason (nothing to sell)."""
     buy, sell, close = kind == BUY, kind == SELL, kind == CLOSE
     inc_q = ((e * p.buy_fraction) * size) / o
     increase = (buy & (pos >= 0.0)) | (sell & (pos <= 0.0) & p.allow_short)
@@ -208,7 +194,7 @@ def _decode(kind, size, pos, e, o, p: StepParams):
 
 
 def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, prior_volume, p: StepParams):
-    """`size_order`: max-position, cash and volume caps, whole shares; returns (q, reason)."""
+    """`backtest.kernel.size_order`: max-position, cash and volume caps, whole shares; returns (q, reason)."""
     half = p.half_spread
     broke = increase & (e <= 0.0)
     qmax = (p.max_position * e) / o - pos.abs()
@@ -218,7 +204,7 @@ def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, prior_volume
     imp_u, _ = imp_in(q)
     unit = (o * (1.0 + ((slip + half) + imp_u))) * (1.0 + p.per_notional) + p.per_share
     need = increase & ~broke & (side == 1) & (q > 0.0) & (q * unit + p.per_order > cash)
-    q = torch.where(need, torch.clamp(((cash - p.per_order) / unit) * CASH_MARGIN, min=0.0), q)
+    q = torch.where(need, torch.clamp(((cash - p.per_order) / unit) * p.cash_margin, min=0.0), q)
     reason = torch.where(need, REASON_CASH, reason)
     if p.volume_cap > 0.0:  # the previous bar's volume, known at this open
         qv = p.volume_cap * prior_volume
@@ -253,14 +239,14 @@ def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_ta
     side, increase, q_req, reason = _decode(kind, size, pos, e, o, p)
     active = kind != HOLD
     day_trade = active & ~increase & (acc.pending == s) & market.pdt_on[t]  # 3. PDT
-    binding = acc.prev_close_equity < PDT_EQUITY_THRESHOLD
+    binding = acc.prev_close_equity < p.pdt_threshold
     blocked = (reason == 0) & day_trade & binding & (
         day_trades_in_window(s, acc.dt0, acc.dt1, acc.dt2) >= PDT_MAX_DAY_TRADES)
     reason = torch.where(blocked, REASON_PDT, reason)
     rejected_early = (reason != 0) | ~active
     slip = market.slip[t]  # 4. costs and sizing
-    use_sqrt, sigma, adv = market.use_sqrt[t], market.sigma[t], market.adv[t]
-    imp_of = lambda qq: _impact(qq, o, e, use_sqrt, sigma, adv, p)  # noqa: E731
+    sigma, adv = market.sigma[t], market.adv[t]
+    imp_of = lambda qq: impact(p.impact_mode, qq, o, e, sigma, adv, p.y, p.k)  # noqa: E731
     q, reason_sized = _size(side, increase, q_req, reason, e, o, pos, cash, slip, imp_of, market.prior_volume[t], p)
     reason = torch.where(rejected_early, reason, reason_sized)
     filled = ~rejected_early & (q > 0.0)
@@ -298,55 +284,71 @@ def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_ta
         "exec_price": torch.where(filled, px, zero), "slippage": torch.where(filled, notional * slip, zero),
         "spread": torch.where(filled, notional * p.half_spread, zero),
         "impact": torch.where(filled, notional * imp, zero), "commission": torch.where(filled, comm, zero),
-        "impact_model": torch.where(filled, model, IMPACT_NONE), "day_trade": counted,
+        "impact_model": torch.where(filled, torch.as_tensor(model, device=q.device), IMPACT_NONE),
+        "day_trade": counted,
         "cash_after": acc.cash, "position_after": acc.position, "pdt_rejected": blocked,
         "position_before": pos, "entry_before": entry_before,
     }
 
 
-#: `Accounts` fields in the order `backtest._sim_kernel.step_accounts` takes and returns them.
-KERNEL_FIELDS = ("cash", "position", "entry_price", "mark_price", "equity", "prev_close_equity", "bars_in_position",
-                 "session", "pending", "dt0", "dt1", "dt2", "pdt_rejections")
-_FILL_FLOATS = {"requested_qty": K.FF_REQ_QTY, "qty": K.FF_QTY, "ref_price": K.FF_REF, "exec_price": K.FF_EXEC,
-                "slippage": K.FF_SLIP, "spread": K.FF_SPREAD, "impact": K.FF_IMPACT, "commission": K.FF_COMM,
-                "cash_after": K.FF_CASH, "position_after": K.FF_POS}
-_FILL_INTS = {"bar": K.FI_BAR, "action": K.FI_ACTION, "side": K.FI_SIDE, "status": K.FI_STATUS,
-              "reason": K.FI_REASON, "impact_model": K.FI_IMPACT_MODEL}
+#: `Accounts` fields: the `backtest.kernel.STATE_DTYPE` fields the env carries between steps.
+KERNEL_FIELDS = tuple(f.name for f in fields(Accounts))
+#: Fill fields the env hands out (`FILL_DTYPE` less the bar's timestamp).
+FILL_FIELDS = tuple(n for n in FILL_DTYPE.names if n != "time")
+#: `FILL_DTYPE` laid out as a C struct (padded), so each field of a record array is a view
+#: whose stride is a multiple of its item size: ``torch.from_numpy`` takes it without a copy.
+FILL_RECORDS = np.dtype([(n, FILL_DTYPE.fields[n][0]) for n in FILL_DTYPE.names], align=True)
 
 
 class KernelStep:
     """`step_accounts` for CPU tensors through the simulator's numba kernel
-    (`backtest._sim_kernel.step_accounts`): same arguments and result, same numbers."""
+    (`backtest.kernel.step_many`): same arguments and result, same numbers.
+
+    The accounts travel as `backtest.kernel.STATE_DTYPE` records: each step packs them into a
+    fresh record array (one copy of the last step's records when `Accounts` still holds its
+    views), steps it in place and rebinds the `Accounts` fields to views of it, so tensors
+    handed out before keep their values. Fills come back as `FILL_RECORDS` (the fill record,
+    padded), handed out as per-field views."""
 
     def __init__(self, bars, config: SimConfig, kind_tab: torch.Tensor, size_tab: torch.Tensor,
-                 inputs: dict | None = None) -> None:
-        m = inputs if inputs is not None else market_inputs(bars, config)
-        self.mkt = tuple(m[k] for k in MARKET_KEYS)
-        self.ap, self.ip, self.fp = kernel_params(config, bars.asset_class)
-        self.kind = kind_tab.cpu().numpy()
-        self.size = size_tab.cpu().numpy()
+                 inputs: kernel.Market | None = None) -> None:
+        self.market = inputs if inputs is not None else market_inputs(bars, config)
+        self.params = config.kernel_params(bars.asset_class)
+        self.actions = kernel.action_table(kind_tab.cpu().numpy(), size_tab.cpu().numpy())
+        self._lots = np.zeros(1, dtype=kernel.LOT_DTYPE)  # scratch: lots are not carried
+        self._trades = np.zeros(1, dtype=TRADE_DTYPE)
+        self._last: tuple[np.ndarray, dict] | None = None  # the last records and the views handed out
+
+    def _pack(self, acc: Accounts, t: torch.Tensor, fresh: bool = True) -> np.ndarray:
+        """The accounts as a `STATE_DTYPE` array deciding at bars ``t`` (a new one if ``fresh``;
+        else possibly the last step's, for reading)."""
+        if self._last is not None and all(getattr(acc, f) is v for f, v in self._last[1].items()):
+            states = self._last[0].copy() if fresh else self._last[0]
+        else:
+            states = np.zeros(len(t), dtype=kernel.STATE_DTYPE)
+            for name in KERNEL_FIELDS:
+                states[name] = getattr(acc, name).numpy()
+        states["t"] = t.numpy()
+        return states
 
     def __call__(self, acc: Accounts, t: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
         before = {"position_before": acc.position, "entry_before": acc.entry_price, "rejections": acc.pdt_rejections}
-        out = K.step_accounts(t.numpy(), actions.numpy(), self.mkt, self.kind, self.size, self.ap, self.ip, self.fp,
-                              *(getattr(acc, f).numpy() for f in KERNEL_FIELDS))
-        for name, value in zip(KERNEL_FIELDS, out):  # fresh arrays: earlier results keep their values
-            setattr(acc, name, torch.from_numpy(value))
-        ff, fi = torch.from_numpy(out[-2]), torch.from_numpy(out[-1])
-        fill = {name: ff[:, j] for name, j in _FILL_FLOATS.items()}
-        fill.update({name: fi[:, j] for name, j in _FILL_INTS.items()})
-        fill["day_trade"] = fi[:, K.FI_DAY_TRADE] != 0
+        states = self._pack(acc, t)
+        fills = np.zeros(len(states), dtype=FILL_RECORDS)
+        kernel.step_many(states, t.numpy(), actions.numpy(), self.market, self.actions, self.params, self._lots,
+                         self._trades, fills)
+        views = {name: torch.from_numpy(states[name]) for name in KERNEL_FIELDS}
+        for name, value in views.items():
+            setattr(acc, name, value)
+        self._last = (states, views)
+        fill = {name: torch.from_numpy(fills[name]) for name in FILL_FIELDS}
         fill["pdt_rejected"] = acc.pdt_rejections != before["rejections"]
         fill["position_before"], fill["entry_before"] = before["position_before"], before["entry_before"]
         return fill
 
-    def account_state(self, acc: Accounts, t: torch.Tensor) -> dict[str, np.ndarray]:
-        """`account_state` as numpy arrays (views of the CPU state), day trades left from the
-        simulator's `state_day_trades_left` (``t`` clamped to the last bar, as there)."""
-        tc = t.clamp(max=len(self.mkt[0]) - 1).numpy()
-        left = K.day_trades_left_many(tc, self.mkt[3], self.mkt[4], self.ap, acc.equity.numpy(),
-                                      acc.prev_close_equity.numpy(), acc.session.numpy(), acc.dt0.numpy(),
-                                      acc.dt1.numpy(), acc.dt2.numpy())
-        return {"cash": acc.cash.numpy(), "position": acc.position.numpy(), "entry_price": acc.entry_price.numpy(),
-                "mark_price": acc.mark_price.numpy(), "bars_in_position": acc.bars_in_position.numpy(),
-                "day_trades_left": left}
+    def account_state(self, acc: Accounts, t: torch.Tensor) -> np.ndarray:
+        """`account_state` as `ACCOUNT_STATE_DTYPE` records (`backtest.kernel.account_states`; ``t``
+        clamped to the last bar, as there)."""
+        out = np.zeros(len(t), dtype=ACCOUNT_STATE_DTYPE)
+        kernel.account_states(self._pack(acc, t, fresh=False), self.market, self.params, out)
+        return out

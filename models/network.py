@@ -99,11 +99,19 @@ def _init(layer: nn.Linear, gain: float) -> nn.Linear:
     return layer
 
 
+#: The towers' hidden activation, by the name `ActorCritic.tower_layers` reports (the fast
+#: runner's compiled loop implements activations by name and refuses those it lacks).
+ACTIVATIONS = {"relu": nn.ReLU}
+ACTIVATION = "relu"
+
+
 def _body(hidden: tuple[int, ...], out: int, head_gain: float) -> nn.Sequential:
-    """ReLU after the split first layer, then the remaining hidden layers and the head."""
-    layers: list[nn.Module] = [nn.ReLU()]
+    """The activation after the split first layer, then the remaining hidden layers (each
+    followed by the activation) and the head."""
+    act = ACTIVATIONS[ACTIVATION]
+    layers: list[nn.Module] = [act()]
     for a, b in zip(hidden[:-1], hidden[1:]):
-        layers += [_init(nn.Linear(a, b), math.sqrt(2)), nn.ReLU()]
+        layers += [_init(nn.Linear(a, b), math.sqrt(2)), act()]
     layers.append(_init(nn.Linear(hidden[-1], out), head_gain))
     return nn.Sequential(*layers)
 
@@ -227,6 +235,24 @@ class ActorCritic(nn.Module):
         pair (actor [B, h1], critic [B, h1])."""
         actor, critic = proj if isinstance(proj, tuple) else (proj[:, :self.h1], proj[:, self.h1:])
         return self.logits_from_projection(actor, account), self.value_from_projection(critic, account)
+
+    def tower_layers(self, name: str = "actor") -> list[tuple]:
+        """The tower above its market projection, in order, for inference outside torch (the
+        fast runner's compiled loop): ``("account", weight [h1, n_account])`` when there are
+        account features (added to the projection, no bias), then per module of the body
+        ``("linear", weight [out, in], bias [out])`` or ``(activation name,)`` (a key of
+        `ACTIVATIONS`). Tensors as they are (detach and convert them)."""
+        names = {cls: key for key, cls in ACTIVATIONS.items()}
+        out: list[tuple] = [("account", getattr(self, f"{name}_account").weight)] if self.n_account else []
+        for m in getattr(self, f"{name}_body"):
+            if isinstance(m, nn.Linear):
+                out.append(("linear", m.weight, m.bias))
+            elif type(m) in names:
+                out.append((names[type(m)],))
+            else:
+                raise ConfigError(f"{name} tower holds a {type(m).__name__}, which tower_layers cannot describe "
+                                  f"(activations: {sorted(ACTIVATIONS)})")
+        return out
 
     # ---- whole observations ----------------------------------------------
     def split_obs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

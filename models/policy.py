@@ -89,7 +89,7 @@ class Policy:
     @torch.no_grad()
     def logits_from_projection(self, proj, account_feats) -> torch.Tensor:
         """Actor logits [B, n_actions] (float32, on the device) from `market_projection` rows and
-        account features; lets `backtest.runner` see near ties and send them to `act`."""
+        account features; lets `models.fast_runner` see near ties and send them to `act`."""
         p = torch.as_tensor(proj).to(self.device, torch.float32)
         a, _ = self._as_tensor(account_feats)
         a = a.reshape(p.shape[0], -1)
@@ -98,21 +98,15 @@ class Policy:
 
     def market_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The actor's market layer (weight [h1, W*n_market], bias [h1]), read-only use: lets
-        `backtest.runner` compute the projection of a long segment as a convolution (FFT)."""
+        `models.fast_runner` compute the projection of a long segment as a convolution (FFT)."""
         layer = self.network.actor_market
         return layer.weight.detach(), layer.bias.detach()
 
-    def actor_tail(self) -> dict:
-        """The actor above the market projection as float32 numpy arrays, for
-        `backtest.runner`'s compiled loop: ``account`` ([h1, n_account] or None) and ``layers``
-        (list of (weight [out, in], bias [out]); ReLU after the first layer's sum and after
-        every layer but the last, the head)."""
-        net = self.network
-        acc = net.actor_account.weight if net.n_account else None
-        layers = [(m.weight, m.bias) for m in net.actor_body if isinstance(m, torch.nn.Linear)]
+    def actor_tail(self) -> list[tuple]:
+        """The actor above the market projection (`ActorCritic.tower_layers`) with float32 numpy
+        arrays, for `models.fast_runner`'s compiled loop."""
         as_np = lambda t: t.detach().float().cpu().numpy().copy()  # noqa: E731
-        return {"account": None if acc is None else as_np(acc),
-                "layers": [(as_np(w), as_np(b)) for w, b in layers]}
+        return [(entry[0], *(as_np(t) for t in entry[1:])) for entry in self.network.tower_layers("actor")]
 
     def check(self, expected_schema=None, expected_actions=None) -> None:
         """Raise SchemaMismatchError naming what differs from the expected schema/actions."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from backtest.account_features import ops_for
+from backtest.arith import ops_for
 from backtest.errors import ConfigError
 from backtest.trades import STATUS_FILLED, STATUS_REJECTED
 
@@ -101,7 +101,7 @@ def reward_components(cfg: RewardConfig, *, equity_before, equity_after, positio
     """Every component for a batch of steps (float64 ``[n]``); see the module doc.
 
     Written once for torch tensors and numpy arrays (the CPU env computes it in numpy on
-    the kernel's arrays) with `backtest.account_features.ops_for`: only IEEE arithmetic,
+    the kernel's arrays) with `backtest.arith.ops_for`: only IEEE arithmetic,
     selects, clamps and signs, so both give the same bits. ``position``/``entry_price``: after the step; ``fill``: the step's fill
     record (``status``, ``side``, ``exec_price``, ``position_before``, ``entry_before``).
     """

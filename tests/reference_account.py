@@ -1,7 +1,7 @@
 """A plain-Python account, one bar at a time: an independent reference for execution.
 
 Written from DESIGN 3.3-3.5 and the step contract in the `backtest.simulator` module
-docstring, NOT from the numba kernel (`backtest._sim_kernel`) or its torch mirror
+docstring, NOT from the numba kernel (`backtest.kernel`) or its torch mirror
 (`models.env_step`): no numba, no numpy in the arithmetic, no shared helper from
 `backtest.costs`, `backtest.pdt`, `backtest.rng` or `backtest.account_features`. Slow
 and obvious on purpose: Python floats (IEEE float64, no FMA), ``math.sqrt`` (correctly

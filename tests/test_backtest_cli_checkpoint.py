@@ -13,7 +13,7 @@ from backtest.data import load_bars
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
-from backtest.runner import run_policy
+from models.fast_runner import run_policy
 from backtest.sample_data import generate_equity_bars
 from backtest.simulator import SimConfig
 from backtest.trades import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS

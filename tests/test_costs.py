@@ -10,10 +10,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backtest.costs import (IMPACT_NAMES, IMPACT_NO_HISTORY, IMPACT_PORTFOLIO, IMPACT_SQRT, P_K, P_PER_NOTIONAL,
-                            P_PER_ORDER, P_PER_SHARE, P_SLIP_MAX, P_SPREAD, P_Y, CommissionModel, FrictionConfig,
-                            ImpactModel, SlippageModel, SpreadModel, VolumeCap, commission_cash, impact_inputs,
-                            portfolio_impact, prior_volume, slippage_fraction, sqrt, sqrt_law_impact)
+from backtest.account import AccountConfig
+from backtest.costs import (IMPACT_NAMES, IMPACT_NO_HISTORY, IMPACT_NONE, IMPACT_PORTFOLIO, IMPACT_SQRT,
+                            CommissionModel, FrictionConfig, ImpactModel, SlippageModel, SpreadModel, VolumeCap,
+                            commission_cash, impact, impact_inputs, portfolio_impact, prior_volume, slippage_fraction,
+                            sqrt, sqrt_law_impact)
+from backtest.kernel import params as kernel_params
 from backtest.errors import ConfigError
 from backtest.rng import uniform, uniform_bits, uniform_scalar
 from backtest.timeframes import DAY, MONTH, WEEK, sessions_per_bar
@@ -52,13 +54,17 @@ def test_cost_formulas_known_values():
     assert commission_cash(10.0, 1000.0, 0.01, 1.0, 0.001) == pytest.approx(1.0 + 0.1 + 1.0)
     model = ImpactModel()
     # auto without history pays nothing (never the portfolio form); portfolio is an explicit opt-in
-    assert model.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"), False) == 0.0
-    assert model.model_code(False) == IMPACT_NO_HISTORY and model.model_code(True) == IMPACT_SQRT
-    assert model.fraction(1e4, 1e6, 1000.0, 0.02, 1e6, True) == pytest.approx(0.6 * 0.02 * 0.1)
+    assert model.fraction(1.0, 100.0, 1000.0, 0.02, float("nan")) == (0.0, IMPACT_NO_HISTORY)
+    assert model.fraction(1.0, 100.0, 1000.0, float("nan"), 1e6) == (0.0, IMPACT_NO_HISTORY)
+    assert model.fraction(1.0, 100.0, 1000.0, 0.02, 0.0) == (0.0, IMPACT_NO_HISTORY)
+    frac, code = model.fraction(1e4, 100.0, 1000.0, 0.02, 1e6)
+    assert frac == pytest.approx(0.6 * 0.02 * 0.1) and code == IMPACT_SQRT
     port = ImpactModel(mode="portfolio")
-    assert port.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"), False) == pytest.approx(0.01 * math.sqrt(0.1))
-    assert port.model_code(True) == IMPACT_PORTFOLIO and IMPACT_NAMES[IMPACT_NO_HISTORY] == "no_history"
-    assert ImpactModel(mode="none").fraction(1.0, 100.0, 1000.0, 0.02, 1e6, True) == 0.0
+    frac, code = port.fraction(1.0, 100.0, 1000.0, 0.02, float("nan"))
+    assert frac == pytest.approx(0.01 * math.sqrt(0.1)) and code == IMPACT_PORTFOLIO
+    assert port.fraction(1.0, 100.0, -50.0, 0.02, 1e6)[0] == pytest.approx(0.01)  # notional for a broke equity
+    assert IMPACT_NAMES[IMPACT_NO_HISTORY] == "no_history"
+    assert ImpactModel(mode="none").fraction(1.0, 100.0, 1000.0, 0.02, 1e6) == (0.0, IMPACT_NONE)
 
 
 def test_formulas_same_bits_on_torch_and_numpy():
@@ -70,6 +76,29 @@ def test_formulas_same_bits_on_torch_and_numpy():
     assert np.array_equal(a, b) and np.array_equal(a[:50], [c(x, y, z) for x, y, z in zip(q[:50], adv[:50], sig[:50])])
     p = portfolio_impact(q, adv, 0.01)
     assert np.array_equal(p, portfolio_impact(torch.from_numpy(q), torch.from_numpy(adv), 0.01).numpy())
+
+
+def test_impact_selection_same_bits_in_numba_numpy_and_torch():
+    """`impact` is the one selection of the kernel, its torch mirror and `ImpactModel`: each
+    mode gives the same fraction and code in numba (scalars), numpy and torch (elementwise)."""
+    rng = np.random.default_rng(1)
+    n = 400
+    q, o = rng.uniform(0, 1e4, n), rng.uniform(1, 500, n)
+    e = np.where(rng.random(n) < 0.1, -rng.uniform(0, 100, n), rng.uniform(1e2, 1e6, n))
+    sigma = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0.005, 0.05, n))
+    adv = np.where(rng.random(n) < 0.2, np.nan, np.where(rng.random(n) < 0.1, 0.0, rng.uniform(1e5, 1e7, n)))
+    jit = numba.njit(lambda m, q, o, e, s, a: impact(m, q, o, e, s, a, 0.6, 0.01))
+    for mode in ("auto", "portfolio", "none"):
+        model = ImpactModel(mode=mode)
+        frac, code = impact(model.code, q, o, e, sigma, adv, 0.6, 0.01)
+        tfrac, tcode = impact(model.code, *(torch.from_numpy(x) for x in (q, o, e, sigma, adv)), 0.6, 0.01)
+        frac, code = np.broadcast_to(frac, (n,)), np.broadcast_to(code, (n,))
+        assert np.array_equal(frac, tfrac.numpy()) and np.array_equal(code, np.broadcast_to(np.asarray(tcode), (n,)))
+        for i in range(0, n, 7):
+            assert jit(model.code, q[i], o[i], e[i], sigma[i], adv[i]) == (frac[i], code[i])
+            assert model.fraction(q[i], o[i], e[i], sigma[i], adv[i]) == (frac[i], code[i])
+        assert np.isfinite(frac).all() and (frac >= 0).all()
+    assert set(np.unique(impact(0, q, o, e, sigma, adv, 0.6, 0.01)[1])) == {IMPACT_SQRT, IMPACT_NO_HISTORY}
 
 
 def test_torch_sqrt_is_correctly_rounded():
@@ -87,8 +116,8 @@ def test_components_nonnegative_and_nondecreasing_in_size(q1, dq, price, u, sigm
     slip, half = fr.slippage.fraction(u), fr.spread.fraction()
     for model in ("auto", "portfolio"):
         imp = ImpactModel(mode=model)
-        i1 = imp.fraction(q1, q1 * price, equity, sigma, adv, True)
-        i2 = imp.fraction(q2, q2 * price, equity, sigma, adv, True)
+        i1 = imp.fraction(q1, price, equity, sigma, adv)[0]
+        i2 = imp.fraction(q2, price, equity, sigma, adv)[0]
         assert 0.0 <= i1 <= i2
         c1 = [q1 * price * f for f in (slip, half, i1)] + [fr.commission.cash(q1, q1 * price * (1 + slip + half + i1))]
         c2 = [q2 * price * f for f in (slip, half, i2)] + [fr.commission.cash(q2, q2 * price * (1 + slip + half + i2))]
@@ -139,8 +168,8 @@ def test_scaled_multiplies_every_cost_and_validates():
     assert (two.impact.y, two.impact.k) == (1.0, 0.04) and two.impact.mode == "portfolio"
     assert (two.impact.lookback, two.impact.min_sessions, two.volume_cap) == (7, 3, base.volume_cap)
     assert (two.commission.per_share, two.commission.per_order, two.commission.per_notional) == (0.01, 2.0, 0.002)
-    zero = base.scaled(0.0)
-    assert zero.kernel_params()[[P_SLIP_MAX, P_SPREAD, P_Y, P_K, P_PER_SHARE, P_PER_ORDER, P_PER_NOTIONAL]].sum() == 0
+    zero = kernel_params(AccountConfig(), base.scaled(0.0), 0)[0]  # what the simulator kernel reads
+    assert all(zero[n] == 0 for n in ("max_slippage", "spread", "y", "k", "per_share", "per_order", "per_notional"))
     assert base.scaled(1) == base
     for bad in (-0.5, float("nan"), float("inf"), True, "2"):
         with pytest.raises(ConfigError, match="multiple"):

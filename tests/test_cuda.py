@@ -50,7 +50,7 @@ def test_ppo_trains_on_cuda_with_and_without_amp_and_compile(amp, compile_, tmp_
 def test_a_cuda_trained_policy_backtests_the_same_on_gpu_and_cpu(tmp_path):
     """The backtest runs the policy in float32: the saved checkpoint decides the same on both."""
     from backtest.observation import BacktestObservationBuilder
-    from backtest.runner import run_policy
+    from models.fast_runner import run_policy
     from backtest.simulator import SimConfig
     from models.config import mode_config
     from models.policy import load_policy

@@ -27,7 +27,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest import _sim_kernel as K
 from backtest.account import REASON_PDT, AccountConfig
 from backtest.costs import CommissionModel, FrictionConfig, ImpactModel, VolumeCap
 from backtest.features import FeatureSchema, compute_features
@@ -99,7 +98,7 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
         fill = {name: v.cpu() for name, v in info["fill"].items()}
         state = {name: v.cpu() for name, v in env.account_state().items()}
         for b, sim in enumerate(sims):
-            before = sim.state.fs.copy()
+            before = sim.state
             want = sim.step(int(acts[b]))
             where = f"step {k} env {b} bar {int(want['bar'])}"
             for name in FLOAT_FIELDS:
@@ -107,20 +106,19 @@ def run_parity(bars, cfg: SimConfig, *, device="cpu", account_step="auto", dtype
             for name in INT_FIELDS:
                 assert int(fill[name][b]) == int(want[name]), f"{where} fill {name}"
             assert bool(fill["pdt_rejected"][b]) == (int(want["reason"]) == REASON_PDT and int(want["status"]) == 2)
-            fs, ist = sim.state.fs, sim.state.ist
-            _same(float(info["equity"][b]), float(fs[K.F_EQUITY]), exact, f"{where} equity")
-            _same(float(info["cash"][b]), float(fs[K.F_CASH]), exact, f"{where} cash")
-            _same(float(info["position"][b]), float(fs[K.F_POS]), exact, f"{where} position")
-            assert int(info["pdt_rejections"][b]) == int(ist[K.I_PDT_REJECTS]), where
-            fs_after = sim.state.fs
-            peaks[b] = max(peaks[b], float(fs_after[K.F_EQUITY]))
-            rw = reference_reward(env.reward_config, equity_before=float(before[K.F_EQUITY]),
-                                  equity_after=float(fs_after[K.F_EQUITY]), position=float(fs_after[K.F_POS]),
-                                  entry_price=float(fs_after[K.F_ENTRY]), open_=float(want["ref_price"]),
-                                  close=float(fs_after[K.F_MARK]),
+            after = sim.state
+            _same(float(info["equity"][b]), float(after["equity"]), exact, f"{where} equity")
+            _same(float(info["cash"][b]), float(after["cash"]), exact, f"{where} cash")
+            _same(float(info["position"][b]), float(after["position"]), exact, f"{where} position")
+            assert int(info["pdt_rejections"][b]) == int(after["pdt_rejections"]), where
+            peaks[b] = max(peaks[b], float(after["equity"]))
+            rw = reference_reward(env.reward_config, equity_before=float(before["equity"]),
+                                  equity_after=float(after["equity"]), position=float(after["position"]),
+                                  entry_price=float(after["entry_price"]), open_=float(want["ref_price"]),
+                                  close=float(after["mark_price"]),
                                   fill={"status": int(want["status"]), "side": int(want["side"]),
                                         "exec_price": float(want["exec_price"])},
-                                  position_before=float(before[K.F_POS]), entry_before=float(before[K.F_ENTRY]),
+                                  position_before=float(before["position"]), entry_before=float(before["entry_price"]),
                                   peak_equity=peaks[b], max_position=cfg.account.max_position)
             tol = 1e-12 if exact else 1e-5
             assert abs(float(reward[b]) - rw["total"]) <= tol, f"{where}: reward {float(reward[b])} vs {rw}"

@@ -2,9 +2,10 @@
 
 The freshness test edits a constant compiled into the simulator kernel
 (`backtest.state.PDT_MAX_DAY_TRADES`, read by `backtest.pdt` and inlined into
-`backtest._sim_kernel`) in a temporary copy of the package and runs the same script
-against it before and after: the second run must see the edit, and a third run must
-load the recompiled kernel from the cache (the cache still works).
+`backtest.kernel`, and through the account features into the fast runner's compiled loop
+in `models.fast_runner`) in a temporary copy of the packages and runs the same script
+against it before and after: the second run must see the edit in both, and a third run
+must load the recompiled kernels from the cache (the cache still works).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 import backtest
 from backtest import _jit_cache
@@ -31,19 +34,29 @@ bars = session_bars(["2025-03-10", "2025-03-11", "2025-03-12", "2025-03-13", "20
 cfg = SimConfig(account=AccountConfig(include_close_action=True), friction=FrictionConfig.zero(), pdt="on")
 r = simulate(bars, np.tile([2, 7], 5), cfg)  # BUY_50 then CLOSE in each of 5 sessions: 5 day trades tried
 print("day_trades", int(r.fills["day_trade"].sum()))
+from backtest.state import ACCOUNT_STATE_DTYPE
+from models.fast_runner import _account_row  # its own cached kernel, in models
+state = np.zeros(1, dtype=ACCOUNT_STATE_DTYPE)
+state["cash"], state["day_trades_left"] = 1000.0, 2
+out = np.zeros(1, dtype=np.float32)
+_account_row(np.array([4]), 0.2, state[0], out)  # day trades left / PDT_MAX_DAY_TRADES
+print("left_feature", float(out[0]))
 """
 
 
 def _copy_tree(tmp: Path) -> Path:
-    """``backtest/`` (with its cached kernels, so a warm cache is copied too) and the bars helper."""
-    shutil.copytree(ROOT / "backtest", tmp / "backtest", ignore=shutil.ignore_patterns("*.pyc"))
+    """``backtest/`` and ``models/`` (with their cached kernels, so a warm cache is copied too) and
+    the bars helper."""
+    for package in ("backtest", "models"):
+        shutil.copytree(ROOT / package, tmp / package, ignore=shutil.ignore_patterns("*.pyc"))
     shutil.copy(ROOT / "tests" / "sim_bars.py", tmp / "sim_bars.py")
     (tmp / "script.py").write_text(SCRIPT)
     return tmp
 
 
 def _run(tmp: Path) -> tuple[int, int, int]:
-    """(day trades, kernels compiled and saved, kernels loaded from the cache) of one run."""
+    """(day trades, kernels compiled and saved, kernels loaded from the cache) of one run; the
+    fast runner's day-trades-left feature must agree with the day trades allowed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
     env.update(PYTHONPATH=str(tmp), NUMBA_DEBUG_CACHE="1", PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run([sys.executable, "script.py"], cwd=tmp, env=env, capture_output=True, text=True,
@@ -51,6 +64,8 @@ def _run(tmp: Path) -> tuple[int, int, int]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     day_trades = int(next(line.split()[1] for line in out.splitlines() if line.startswith("day_trades")))
+    left = float(next(line.split()[1] for line in out.splitlines() if line.startswith("left_feature")))
+    assert left == np.float32(min(2 / day_trades, 1.0)), (left, day_trades)
     return day_trades, out.count("data saved"), out.count("data loaded")
 
 
@@ -79,7 +94,8 @@ def test_importing_writes_nothing_into_pycache(tmp_path):
 
     before = listing()
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
-    code = "import backtest.simulator, backtest.runner, backtest.observation, backtest.baselines, backtest.features"
+    code = ("import backtest.simulator, backtest.kernel, backtest.runner, backtest.observation, backtest.baselines, "
+            "backtest.features")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert listing() == before
@@ -87,27 +103,30 @@ def test_importing_writes_nothing_into_pycache(tmp_path):
 
 def test_every_kernel_is_keyed_by_the_files_it_imports():
     """The stamp of each kernel module covers what it inlines and the constants it reads:
-    the state, PDT, cost, random-number and account modules for the simulator kernel, and the
-    simulator kernel and account features for the runner's."""
+    the state, PDT, cost, arithmetic, random-number and account modules for the simulator
+    kernel, and the simulator kernel and account features for the fast runner's (in `models`)."""
     def files(module: str) -> set[str]:
         path = ROOT / (module.replace(".", "/") + ".py")
         return {p.relative_to(ROOT).as_posix() for p in _jit_cache.dependency_files(str(path), str(ROOT))}
 
-    sim = files("backtest._sim_kernel")
-    assert {"backtest/state.py", "backtest/pdt.py", "backtest/costs.py", "backtest/rng.py", "backtest/account.py",
-            "backtest/trades.py"} <= sim
-    runner = files("backtest.runner")
-    assert {"backtest/_sim_kernel.py", "backtest/account_features.py", "backtest/state.py",
+    sim = files("backtest.kernel")
+    assert {"backtest/state.py", "backtest/pdt.py", "backtest/costs.py", "backtest/arith.py", "backtest/rng.py",
+            "backtest/account.py", "backtest/trades.py"} <= sim
+    runner = files("models.fast_runner")
+    assert {"backtest/kernel.py", "backtest/account_features.py", "backtest/state.py",
             "backtest/simulator.py"} | sim <= runner
     assert "backtest/features/kernels.py" in files("backtest.observation")
 
 
 def test_cached_kernels_of_the_project_carry_the_dependency_stamp():
-    from backtest import _sim_kernel as K
+    from backtest import kernel as K
     from backtest.features import kernels as FK
-    from backtest.runner import _fused
+    from models.fast_runner import _fused
 
-    for kernel in (K.step, K.run, FK.__dict__[next(n for n in dir(FK) if hasattr(getattr(FK, n), "_cache"))], _fused):
+    for kernel in (K.step, K.run, K.step_many, FK.__dict__[next(n for n in dir(FK) if hasattr(getattr(FK, n), "_cache"))],
+                   _fused):
         assert _jit_cache.stamp_of(kernel) is not None, kernel
-    path = ROOT / "backtest" / "_sim_kernel.py"
+    path = ROOT / "backtest" / "kernel.py"
     assert _jit_cache.stamp_of(K.step) == _jit_cache.dependency_digest(str(path), str(ROOT))
+    path = ROOT / "models" / "fast_runner.py"
+    assert _jit_cache.stamp_of(_fused) == _jit_cache.dependency_digest(str(path), str(ROOT))

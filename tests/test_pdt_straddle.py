@@ -71,9 +71,9 @@ def test_the_bars_straddle_the_threshold():
     sim.reset(FIRST)
     for a in DECISIONS[: TUESDAY - FIRST]:
         sim.step(a)
-    fs = sim.state.fs
-    assert fs[4] == pytest.approx(23_217.5)  # F_EQUITY: Monday's close
-    assert sim.state.fs[1] * 110.0 + sim.state.fs[0] == pytest.approx(26_982.5)  # worth at Tuesday's open
+    state = sim.state
+    assert state["equity"] == pytest.approx(23_217.5)  # Monday's close
+    assert state["position"] * 110.0 + state["cash"] == pytest.approx(26_982.5)  # worth at Tuesday's open
 
 
 def test_simulate():
@@ -94,7 +94,7 @@ def test_simulator_step_api():
     for a in DECISIONS:
         left[sim.t] = int(sim.account_state()["day_trades_left"])
         fills.append(sim.step(a))
-        equity[sim.t - 1] = float(sim.state.fs[4])
+        equity[sim.t - 1] = float(sim.state["equity"])
     assert left[FIRST] == 3  # Monday: the previous close is the opening 25,100, the rule does not bind
     _check_outcome(fills, equity[TUESDAY - 1], left[TUESDAY])
 

@@ -82,7 +82,7 @@ def any_bars(min_bars=8, max_bars=120):
 
 def reference_for(bars, cfg: SimConfig) -> ReferenceAccount:
     m = market_inputs(bars, cfg)  # sigma/adv only (see tests/reference_account.py); the rest is recomputed
-    market = ReferenceMarket.from_bars(bars, cfg.pdt, m["sigma"], m["adv"])
+    market = ReferenceMarket.from_bars(bars, cfg.pdt, m.sigma, m.adv)
     return ReferenceAccount(market, cfg.account, cfg.friction_for(bars.asset_class), cfg.seed)
 
 
@@ -128,7 +128,7 @@ def check_simulator(bars, cfg: SimConfig, t0: int, actions: np.ndarray) -> None:
         where = f"bar {sim.t} action {names[a]}"
         check_state(sim.account_state(), ref.state(), where)
         check_fill(sim.step(int(a)), ref.step(names[a]), where)
-        assert sim.state.ist[-1] == ref.pdt_rejections, where  # I_PDT_REJECTS
+        assert sim.state["pdt_rejections"] == ref.pdt_rejections, where
 
     result = simulate(bars, actions, cfg, start=t0, close_at_end=True)
     ref.reset(t0)

@@ -1,4 +1,5 @@
-"""backtest.runner: the fast policy backtest equals the naive per-bar loop, bar for bar.
+"""models.fast_runner: the fast policy backtest equals the naive per-bar loop
+(`backtest.runner.run_policy_naive`), bar for bar.
 
 Random (seeded, untrained) networks of a few sizes, with the head scaled so they trade
 often, on PDT-binding equity bars (1,000 initial equity, 2022 dates) and on crypto.
@@ -20,10 +21,11 @@ from backtest.errors import ConfigError, UserError
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
-from backtest.runner import (PolicyLike, PolicyRun, _account_row, _FftProjection, _windows_f32, run_policy,
-                             run_policy_naive)
+from backtest.runner import PolicyLike, PolicyRun, run_policy_naive
 from backtest.sample_data import generate_crypto_bars, generate_equity_bars
 from backtest.simulator import SimConfig, simulate
+from backtest.state import ACCOUNT_STATE_DTYPE
+from models.fast_runner import ProjectionPolicy, _account_row, _FftProjection, _windows_f32, run_policy
 from models.network import ActorCritic
 from models.policy import Policy
 from toy_env import one_torch_thread  # noqa: F401 (autouse fixture)
@@ -149,7 +151,7 @@ class _BarePolicy:
 def test_duck_typed_policy_and_result_equals_simulate(equity_case):
     bars, builder, cfg = equity_case
     bare = _BarePolicy(_policy((32, 16), 5))
-    assert isinstance(bare, PolicyLike)
+    assert isinstance(bare, ProjectionPolicy) and isinstance(bare, PolicyLike)
     start, stop = SCHEMA.warmup_bars + 5, SCHEMA.warmup_bars + 300
     run = run_policy(bare, builder, bars, cfg, start, stop)
     with pytest.raises(ConfigError, match="actor_tail"):
@@ -204,12 +206,31 @@ def test_fft_projection_matches_the_policys_matmul(crypto_case):
 @given(cash=st.floats(-500, 5000), pos=st.floats(-50, 50), entry=st.floats(0, 200), mark=st.floats(0.01, 200),
        held=st.integers(-3, 300), left=st.integers(0, 3))
 def test_compiled_account_row_matches_account_features(cash, pos, entry, mark, held, left):
-    """The compiled loop's copy of the account features rounds to the same float32 (tanh within
-    one float64 ulp of torch's, which the tie tolerance absorbs)."""
-    state = {"cash": np.array([cash]), "position": np.array([pos]), "entry_price": np.array([entry]),
-             "mark_price": np.array([mark]), "bars_in_position": np.array([held]),
-             "day_trades_left": np.array([left])}
+    """The compiled loop's account features (`feature_values` inside numba) round to the same
+    float32 as `account_features` (tanh within one float64 ulp of torch's, which the tie
+    tolerance absorbs)."""
+    state = np.zeros(1, dtype=ACCOUNT_STATE_DTYPE)
+    for name, value in zip(ACCOUNT_STATE_DTYPE.names, (cash, pos, entry, mark, held, left)):
+        state[name] = value
     want = np.asarray(account_features(state, 0.2)).reshape(-1).astype(np.float32)
     got = np.empty(len(ACCOUNT_FEATURE_NAMES), np.float32)
-    _account_row(np.arange(len(ACCOUNT_FEATURE_NAMES)), 0.2, cash, pos, entry, mark, held, left, got)
+    _account_row(np.arange(len(ACCOUNT_FEATURE_NAMES)), 0.2, state[0], got)
     np.testing.assert_array_max_ulp(got, want, maxulp=1)
+
+
+def test_the_compiled_tail_follows_the_networks_own_layers(crypto_case):
+    """The compiled loop takes its layers and activations from `ActorCritic.tower_layers`: an
+    activation it does not implement is refused in mode compiled, and mode auto then runs the
+    network itself (still equal to the naive loop), never a ReLU by convention."""
+    bars, builder, cfg = crypto_case
+    policy = _policy((32, 16), 8)
+    kinds = [entry[0] for entry in policy.actor_tail()]
+    assert kinds == ["account", "relu", "linear", "relu", "linear"]
+    with torch.no_grad():
+        policy.network.actor_body[2] = torch.nn.Tanh()  # not an activation the tower can report
+    start, stop = SCHEMA.warmup_bars, SCHEMA.warmup_bars + 200
+    with pytest.raises(ConfigError, match="Tanh"):
+        run_policy(policy, builder, bars, cfg, start, stop, mode="compiled")
+    fast = run_policy(policy, builder, bars, cfg, start, stop, mode="auto")
+    assert fast.stats["compiled_bars"] == 0
+    _assert_same(fast, run_policy_naive(policy, builder, bars, cfg, start, stop))

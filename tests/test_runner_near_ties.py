@@ -3,7 +3,7 @@
 Batched and single-row float32 matmuls sum in different orders, so the fast runner's
 logits differ from ``policy.act``'s by ~1e-6 relative. Where the top two are closer than
 that, only the reference (``policy.act`` on the full observation) may decide
-(`backtest.runner.TIE_TOL`). An exact tie (`tests/test_runner.py`) does not test this: any
+(`models.fast_runner.TIE_TOL`). An exact tie (`tests/test_runner.py`) does not test this: any
 tolerance, zero included, hands an exact tie to the reference. Here HOLD and BUY_25 have
 the same head row up to noise of 1e-7 of its size, so nearly every bar is a near tie whose
 winner flips with the summation order; without the tolerance the fast path then differs
@@ -20,7 +20,8 @@ from backtest.account import AccountConfig
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
-from backtest.runner import run_policy, run_policy_naive
+from backtest.runner import run_policy_naive
+from models.fast_runner import run_policy
 from backtest.sample_data import generate_crypto_bars
 from backtest.simulator import SimConfig
 from models.network import ActorCritic

@@ -18,7 +18,8 @@ from backtest.account import AccountConfig
 from backtest.features import compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
-from backtest.runner import run_policy, run_policy_naive
+from backtest.runner import run_policy_naive
+from models.fast_runner import run_policy
 from backtest.sample_data import generate_equity_bars
 from backtest.simulator import SimConfig
 from models.network import ActorCritic

@@ -242,7 +242,7 @@ def test_step_api_equals_stream_api(bars, seed):
     np.testing.assert_array_equal(np.array(fills, dtype=stream.fills.dtype), stream.fills)
     np.testing.assert_array_equal(np.array(sim.trades, dtype=stream.trades.dtype), stream.trades)
     np.testing.assert_array_equal(np.array(eq), stream.equity)
-    np.testing.assert_array_equal(sim.state.fs[0], stream.cash[-1])
+    np.testing.assert_array_equal(sim.state["cash"], stream.cash[-1])
 
 
 def test_same_seed_same_result_and_seed_matters():

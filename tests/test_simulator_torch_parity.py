@@ -75,5 +75,5 @@ def test_torch_mirror_is_bit_identical(device, bars, seed, short, fractional, im
         assert torch.equal(out["pos"][b], torch.from_numpy(r.position))
         assert torch.equal(out["equity"][b], torch.from_numpy(r.equity))
         assert float(out["entry"][b, -1]) == float(sim.account_state()["entry_price"])
-        ist = sim.state.ist
-        assert [int(x[b]) for x in pdt_state] == [int(v) for v in ist[4:7]] + [int(ist[3])]
+        state = sim.state
+        assert [int(x[b]) for x in pdt_state] == [int(state[n]) for n in ("dt0", "dt1", "dt2", "pending")]

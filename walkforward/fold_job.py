@@ -9,7 +9,7 @@ function with plain, picklable arguments, so the process pool and Ray can ship i
 3. the best validation checkpoint is copied to ``fold_<k>/checkpoint.pt`` and loaded
    back from that file (``weights_only``) for the test: the model tested is the file
    on disk, not an object that happened to be in memory;
-4. the test segment is backtested with `backtest.runner.run_policy`, again with every cost
+4. the test segment is backtested with `models.fast_runner.run_policy`, again with every cost
    scaled (`walkforward.fold_evidence.cost_sensitivity`: the model re-decides on its own
    account), then the baselines of `walkforward.fold_evidence` (buy and hold at the cap and
    exposure-matched, flat, the random policy with the model's action frequencies, the
@@ -99,7 +99,7 @@ def episode_length(train_bars: int) -> int:
 # ---- policy evaluation ----------------------------------------------------------------
 def evaluate(policy, builder, bars, sim_config, start: int, stop: int):
     """Backtest ``policy`` over decisions ``[start, stop)``; positions closed at the end."""
-    from backtest.runner import run_policy
+    from models.fast_runner import run_policy
 
     return run_policy(policy, builder, bars, sim_config, start, stop, close_at_end=True)
 

@@ -6,7 +6,7 @@ factor, net return, max drawdown, trades, costs by component and PDT rejections.
 
 ``--baseline buy_hold|random|flat`` runs a baseline policy; without it the first
 path is a CHECKPOINT: loaded data-only (``weights_only``), its feature schema and
-normaliser rebuild the observations, and `backtest.runner.run_policy` decides at every
+normaliser rebuild the observations, and `models.fast_runner.run_policy` decides at every
 bar of ``[--start, --stop)`` (default: everything after the feature warm-up; dates or
 bar indices). A checkpoint backtest writes files only with ``--out``.
 
@@ -160,10 +160,10 @@ def _segment(bars, schema, args) -> tuple[int, int]:
 
 
 def _checkpoint_run(policy, bars, config, args):
-    """Features with the checkpoint's schema and normaliser, then `backtest.runner.run_policy`."""
+    """Features with the checkpoint's schema and normaliser, then `models.fast_runner.run_policy`."""
     from backtest.features import compute_features
     from backtest.observation import BacktestObservationBuilder
-    from backtest.runner import run_policy
+    from models.fast_runner import run_policy
 
     start, stop = _segment(bars, policy.schema, args)
     feats = compute_features(bars, policy.schema)
