@@ -46,57 +46,79 @@ def ewm(x, alpha):
     return out
 
 
+#: Statistics of `rolling`.
+ROLLING_SUM, ROLLING_MEAN, ROLLING_STD, ROLLING_MAD = 0, 1, 2, 3
+
+
 @njit(cache=True, fastmath=_REASSOC)
+def _window_sum(x, lo, hi):
+    """``x[lo] + ... + x[hi-1]``."""
+    s = 0.0
+    for i in range(lo, hi):
+        s += x[i]
+    return s
+
+
+@njit(cache=True, fastmath=_REASSOC)
+def _squared_deviations(x, lo, hi, mean):
+    """Sum of ``(x[i] - mean)**2`` over ``lo <= i < hi``."""
+    ss = 0.0
+    for i in range(lo, hi):
+        d = x[i] - mean
+        ss += d * d
+    return ss
+
+
+@njit(cache=True, fastmath=_REASSOC)
+def _absolute_deviations(x, lo, hi, mean):
+    """Sum of ``|x[i] - mean|`` over ``lo <= i < hi``."""
+    ad = 0.0
+    for i in range(lo, hi):
+        ad += abs(x[i] - mean)
+    return ad
+
+
+@njit(cache=True, fastmath=_REASSOC)
+def rolling(x, n, stat):
+    """``stat`` (`ROLLING_*`) of each window ``x[max(0, t-n+1) .. t]``, recomputed from its
+    members: sum, mean, population std (two-pass) or mean absolute deviation from the
+    window mean."""
+    size = x.shape[0]
+    out = np.empty(size)
+    for t in range(size):
+        lo = max(0, t - n + 1)
+        m = t + 1 - lo
+        s = _window_sum(x, lo, t + 1)
+        if stat == ROLLING_SUM:
+            v = s
+        elif stat == ROLLING_MEAN:
+            v = s / m
+        elif stat == ROLLING_STD:
+            v = np.sqrt(_squared_deviations(x, lo, t + 1, s / m) / m)
+        else:
+            v = _absolute_deviations(x, lo, t + 1, s / m) / m
+        out[t] = v
+    return out
+
+
 def rolling_mean(x, n):
     """Mean of ``x[max(0, t-n+1) .. t]``."""
-    size = x.shape[0]
-    out = np.empty(size)
-    for t in range(size):
-        lo = max(0, t - n + 1)
-        s = 0.0
-        for i in range(lo, t + 1):
-            s += x[i]
-        out[t] = s / (t + 1 - lo)
-    return out
+    return rolling(x, n, ROLLING_MEAN)
 
 
-@njit(cache=True, fastmath=_REASSOC)
 def rolling_std(x, n):
     """Population std (two-pass) of ``x[max(0, t-n+1) .. t]``."""
-    size = x.shape[0]
-    out = np.empty(size)
-    for t in range(size):
-        lo = max(0, t - n + 1)
-        m = t + 1 - lo
-        s = 0.0
-        for i in range(lo, t + 1):
-            s += x[i]
-        mean = s / m
-        ss = 0.0
-        for i in range(lo, t + 1):
-            d = x[i] - mean
-            ss += d * d
-        out[t] = np.sqrt(ss / m)
-    return out
+    return rolling(x, n, ROLLING_STD)
 
 
-@njit(cache=True, fastmath=_REASSOC)
 def rolling_mean_abs_dev(x, n):
     """Mean absolute deviation from the window mean of ``x[max(0, t-n+1) .. t]``."""
-    size = x.shape[0]
-    out = np.empty(size)
-    for t in range(size):
-        lo = max(0, t - n + 1)
-        m = t + 1 - lo
-        s = 0.0
-        for i in range(lo, t + 1):
-            s += x[i]
-        mean = s / m
-        ad = 0.0
-        for i in range(lo, t + 1):
-            ad += abs(x[i] - mean)
-        out[t] = ad / m
-    return out
+    return rolling(x, n, ROLLING_MAD)
+
+
+def rolling_sum(x, n):
+    """Sum of ``x[max(0, t-n+1) .. t]`` (exact recomputation per window)."""
+    return rolling(x, n, ROLLING_SUM)
 
 
 @njit(cache=True)
@@ -118,37 +140,9 @@ def rolling_max(x, n):
     return out
 
 
-@njit(cache=True)
 def rolling_min(x, n):
-    """Min of ``x[max(0, t-n+1) .. t]`` (monotone deque, O(T))."""
-    size = x.shape[0]
-    out = np.empty(size)
-    dq = np.empty(size, dtype=np.int64)
-    head = 0
-    tail = 0
-    for t in range(size):
-        while tail > head and x[dq[tail - 1]] >= x[t]:
-            tail -= 1
-        dq[tail] = t
-        tail += 1
-        if dq[head] <= t - n:
-            head += 1
-        out[t] = x[dq[head]]
-    return out
-
-
-@njit(cache=True, fastmath=_REASSOC)
-def rolling_sum(x, n):
-    """Sum of ``x[max(0, t-n+1) .. t]`` (exact recomputation per window)."""
-    size = x.shape[0]
-    out = np.empty(size)
-    for t in range(size):
-        lo = max(0, t - n + 1)
-        s = 0.0
-        for i in range(lo, t + 1):
-            s += x[i]
-        out[t] = s
-    return out
+    """Min of ``x[max(0, t-n+1) .. t]``: the max of ``-x``, negated (exact)."""
+    return -rolling_max(-np.asarray(x, dtype=np.float64), n)
 
 
 @njit(cache=True, fastmath=_REASSOC)
@@ -162,10 +156,7 @@ def session_ols_slope(y, start, n):
         if m < 3:
             continue
         xm = (m - 1) / 2.0
-        ym = 0.0
-        for i in range(lo, t + 1):
-            ym += y[i]
-        ym /= m
+        ym = _window_sum(y, lo, t + 1) / m
         sxy = 0.0
         sxx = 0.0
         for i in range(lo, t + 1):
