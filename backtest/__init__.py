@@ -4,6 +4,6 @@ Knows nothing about learning; `models`, `walkforward` and `reports` build on it.
 """
 
 # Numba's cache keyed by every file a kernel imports, before any kernel is defined.
-from backtest import _jit_cache
+from backtest import jit_cache
 
-_jit_cache.install()
+jit_cache.install()

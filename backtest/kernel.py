@@ -32,7 +32,7 @@ Entry points from Python (an account is ``state[0]``; decisions are at the state
 
 Record-level building blocks for other kernels (the fast policy runner): `decide` (one
 decision of one account record), `hold` (a HOLD: session roll and mark), `mark`, `observe`.
-Cached kernels are keyed by every file they import (`backtest._jit_cache`).
+Cached kernels are keyed by every file they import (`backtest.jit_cache`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What keying numba's cache by every imported file (`backtest._jit_cache`) costs.
+"""What keying numba's cache by every imported file (`backtest.jit_cache`) costs.
 
     python -m benchmarks.jit_cache_cost [--repeat 3]
 
@@ -6,7 +6,7 @@ Each figure is the median of fresh processes (import the kernel modules, then ca
 simulator and the feature pipeline once), with the cache in its own temporary directory
 (``NUMBA_CACHE_DIR``) per locator so the two never read each other's index:
 
-- ours: `backtest._jit_cache`'s locators (stamp = digest of the file and its imports);
+- ours: `backtest.jit_cache`'s locators (stamp = digest of the file and its imports);
 - numba default: ``NUMBA_CACHE_LOCATOR_CLASSES=UserProvidedCacheLocator`` (stamp = the
   defining file only: stale after an edit to an imported file, the bug this fixes);
 - no cache: the alternative of dropping ``cache=True``: every process compiles (the cold row).
@@ -59,14 +59,14 @@ def _run(cache_dir: str, default_locator: bool) -> tuple[float, float]:
 def stamp_seconds() -> float:
     import functools
 
-    from backtest import _jit_cache
+    from backtest import jit_cache
 
-    for f in (_jit_cache.dependency_digest, _jit_cache.dependency_files, _jit_cache._imports):
+    for f in (jit_cache.dependency_digest, jit_cache.dependency_files, jit_cache._imports):
         if isinstance(f, functools._lru_cache_wrapper):
             f.cache_clear()
     t0 = time.perf_counter()
     for rel in KERNEL_MODULES:
-        _jit_cache.dependency_digest(str(ROOT / rel), str(ROOT))
+        jit_cache.dependency_digest(str(ROOT / rel), str(ROOT))
     return time.perf_counter() - t0
 
 

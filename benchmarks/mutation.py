@@ -8,7 +8,7 @@
 Each mutation in `benchmarks.mutations.MUTATIONS` is one small, realistic bug, defined by
 an EXACT source snippet and its replacement (no line numbers: the code moves under us).
 The suite copies the project (the packages, ``tests/``, ``pyproject.toml`` and the warm
-numba caches, which stay valid in a copy because `backtest._jit_cache` keys them by file
+numba caches, which stay valid in a copy because `backtest.jit_cache` keys them by file
 contents) to a temporary directory per job, checks that the listed tests pass on the
 unmutated copy, then applies one mutation at a time and runs its tests there
 (``pytest -x``, ``CI=true``: the deterministic hypothesis profile CI runs), with

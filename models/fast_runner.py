@@ -102,7 +102,7 @@ class ProjectionPolicy(Protocol):
 # numba kernels (they call the simulator kernel's own functions, so arithmetic is shared)
 # --------------------------------------------------------------------------------------
 # the cached kernels below inline `backtest.kernel`, its formulas and the account features;
-# their cache is keyed by every file they import (`backtest._jit_cache`)
+# their cache is keyed by every file they import (`backtest.jit_cache`)
 
 #: Operations of the compiled tail: a layer (the next weights) and the activations it knows,
 #: by the names `ActorCritic.tower_layers` gives them.

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import backtest
-from backtest import _jit_cache
+from backtest import jit_cache
 
 ROOT = Path(backtest.__file__).resolve().parent.parent
 
@@ -107,7 +107,7 @@ def test_every_kernel_is_keyed_by_the_files_it_imports():
     kernel, and the simulator kernel and account features for the fast runner's (in `models`)."""
     def files(module: str) -> set[str]:
         path = ROOT / (module.replace(".", "/") + ".py")
-        return {p.relative_to(ROOT).as_posix() for p in _jit_cache.dependency_files(str(path), str(ROOT))}
+        return {p.relative_to(ROOT).as_posix() for p in jit_cache.dependency_files(str(path), str(ROOT))}
 
     sim = files("backtest.kernel")
     assert {"backtest/state.py", "backtest/pdt.py", "backtest/costs.py", "backtest/arith.py", "backtest/rng.py",
@@ -125,8 +125,8 @@ def test_cached_kernels_of_the_project_carry_the_dependency_stamp():
 
     for kernel in (K.step, K.run, K.step_many, FK.__dict__[next(n for n in dir(FK) if hasattr(getattr(FK, n), "_cache"))],
                    _fused):
-        assert _jit_cache.stamp_of(kernel) is not None, kernel
+        assert jit_cache.stamp_of(kernel) is not None, kernel
     path = ROOT / "backtest" / "kernel.py"
-    assert _jit_cache.stamp_of(K.step) == _jit_cache.dependency_digest(str(path), str(ROOT))
+    assert jit_cache.stamp_of(K.step) == jit_cache.dependency_digest(str(path), str(ROOT))
     path = ROOT / "models" / "fast_runner.py"
-    assert _jit_cache.stamp_of(_fused) == _jit_cache.dependency_digest(str(path), str(ROOT))
+    assert jit_cache.stamp_of(_fused) == jit_cache.dependency_digest(str(path), str(ROOT))

@@ -2,7 +2,8 @@
 
 Numba stamps a cached kernel with a hash of the one file that defines it. Our kernels
 also inline jitable functions from other files (`backtest.costs`, `backtest.pdt`,
-`backtest.rng`, the simulator kernel inside the runner's) and freeze the module
+`backtest.rng`, `backtest.arith`, the account features, `backtest.kernel` inside
+`models.fast_runner`'s) and freeze the module
 constants they read (`backtest.state.PDT_MAX_DAY_TRADES`, `backtest.account.BUY`...)
 into their machine code, so an edit to any of those files left the cached kernel stale:
 with ``PDT_MAX_DAY_TRADES`` changed from 3 to 2 the cached kernel still allowed 3 day
