@@ -80,7 +80,6 @@ PARAMS_DTYPE = np.dtype([
 ], align=True)
 
 
-
 class Market(NamedTuple):
     """Per-bar inputs of one series, one column each (all of length n_bars)."""
 

@@ -233,10 +233,7 @@ class Simulator:
         self.n_actions = space.n
         # one extra internal CLOSE row (id n_actions) for close_at_end
         self.action_table = kernel.action_table(np.r_[space.kind, CLOSE], np.r_[space.size, 1.0])
-        self.friction = self.config.friction_for(bars.asset_class)
         self.market = market_inputs(bars, self.config)
-        self.session, self.pdt_on, self.sigma, self.adv = (self.market.session, self.market.pdt_on,
-                                                           self.market.sigma, self.market.adv)
         self.params = self.config.kernel_params(bars.asset_class)
         self._fill = np.zeros(1, dtype=FILL_DTYPE)
         self._trade = np.zeros(1, dtype=TRADE_DTYPE)

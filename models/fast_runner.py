@@ -282,7 +282,6 @@ class _FftProjection:
 FFT_MIN_BARS = 8192
 
 
-
 class _Decider:
     """Batched decisions for speculated states: projection chunks, account features, logits."""
 
@@ -513,13 +512,11 @@ def run_policy(policy: ProjectionPolicy, builder, bars, sim_config: SimConfig | 
     start, stop = check_segment(builder, bars, start, stop)
     check_policy(policy, builder, config)
     dec = _Decider(policy, builder, tie_tol, _fft_projection(policy, builder, projection, stop - start))
-    actions, stats = _decision_loop(Simulator(bars, config), dec, _compiled_tail(policy, builder, mode), mode,
-                                    start, stop)
-    out = Simulator(bars, config)
-    out.reset(start)
-    result = out.run(actions, close_at_end=close_at_end)
+    sim = Simulator(bars, config)
+    actions, stats = _decision_loop(sim, dec, _compiled_tail(policy, builder, mode), mode, start, stop)
+    sim.reset(start)  # the decisions again, in one kernel call, recording fills and trades
+    result = sim.run(actions, close_at_end=close_at_end)
     return PolicyRun(actions, result, config.account.action_space.n, stats)
-
 
 
 __all__ = ["ProjectionPolicy", "run_policy", "TIE_TOL", "TIE_TOL_AMP", "MODES", "PROJECTIONS"]

@@ -100,7 +100,7 @@ def round_trip_costs(asset_class: str, timeframe, notional: float = 100.0, round
     equity = notional / (probe.buy_fraction * float(space.size[buy]))  # BUY_75 of it is the notional
     account = AccountConfig(initial_equity=equity, include_close_action=True, min_order_notional=0.0)
     sim = Simulator(bars, SimConfig(account=account, friction=friction, pdt="off", seed=seed))
-    known = np.flatnonzero(np.isfinite(sim.sigma) & np.isfinite(sim.adv))
+    known = np.flatnonzero(np.isfinite(sim.market.sigma) & np.isfinite(sim.market.adv))
     first = int(known[0]) if len(known) and friction.impact.mode == "auto" else 1
     starts = np.arange(first, len(bars) - 1, 2)[:round_trips]
     if len(starts) == 0:
