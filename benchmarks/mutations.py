@@ -379,3 +379,11 @@ MUTATIONS += [
       (VERDICT,),
       "thin evidence (a handful of trades) is judged instead of INCONCLUSIVE"),
 ]
+
+# Round two (issues 24-27): each area keeps its own list so the lists grow independently.
+from benchmarks.mutations_data_in import MUTATIONS as _DATA_IN  # noqa: E402
+from benchmarks.mutations_evidence import MUTATIONS as _EVIDENCE  # noqa: E402
+from benchmarks.mutations_trainer import MUTATIONS as _TRAINER  # noqa: E402
+from benchmarks.mutations_verdict import MUTATIONS as _VERDICT  # noqa: E402
+
+MUTATIONS = MUTATIONS + _DATA_IN + _EVIDENCE + _TRAINER + _VERDICT
