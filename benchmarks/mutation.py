@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import platform
 import re
@@ -198,6 +199,55 @@ def summary(outcomes, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def sample(mutations, n: int, seed: int) -> list[Mutation]:
+    """``n`` mutations drawn without replacement by ``random.Random(seed)``, in list order
+    (the same list and seed always give the same sample; all of them when ``n`` >= the list)."""
+    import random
+
+    if n >= len(mutations):
+        return list(mutations)
+    keep = set(random.Random(seed).sample(range(len(mutations)), n))
+    return [m for i, m in enumerate(mutations) if i in keep]
+
+
+def run_mutations(chosen, *, jobs: int = 2, timeout: float = 900, baseline: bool = True,
+                  log=functools.partial(print, flush=True)) -> list[Outcome] | None:
+    """Run ``chosen`` mutants, ``jobs`` at a time, each in its own copy of the project; None
+    when the listed tests fail on the unmutated copy (the output tail is logged)."""
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        copies = [make_copy(Path(tmp) / f"job{i}") for i in range(max(1, jobs))]
+        if baseline:
+            tests = list(dict.fromkeys(t for m in chosen for t in m.tests))
+            rc, out, secs = run_tests(copies[0], tests, 3 * timeout)
+            log(f"baseline: the listed tests on the unmutated copy: exit {rc} in {secs:.0f} s")
+            if rc != 0:
+                log(out[-5000:])
+                log("the tests fail without any mutation: fix them first")
+                return None
+            for c in copies[1:]:  # share the warmed numba caches
+                for src in copies[0].rglob("__pycache__/*.nb*"):
+                    dst = c / src.relative_to(copies[0])
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
+        snaps = [_snapshot_numba(c) for c in copies]
+        free = list(range(len(copies)))
+        lock = threading.Lock()
+
+        def work(m: Mutation) -> Outcome:
+            with lock:
+                i = free.pop()
+            try:
+                o = mutate_and_run(copies[i], m, snaps[i], timeout)
+            finally:
+                with lock:
+                    free.append(i)
+            log(f"  {o.status:<10} {m.name:<32} {o.killer} ({o.seconds:.0f} s)")
+            return o
+
+        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+            return list(pool.map(work, chosen))
+
+
 def main(argv=None) -> int:
     from benchmarks.mutations import MUTATIONS
 
@@ -209,6 +259,9 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="list the mutations and exit")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--no-baseline", action="store_true", help="skip running the tests on the unmutated copy")
+    p.add_argument("--sample", type=int, default=0,
+                   help="run only N mutations drawn at random (after --only) with --seed: the bounded CI run")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--tests", help="comma-separated pytest arguments run instead of each mutation's own tests "
                                    "(which tests alone kill a mutant)")
     args = p.parse_args(argv)
@@ -216,6 +269,8 @@ def main(argv=None) -> int:
     if len(set(names)) != len(names):
         raise SystemExit("duplicate mutation names")
     chosen = [m for m in MUTATIONS if not args.only or any(m.name.startswith(k) for k in args.only.split(","))]
+    if args.sample:
+        chosen = sample(chosen, args.sample, args.seed)
     if args.tests:
         chosen = [dataclasses.replace(m, tests=tuple(args.tests.split(","))) for m in chosen]
     if args.list:
@@ -230,40 +285,12 @@ def main(argv=None) -> int:
         print(f"{len(res) - len(bad)}/{len(res)} snippets found once")
         return 1 if bad else 0
     print(f"{len(chosen)} mutations, {args.jobs} at a time; {platform.node()} ({os.cpu_count()} CPUs), "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True)
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+          + (f"; a seeded sample (--sample {args.sample} --seed {args.seed})" if args.sample else ""), flush=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
-        copies = [make_copy(Path(tmp) / f"job{i}") for i in range(max(1, args.jobs))]
-        if not args.no_baseline:
-            tests = list(dict.fromkeys(t for m in chosen for t in m.tests))
-            rc, out, secs = run_tests(copies[0], tests, 3 * args.timeout)
-            print(f"baseline: the listed tests on the unmutated copy: exit {rc} in {secs:.0f} s", flush=True)
-            if rc != 0:
-                print(out[-5000:])
-                print("the tests fail without any mutation: fix them first", file=sys.stderr)
-                return 2
-            for c in copies[1:]:  # share the warmed numba caches
-                for src in copies[0].rglob("__pycache__/*.nb*"):
-                    dst = c / src.relative_to(copies[0])
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, dst)
-        snaps = [_snapshot_numba(c) for c in copies]
-        free = list(range(len(copies)))
-        lock = threading.Lock()
-
-        def work(m: Mutation) -> Outcome:
-            with lock:
-                i = free.pop()
-            try:
-                o = mutate_and_run(copies[i], m, snaps[i], args.timeout)
-            finally:
-                with lock:
-                    free.append(i)
-            print(f"  {o.status:<10} {m.name:<32} {o.killer} ({o.seconds:.0f} s)", flush=True)
-            return o
-
-        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
-            outcomes = list(pool.map(work, chosen))
+    outcomes = run_mutations(chosen, jobs=args.jobs, timeout=args.timeout, baseline=not args.no_baseline)
+    if outcomes is None:
+        return 2
     seconds = time.perf_counter() - t0
     print()
     print(_table(outcomes, args.markdown))
