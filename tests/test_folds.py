@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -186,6 +188,10 @@ def test_empty_data_is_refused():
         list(WalkForwardSplit(n_folds=1, window=1).split(0))
 
 
+#: Branches the fold-layout property took (filled while it runs; counted by the test below).
+LAYOUTS: collections.Counter = collections.Counter()
+
+
 @given(
     n=st.integers(0, 3000),
     n_folds=st.integers(1, 12),
@@ -197,8 +203,15 @@ def test_empty_data_is_refused():
     train=st.one_of(st.none(), st.integers(1, 800)),
     val=st.one_of(st.none(), st.integers(1, 200)),
     test=st.one_of(st.none(), st.integers(1, 300)),
+    refit=st.booleans(),
+    slack=st.integers(0, 500),
 )
-def test_fold_layout_invariants(n, n_folds, scheme, window, horizon, extra_embargo, min_start, train, val, test):
+def _fold_layout_property(n, n_folds, scheme, window, horizon, extra_embargo, min_start, train, val, test,
+                          refit, slack):
+    """A split either refuses with the number of bars it needs (more than it has), or lays out
+    the folds as documented. ``refit``: a refused example is split again with the number of bars
+    the refusal asked for (plus ``slack``), which must then succeed: most random sizes are too
+    many for the bars drawn, and without this only a few examples would reach the layout."""
     embargo = window + horizon + extra_embargo
     cv = WalkForwardSplit(
         n_folds=n_folds, scheme=scheme, train_size=train, val_size=val, test_size=test,
@@ -210,7 +223,11 @@ def test_fold_layout_invariants(n, n_folds, scheme, window, horizon, extra_embar
         assert "needs at least" in str(exc) and f"has {n}" in str(exc)
         needed = int(str(exc).split("needs at least ")[1].split()[0])
         assert needed > n
-        return
+        LAYOUTS["refused"] += 1
+        if not refit:
+            return
+        n = needed + slack
+        folds = list(cv.split(n))  # the bars the refusal asked for are enough
     assert cv.get_n_splits(n) == len(folds) == n_folds
     prev_test_stop = None
     for k, (tr, va, te) in enumerate(folds):
@@ -230,3 +247,17 @@ def test_fold_layout_invariants(n, n_folds, scheme, window, horizon, extra_embar
             assert te[0] == prev_test_stop  # consecutive, non-overlapping tests
         prev_test_stop = te[-1] + 1
     assert prev_test_stop == n  # the last test segment ends at the last bar
+    LAYOUTS[scheme] += 1
+    LAYOUTS["multi-fold" if n_folds > 1 else "one fold"] += 1
+    LAYOUTS["test size given" if test is not None else "test size derived"] += 1
+
+
+def test_fold_layout_invariants():
+    """Run the property above and count its branches: refusals, and laid-out splits of both
+    schemes, with one and several folds, with and without a test size, each several times."""
+    LAYOUTS.clear()
+    _fold_layout_property()
+    laid_out = LAYOUTS["rolling"] + LAYOUTS["anchored"]
+    assert LAYOUTS["refused"] >= 3 and laid_out >= 8, LAYOUTS
+    for branch in ("rolling", "anchored", "multi-fold", "test size given", "test size derived"):
+        assert LAYOUTS[branch] >= 2, (branch, LAYOUTS)
