@@ -45,10 +45,27 @@ def test_sigkill_mid_fold_resumes_at_the_last_validation_point(uninterrupted, tm
     updates = [r["update"] for r in _log(tmp_path / "run", 1) if r.get("event") == "update"]
     assert updates == [1, 2, 3, 4]  # the killed attempt's third update is not logged twice
     assert_same_results(tmp_path / "run", uninterrupted)
+    assert_same_fold_records(tmp_path / "run", uninterrupted)
+
+
+def _record(run, fold: int) -> dict:
+    """A fold's result.json without what a clock measures (the training log's steps per second)."""
+    rec = json.loads((run / "SMPA" / f"fold_{fold}" / "result.json").read_text())
+    rec["training_log"] = [{k: v for k, v in row.items() if k != "steps_per_s"} for row in rec["training_log"]]
+    return rec
+
+
+def assert_same_fold_records(run, reference) -> None:
+    """Every result.json field of a resumed run equals the uninterrupted run's: the training log
+    (losses, KL, entropy, rewards of every update, those before the kill included), validation
+    history, best validation, baselines, cost sensitivity, steps and hashes."""
     for k in (0, 1):
-        a = json.loads((tmp_path / "run" / "SMPA" / f"fold_{k}" / "result.json").read_text())
-        b = json.loads((uninterrupted / "SMPA" / f"fold_{k}" / "result.json").read_text())
-        assert a["validation_history"] == b["validation_history"] and a["global_step"] == b["global_step"]
+        a, b = _record(run, k), _record(reference, k)
+        assert [r["update"] for r in a["training_log"]] == [1, 2, 3, 4], a["training_log"]
+        assert all(r["steps_per_s"] is not None for r in
+                   json.loads((run / "SMPA" / f"fold_{k}" / "result.json").read_text())["training_log"])
+        for key in sorted(set(a) | set(b)):
+            assert a.get(key) == b.get(key), (k, key)
 
 
 TORN_WRITE = """
@@ -84,6 +101,7 @@ def test_a_kill_during_the_state_write_leaves_the_previous_state(uninterrupted, 
     assert rerun.returncode == 0, rerun.stderr
     assert not list(scratch.parent.glob("training"))  # cleared once the fold completed
     assert_same_results(tmp_path / "run", uninterrupted)
+    assert_same_fold_records(tmp_path / "run", uninterrupted)
 
 
 def test_a_state_of_other_inputs_is_not_resumed(uninterrupted, tmp_path):
