@@ -4,6 +4,7 @@
     python -m benchmarks.mutation --check         # only check that every snippet is still found (seconds)
     python -m benchmarks.mutation --only pdt_,tie_tol --jobs 1 --markdown
     python -m benchmarks.mutation --list
+    python -m benchmarks.mutation --fast --sample 3 --seed 26 --jobs 1   # the bounded CI sample
 
 Each mutation in `benchmarks.mutations.MUTATIONS` is one small, realistic bug, defined by
 an EXACT source snippet and its replacement (no line numbers: the code moves under us).
@@ -52,6 +53,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("backtest", "models", "walkforward", "reports", "benchmarks", "tests", "pyproject.toml")
 NUMBA_FILES = ("*.nbi", "*.nbc")
+#: Test files that run in seconds alone (measured on the 2-core VM, BENCHMARKS.md "Mutation
+#: suite, round two"): `--fast` keeps the mutations killed by these alone, the pool the CI
+#: sample (tests/test_mutation_sample.py) draws from, so that it stays within a few minutes.
+FAST_TESTS = frozenset({
+    "tests/test_known_answers.py", "tests/test_metrics.py", "tests/test_compare_stats.py", "tests/test_store.py",
+    "tests/test_folds.py", "tests/test_verdict.py", "tests/test_costs.py", "tests/test_normaliser.py",
+    "tests/test_pdt.py", "tests/test_reward.py",
+})
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,11 @@ def sample(mutations, n: int, seed: int) -> list[Mutation]:
     return [m for i, m in enumerate(mutations) if i in keep]
 
 
+def is_fast(m: Mutation) -> bool:
+    """Every test the mutation lists is in a `FAST_TESTS` file."""
+    return all(t.split("::")[0] in FAST_TESTS for t in m.tests)
+
+
 def run_mutations(chosen, *, jobs: int = 2, timeout: float = 900, baseline: bool = True,
                   log=functools.partial(print, flush=True)) -> list[Outcome] | None:
     """Run ``chosen`` mutants, ``jobs`` at a time, each in its own copy of the project; None
@@ -262,6 +276,8 @@ def main(argv=None) -> int:
     p.add_argument("--sample", type=int, default=0,
                    help="run only N mutations drawn at random (after --only) with --seed: the bounded CI run")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--fast", action="store_true",
+                   help="only mutations whose listed tests are all fast files (FAST_TESTS): the CI pool")
     p.add_argument("--tests", help="comma-separated pytest arguments run instead of each mutation's own tests "
                                    "(which tests alone kill a mutant)")
     args = p.parse_args(argv)
@@ -269,6 +285,8 @@ def main(argv=None) -> int:
     if len(set(names)) != len(names):
         raise SystemExit("duplicate mutation names")
     chosen = [m for m in MUTATIONS if not args.only or any(m.name.startswith(k) for k in args.only.split(","))]
+    if args.fast:
+        chosen = [m for m in chosen if is_fast(m)]
     if args.sample:
         chosen = sample(chosen, args.sample, args.seed)
     if args.tests:
