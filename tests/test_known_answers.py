@@ -118,6 +118,9 @@ def test_sharpe_difference_is_annualised_by_the_square_root():
     for key in ("diff", "ci_low", "ci_high", "se"):
         assert year[key] == pytest.approx(one[key] * math.sqrt(252), rel=1e-12), key
     assert year["p_value"] == one["p_value"]
+    swapped = sharpe_difference(b, a, n_boot=99)  # two-sided: the order of the pair does not matter
+    assert swapped["diff"] == pytest.approx(-one["diff"], rel=1e-12) and swapped["p_value"] == one["p_value"]
+    assert one["p_value"] < 0.05
 
 
 # ---- the summary: stitched baselines and per-symbol trials ----------------------------------
@@ -130,6 +133,7 @@ def synthetic_run(tmp_path_factory):
     manifest["symbols"][0]["n_trials"] = 7  # the ledger's per-symbol count
     manifest["symbols"][0]["n_trials_basis"] = "7 in the ledger"
     manifest["n_trials"] = 3
+    manifest["initial_equity"] = 2000.0  # the stitched curves start here; each fold's account at its own 1000
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
 
@@ -139,8 +143,9 @@ def _results(run, d):
 
 
 def test_stitched_baselines_compound_the_folds(synthetic_run):
-    """Each fold's account starts afresh at 1000: the symbol's buy and hold (and matched buy and
-    hold) is the product of the folds' growth factors, not their sum nor the last fold's."""
+    """Each fold's account starts afresh at its own 1000 (the manifest's 2000 is where the
+    stitched curves start): the symbol's buy and hold (and matched buy and hold) is the product
+    of the folds' growth factors, not their sum nor the last fold's."""
     from reports.summary import build_summary
 
     summary, _ = build_summary(synthetic_run)
@@ -159,6 +164,7 @@ def test_stitched_baselines_compound_the_folds(synthetic_run):
             growth *= eq[-1] / 1000.0
         assert m["net_return"] == pytest.approx(growth - 1.0, rel=1e-9)
         assert m["excess_vs_bh_matched"] == pytest.approx(m["net_return"] - m["bh_matched_net_return"], rel=1e-9)
+        assert m["final_equity"] == pytest.approx(2000.0 * growth, rel=1e-9) and m["initial_equity"] == 2000.0
         # draw i of the stitched random policy compounds draw i of every fold
         draws = np.prod([1.0 + np.array(r["baselines"]["random"]["net_returns"]) for r in res], axis=0) - 1.0
         assert m["random_median"] == pytest.approx(float(np.median(draws)), rel=1e-9)
@@ -268,3 +274,27 @@ def test_inspect_diff_flattens_and_skips_file_names():
          "extra": 3}
     assert diff(a, b) == {"extra": (None, 3), "world.account.max_position": (0.1, 0.2)}
     assert diff(a, dict(a, file="c.pt")) == {}
+
+
+# ---- metrics annualised by the calendar; drawdown from the initial equity --------------------
+def test_metrics_annualise_by_the_calendar_and_drawdown_counts_the_start():
+    """Fifteen-minute equity bars (6552 a year), an account that loses from its first bar: the
+    Sharpe, Sortino, CAGR and Calmar recomputed with pandas and by hand; the drawdown's peak is
+    the initial equity (1000), so the worst drawdown is 1 - 985/1000 and lasts 2 bars."""
+    import pandas as pd
+
+    from reports.metrics import compute_stats
+    from tests.test_metrics import make_equity, make_trades
+
+    eq = [990.0, 985.0, 1001.0, 995.0, 1010.0, 1003.0, 1020.0]
+    bpy = 6552.0
+    s = compute_stats(make_trades([10.0, -5.0, 15.0]), make_equity(eq), bars_per_year=bpy, initial_equity=1000.0)
+    r = pd.Series([1000.0] + eq).pct_change().dropna()
+    assert s["sharpe"] == pytest.approx(r.mean() / r.std() * math.sqrt(bpy), rel=1e-10)
+    downside = math.sqrt(float((r.clip(upper=0.0) ** 2).mean()))
+    assert s["sortino"] == pytest.approx(r.mean() / downside * math.sqrt(bpy), rel=1e-10)
+    cagr = 1.02 ** (bpy / 7.0) - 1.0
+    assert s["cagr"] == pytest.approx(cagr, rel=1e-10)
+    assert s["max_drawdown"] == pytest.approx(0.015, rel=1e-12) and s["max_drawdown_bars"] == 2
+    assert s["calmar"] == pytest.approx(cagr / 0.015, rel=1e-10)
+    assert s["expectancy"] == pytest.approx(20.0 / 3.0) and s["win_rate"] == pytest.approx(2.0 / 3.0)
