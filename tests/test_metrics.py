@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 
@@ -227,11 +228,37 @@ def test_null_p_value_and_threshold_are_one_definition():
     assert pf_interval_note(np.array([1.0])) is not None and pf_interval_note(np.array([1.0, -1.0])) is None
 
 
-@given(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=1, max_size=200),
-       st.floats(-1.2, 1.2, allow_nan=False), st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]))
-def test_beating_the_threshold_is_a_p_value_at_most_alpha(draws, value, alpha):
+#: What the threshold property's examples compared (filled while it runs, counted below).
+THRESHOLD_CASES: collections.Counter = collections.Counter()
+
+
+@given(st.data())
+def _threshold_property(data):
+    """A value beats a null (p <= alpha) exactly when it exceeds `null_threshold`. The value is
+    drawn at random, from the draws (ties) or at / just above the threshold, so that both sides
+    of the boundary are checked, not only values far from it."""
+    alpha = data.draw(st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]))
+    n = data.draw(st.integers(1, 200))
+    draws = data.draw(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=n, max_size=n))
     threshold = null_threshold(draws, alpha)
-    assert (value > threshold) == (null_p_value(value, draws) <= alpha + 1e-12)
+    kind = data.draw(st.sampled_from(["random", "a draw", "at the threshold", "just above it"]))
+    if kind == "a draw":
+        value = data.draw(st.sampled_from(draws))
+    elif kind != "random" and math.isfinite(threshold):
+        value = threshold if kind == "at the threshold" else float(np.nextafter(threshold, np.inf))
+    else:
+        kind, value = "random", data.draw(st.floats(-1.2, 1.2, allow_nan=False))
+    beats = null_p_value(value, draws) <= alpha + 1e-12
+    assert (value > threshold) == beats
+    THRESHOLD_CASES[kind] += 1
+    THRESHOLD_CASES["infinite threshold" if math.isinf(threshold) else "beats" if beats else "finite, does not beat"] += 1
+
+
+def test_beating_the_threshold_is_a_p_value_at_most_alpha():
+    THRESHOLD_CASES.clear()
+    _threshold_property()
+    for case in ("beats", "finite, does not beat", "at the threshold", "just above it", "a draw"):
+        assert THRESHOLD_CASES[case] >= 2, (case, THRESHOLD_CASES)
 
 
 def test_newey_west_matches_iid_and_widens_under_autocorrelation():
