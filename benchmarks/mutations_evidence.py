@@ -192,6 +192,17 @@ MUTATIONS: list[Mutation] = [
       "lo, hi = (lo, mid) if stitched(mid) > 0 else (mid, hi)",
       (f"{COSTS}::test_stitched_breakeven_reaches_zero_when_every_fold_is_rerun_there",),
       "the stitched breakeven bisection keeps the wrong half"),
+    M("ev_stitched_breakeven_lo", "reports/summary.py",
+      "        breakeven = hi\n    return {",
+      "        breakeven = lo\n    return {",
+      (f"{KNOWN}::test_stitched_cost_sensitivity_compounds_and_its_breakeven_is_the_root",),
+      "the stitched breakeven is the bracket's profitable end"),
+    M("ev_stitched_pf_last_fold", "reports/summary.py",
+      '        wins = sum(r["wins"][k] for r, k in zip(recs, ks))\n'
+      '        losses = sum(r["losses"][k] for r, k in zip(recs, ks))\n',
+      '        wins, losses = recs[-1]["wins"][ks[-1]], recs[-1]["losses"][ks[-1]]\n',
+      (f"{KNOWN}::test_stitched_cost_sensitivity_compounds_and_its_breakeven_is_the_root",),
+      "the symbol's PF at each cost multiple is its last fold's, not the pooled folds'"),
     # ---- walkforward/fold_evidence.py: cost sensitivity -------------------------------------------
     M("ev_breakeven_returns_lo", "walkforward/fold_evidence.py",
       "        breakeven = hi\n    fixed = ",

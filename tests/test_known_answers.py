@@ -298,3 +298,41 @@ def test_metrics_annualise_by_the_calendar_and_drawdown_counts_the_start():
     assert s["max_drawdown"] == pytest.approx(0.015, rel=1e-12) and s["max_drawdown_bars"] == 2
     assert s["calmar"] == pytest.approx(cagr / 0.015, rel=1e-10)
     assert s["expectancy"] == pytest.approx(20.0 / 3.0) and s["win_rate"] == pytest.approx(2.0 / 3.0)
+
+
+def test_stitched_cost_sensitivity_compounds_and_its_breakeven_is_the_root(synthetic_run):
+    """The fixture's folds lose net return linearly with the cost multiple m (net_i + c_i (1 - m)),
+    so the stitched net return is prod(1 + net_i + c_i (1 - m)) - 1 exactly; its breakeven is
+    that polynomial's root, found here by scipy's brentq, and PF at each multiple pools the
+    folds' winning and losing P&L (not an average of fold PFs)."""
+    from scipy.optimize import brentq
+
+    from reports.summary import BREAKEVEN_TOL, build_summary
+
+    summary, _ = build_summary(synthetic_run)
+    seen = set()
+    for s in summary["symbols"]:
+        res = [r["cost_sensitivity"] for r in _results(synthetic_run, s["dir"])]
+        cs = s["metrics"]["cost_sensitivity"]
+        assert cs["multiples"] == [0.0, 0.5, 1.0, 2.0]
+        for k in range(4):
+            assert cs["net_return"][k] == pytest.approx(np.prod([1 + r["net_return"][k] for r in res]) - 1, rel=1e-12)
+            assert cs["pf"][k] == pytest.approx(sum(r["wins"][k] for r in res) / sum(r["losses"][k] for r in res),
+                                                rel=1e-12)
+        lines = [(r["curve_net_return"][0], r["curve_net_return"][0] - r["curve_net_return"][2]) for r in res]
+
+        def stitched(m, lines=lines):
+            return float(np.prod([1 + a - c * m for a, c in lines]) - 1)
+
+        b = cs["breakeven_multiple"]
+        if stitched(0.0) <= 0:
+            seen.add("zero")
+            assert b == 0.0
+        elif stitched(8.0) > 0:
+            seen.add("above")
+            assert b is None and cs["breakeven_above"] == 8.0
+        else:
+            seen.add("root")
+            root = brentq(stitched, 0.0, 8.0, xtol=1e-12)
+            assert root <= b <= root + BREAKEVEN_TOL and s["metrics"]["breakeven_cost_multiple"] == b
+    assert "root" in seen, seen
