@@ -242,6 +242,12 @@ MUTATIONS: list[Mutation] = [
       'pdt, seed = "auto", int(world["seed"])',
       (f"{KNOWN}::test_checkpoint_world_on_data_of_another_class",),
       "the checkpoint's PDT mode is replaced by auto"),
+    M("ev_world_class_of_checkpoint", "walkforward/commands/backtest.py",
+      "configs[bars.symbol], differences = world_settings(policy, world, bars.asset_class, args)",
+      "configs[bars.symbol], differences = world_settings(\n"
+      "                policy, world, (world or {}).get(\"asset_class\") or bars.asset_class, args)",
+      ("tests/test_checkpoint_world.py::test_a_checkpoint_on_crypto_data_keeps_its_account_and_takes_crypto_costs",),
+      "the backtest takes the asset class from the checkpoint instead of DATA: equity costs on crypto bars"),
     M("ev_inspect_diff_created", "walkforward/commands/inspect.py",
       'skip = {"file", "created_utc"}',
       'skip = {"file"}',

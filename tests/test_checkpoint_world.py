@@ -96,3 +96,31 @@ def test_a_checkpoint_without_a_world_loads_with_a_warning(tmp_path, world_run, 
     out, err = capsys.readouterr()
     assert "defaults assumed" in out
     assert err.count("records no account, costs or PDT mode") == 1 and err.startswith("warning: ")
+
+
+def test_a_checkpoint_on_crypto_data_keeps_its_account_and_takes_crypto_costs(world_run, capsys, tmp_path):
+    """The world's account (5000 initial equity, 10% position cap), PDT mode and seed travel to
+    DATA of another class; its equity costs do not: the trades pay crypto's 0.25% commission on
+    notional (per_notional of the crypto defaults), and the printout says so."""
+    import pandas as pd
+
+    from backtest.sample_data import generate_crypto_bars
+
+    _, run = world_run
+    bars = generate_crypto_bars("BTCX", "2023-01-01", "2023-03-15", timeframe="15min", seed=2)
+    bars.frame[["open", "high", "low", "close", "volume"]].reset_index().to_csv(tmp_path / "BTCX.csv", index=False)
+    out = tmp_path / "bt"
+    ckpt = run / "SMPA" / "fold_0" / "checkpoint.pt"
+    assert main(["backtest", str(ckpt), str(tmp_path / "BTCX.csv"), "--asset-class", "crypto",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("BTCX: costs: the checkpoint trained on equity bars and DATA is crypto: the crypto defaults are used"
+            in printed)
+    trades = pd.read_csv(out / "BTCX" / "trades.csv")
+    equity = pd.read_csv(out / "BTCX" / "equity.csv")
+    assert len(trades) > 0
+    notional = trades["quantity"].abs() * (trades["entry_price"] + trades["exit_price"])
+    assert trades["commission"].to_numpy() == pytest.approx(0.0025 * notional.to_numpy(), rel=1e-9)
+    first = equity.iloc[0]
+    assert first["equity"] == pytest.approx(5000.0, rel=0.01)  # the world's account, not the default 1000
+    assert (equity["position"].abs() * equity["close"] <= 0.1 * equity["equity"] * 1.05).all()
