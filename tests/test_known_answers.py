@@ -18,7 +18,7 @@ import types
 import numpy as np
 import pytest
 
-from backtest.costs import DEFAULTS, FrictionConfig
+from backtest.costs import DEFAULTS, FrictionConfig, SpreadModel
 from reports.compare import pbo, sharpe_difference
 from reports.metrics import newey_west_mean_test
 
@@ -232,8 +232,7 @@ def _world(asset_class: str) -> dict:
     from backtest.account import AccountConfig
     from backtest.config_codec import to_plain
 
-    friction = dataclasses.replace(FrictionConfig.for_asset_class(asset_class),
-                                   spread=FrictionConfig.for_asset_class(asset_class).spread.__class__(0.004))
+    friction = dataclasses.replace(FrictionConfig.for_asset_class(asset_class), spread=SpreadModel(0.004))
     return {"asset_class": asset_class, "account": to_plain(AccountConfig(max_position=0.1, initial_equity=5000.0)),
             "friction": to_plain(friction), "pdt": "on", "seed": 3}
 
