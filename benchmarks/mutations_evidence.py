@@ -3,7 +3,7 @@ bootstrap, PBO and the paired Sharpe difference, stitched baselines and trial co
 summary, cost sensitivity, the config codec, the checkpoint world, inspect, resume (issue 26).
 
 Same form as `benchmarks.mutations`: exact snippet, replacement, killing tests, the bug. Every
-killing test named here is fast (seconds), except the resume ones, which run the CLI.
+killing test named here runs in seconds, except the checkpoint world on crypto data (a CLI run).
 """
 
 from __future__ import annotations
@@ -267,6 +267,6 @@ MUTATIONS: list[Mutation] = [
     M("ev_resume_any_inputs", "walkforward/fold_job.py",
       'return (data.get("world") or {}).get("input_hash") == input_hash and bool(data.get("training_state"))',
       'return bool(data.get("training_state"))',
-      ("tests/test_resume_mid_fold.py::test_a_state_of_other_inputs_is_not_resumed",),
+      ("tests/test_resume_inputs.py",),
       "a fold resumes the training state saved for other inputs (after a config change)"),
 ]
