@@ -59,7 +59,7 @@ NUMBA_FILES = ("*.nbi", "*.nbc")
 FAST_TESTS = frozenset({
     "tests/test_known_answers.py", "tests/test_metrics.py", "tests/test_compare_stats.py", "tests/test_store.py",
     "tests/test_folds.py", "tests/test_verdict.py", "tests/test_costs.py", "tests/test_normaliser.py",
-    "tests/test_pdt.py", "tests/test_reward.py",
+    "tests/test_pdt.py", "tests/test_reward.py", "tests/test_resume_inputs.py",
 })
 
 
