@@ -70,7 +70,7 @@ METRIC_ROWS = (
     ("skew", "Skew (trade returns)", "num"), ("skew_bar", "Skew (bar returns)", "num"),
     ("consistency", "Consistency", "pct"), ("net_return", "Net return", "pct"),
     ("buy_and_hold_net_return", "Buy & hold at the position cap: net return", "pct"),
-    ("exposure_avg", "Average exposure (share of equity in the market)", "pct"),
+    ("exposure_avg", "Average signed exposure (share of equity in the market, negative when short)", "pct"),
     ("bh_matched_net_return", "Buy & hold at the average exposure: net return", "pct"),
     ("excess_vs_bh_matched", "Excess over exposure-matched buy & hold", "pct"),
     ("excess_t", "Excess t-statistic (Newey-West)", "num"), ("excess_p", "Excess p-value (one-sided)", "num"),

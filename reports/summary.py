@@ -136,7 +136,23 @@ def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[st
             "buy_and_hold": _baseline_curve(folds, "buy_and_hold", inits, initial_equity),
             "bh_matched": _baseline_curve(folds, "buy_and_hold_matched", inits, initial_equity),
             "random_net_returns": _compound_draws(folds, "random"),
-            "timing_null_net_returns": _compound_draws(folds, "timing_null")}
+            "timing_null_net_returns": _compound_draws(folds, "timing_null"),
+            "timing_null_model": _compound_model(folds), "timing_null_arrangements_log10": _arrangements(folds)}
+
+
+def _compound_model(folds: Sequence[Mapping[str, Any]]) -> float | None:
+    """The model's timing-null replays compounded across folds exactly as the draws are (None
+    when a fold's record predates the replay: the stitched net return is used then)."""
+    vals = [(f.get("baselines") or {}).get("timing_null", {}).get("model_net_return") for f in folds]
+    if not vals or any(v is None for v in vals):
+        return None
+    return float(np.prod([1.0 + np.asarray([v], np.float64) for v in vals], axis=0)[0] - 1.0)
+
+
+def _arrangements(folds: Sequence[Mapping[str, Any]]) -> float | None:
+    """log10 of the stitched timing null's distinct arrangements: the folds' counts multiply."""
+    vals = [(f.get("baselines") or {}).get("timing_null", {}).get("arrangements_log10") for f in folds]
+    return None if not vals or any(v is None for v in vals) else float(sum(vals))
 
 
 #: Bisection tolerance of the stitched breakeven cost multiple.
@@ -241,7 +257,9 @@ def symbol_summary(
     m = compute_stats(st["trades"], st["equity"], bars_per_year=bars_per_year,
                       initial_equity=initial_equity, n_trials=n_trials,
                       random_baseline={"net_returns": st["random_net_returns"]},
-                      timing_null={"net_returns": st["timing_null_net_returns"]},
+                      timing_null={"net_returns": st["timing_null_net_returns"],
+                                   "model_net_return": st["timing_null_model"],
+                                   "arrangements_log10": st["timing_null_arrangements_log10"]},
                       benchmark_equity=st["bh_matched"], action_meanings=action_meanings,
                       pdt_rejections=sum(int(f.get("pdt_rejections") or 0) for f in fold_results),
                       bootstrap_seed=bootstrap_seed)

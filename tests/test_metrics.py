@@ -14,9 +14,9 @@ from scipy import stats as sps
 
 from backtest.errors import ConfigError, DataError
 from reports.metrics import (
-    bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
+    NULL_TIE_TOL, bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
     newey_west_mean_test, null_p_value, null_threshold, pf_interval_note, profit_factor,
-    sample_skew,
+    round_trip_episodes, sample_skew,
 )
 from backtest.result_files import TRADES_CSV_COLUMNS, from_jsonable, to_jsonable
 
@@ -136,7 +136,7 @@ def test_no_losers_is_inf_and_json_safe():
                       bars_per_year=252, initial_equity=1000)
     assert math.isinf(s["pf"]) and math.isinf(s["sortino"]) and math.isinf(s["calmar"])
     # every resample has no loser: an interval of [inf, inf] would claim a certainty the data lack
-    assert s["pf_ci_low"] is None and s["pf_ci_high"] is None and "no losing trade" in s["pf_ci_note"]
+    assert s["pf_ci_low"] is None and s["pf_ci_high"] is None and "no losing round trip" in s["pf_ci_note"]
     text = json.dumps(to_jsonable(s), allow_nan=False)
     assert json.loads(text)["pf"] == "inf"
     assert math.isinf(from_jsonable(json.loads(text))["pf"])
@@ -220,8 +220,12 @@ def test_trade_columns_are_the_documented_ones():
 
 def test_null_p_value_and_threshold_are_one_definition():
     d = np.arange(1.0, 20.0)  # 19 draws: only a value above all of them reaches p = 0.05
-    assert null_p_value(19.5, d) == pytest.approx(1 / 20) and null_threshold(d, 0.05) == 19.0
+    assert null_p_value(19.5, d) == pytest.approx(1 / 20) and null_threshold(d, 0.05) == 19.0 + NULL_TIE_TOL
     assert null_p_value(19.0, d) == pytest.approx(2 / 20)  # a tie counts against the model
+    # ties within the tolerance count against the model too: the issue's never-flat policy,
+    # whose stitched return and every draw's differed only in how they were compounded
+    assert null_p_value(0.20464515730212796, [0.20464515730212463] * 1000) == 1.0
+    assert null_p_value(0.2046 + 2 * NULL_TIE_TOL, [0.2046] * 1000) == pytest.approx(1 / 1001)
     assert null_threshold(d[:-1], 0.05) == math.inf  # 18 draws cannot give p <= 0.05
     assert null_p_value(None, d) is None and null_p_value(1.0, []) is None
     assert pf_interval_note(np.array([1.0])) is not None and pf_interval_note(np.array([1.0, -1.0])) is None
@@ -260,3 +264,22 @@ def test_excess_over_matched_buy_and_hold():
     with pytest.raises(DataError, match="same bars"):
         compute_stats(make_trades([1.0]), make_equity(eq), bars_per_year=252, initial_equity=1000,
                       benchmark_equity=bench[:5])
+
+
+def test_pf_and_trade_count_are_over_round_trip_episodes():
+    """Partial exits belong to their round trip: a position scaled out in three sells and one
+    closed in one go are two round trips, PF = (sum of winning round trips) / |losing ones|,
+    and the bootstrap resamples round trips, not their dependent pieces."""
+    stamps = pd.date_range("2024-01-01", periods=8, freq="D", tz="UTC")
+    pos = np.array([3.0, 2.0, 1.0, 0.0, 0.0, 2.0, 0.0, 0.0])  # exits at bars 1, 2, 3 (one episode) and 6
+    pnl = np.array([4.0, -1.0, 2.0, -3.0])
+    trades = make_trades(pnl).assign(exit_time=stamps[[1, 2, 3, 6]])
+    equity = make_equity(np.full(8, 1000.0), position=pos).assign(timestamp=stamps)
+    assert list(round_trip_episodes(trades, equity)) == [0, 0, 0, 1]
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000)
+    assert s["trades"] == 2 and s["exit_fills"] == 4
+    assert s["pf"] == pytest.approx(5.0 / 3.0) and s["win_rate"] == 0.5
+    assert s["expectancy"] == pytest.approx(1.0)
+    assert s["resizing_orders"] == 2  # 3 -> 2 and 2 -> 1
+    lo, hi = bootstrap_pf_interval(np.array([5.0, -3.0]), seed=0)
+    assert (s["pf_ci_low"], s["pf_ci_high"]) == (lo, hi)
