@@ -117,13 +117,16 @@ def probabilistic_sharpe(r: np.ndarray, sr_benchmark: float = 0.0) -> float | No
     return float(sps.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
 
 
-def deflated_sharpe(r: np.ndarray, n_trials: int) -> tuple[float | None, float]:
+def deflated_sharpe(r: np.ndarray, n_trials: int, trial_sharpe_var: float | None = None
+                    ) -> tuple[float | None, float]:
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014) and its benchmark Sharpe.
 
-    The benchmark is the expected maximum Sharpe of ``n_trials`` unskilled trials. Without
-    the other trials' Sharpe ratios we take their dispersion from the estimator's own
-    variance, ``(1 - g3 SR + (g4-1)/4 SR^2) / (n-1)``; with one trial the benchmark is 0 and
-    DSR equals PSR.
+    The benchmark is the expected maximum Sharpe of ``n_trials`` unskilled trials,
+    ``sqrt(V) ((1 - gamma) z(1 - 1/N) + gamma z(1 - 1/(N e)))``. ``V`` is
+    ``trial_sharpe_var``, the variance of the per-bar Sharpe ratios of the trials the research
+    ledger holds on this data (at least two); without it, the dispersion is taken from the
+    estimator's own variance, ``(1 - g3 SR + (g4-1)/4 SR^2) / (n-1)``. With one trial the
+    benchmark is 0 and DSR equals PSR.
     """
     n = r.size
     if n < 4 or n_trials <= 1 or r.std(ddof=1) == 0.0:
@@ -131,7 +134,10 @@ def deflated_sharpe(r: np.ndarray, n_trials: int) -> tuple[float | None, float]:
     sr = r.mean() / r.std(ddof=1)
     g3 = _clean(sps.skew(r, bias=False)) or 0.0
     g4 = _clean(sps.kurtosis(r, fisher=False, bias=False)) or 3.0
-    var_sr = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr, 0.0) / (n - 1)
+    if trial_sharpe_var is not None and math.isfinite(trial_sharpe_var) and trial_sharpe_var >= 0:
+        var_sr = float(trial_sharpe_var)
+    else:
+        var_sr = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr, 0.0) / (n - 1)
     z1 = sps.norm.ppf(1.0 - 1.0 / n_trials)
     z2 = sps.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
     sr0 = math.sqrt(var_sr) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
@@ -341,6 +347,7 @@ def compute_stats(
     bars_per_year: float,
     initial_equity: float,
     n_trials: int = 1,
+    trial_sharpe_var: float | None = None,
     random_baseline: Mapping[str, Sequence[float]] | None = None,
     timing_null: Mapping[str, Sequence[float]] | None = None,
     benchmark_equity: Sequence[float] | None = None,
@@ -380,7 +387,7 @@ def compute_stats(
         calmar = float(cagr / max_dd)
     else:
         calmar = math.inf if cagr > 0 else None
-    dsr, sr0 = deflated_sharpe(r, int(n_trials))
+    dsr, sr0 = deflated_sharpe(r, int(n_trials), trial_sharpe_var)
     out: dict[str, Any] = _trade_stats(trades, equity, bootstrap_seed)
     mean_eq = float(eq.mean()) if n else float(initial_equity)
     out.update({
@@ -405,6 +412,7 @@ def compute_stats(
         "dsr": dsr,
         "dsr_benchmark_sharpe": sr0,
         "n_trials": int(n_trials),
+        "dsr_trial_sharpe_var": trial_sharpe_var,
         "bars_per_year": float(bars_per_year),
     })
     out.update(_null_stats("random", net_return, random_baseline))

@@ -242,6 +242,7 @@ def symbol_summary(
     action_meanings: Sequence[str] | None = None,
     thresholds: VerdictThresholds | None = None,
     bootstrap_seed: int = 0,
+    trial_sharpe_var: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of one symbol over its stitched test folds, per-fold metrics and the verdict.
 
@@ -255,7 +256,7 @@ def symbol_summary(
              for f in fold_results]
     st = stitch(fold_results, initial_equity)
     m = compute_stats(st["trades"], st["equity"], bars_per_year=bars_per_year,
-                      initial_equity=initial_equity, n_trials=n_trials,
+                      initial_equity=initial_equity, n_trials=n_trials, trial_sharpe_var=trial_sharpe_var,
                       random_baseline={"net_returns": st["random_net_returns"]},
                       timing_null={"net_returns": st["timing_null_net_returns"],
                                    "model_net_return": st["timing_null_model"],
@@ -304,6 +305,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         n_sym = int(e["n_trials"]) if isinstance(e.get("n_trials"), int) and e["n_trials"] >= 1 else n_trials
         s = symbol_summary(str(e["symbol"]), folds, bars_per_year=float(e["bars_per_year"]),
                            initial_equity=init, n_trials=n_sym, action_meanings=meanings,
+                           trial_sharpe_var=e.get("trial_sharpe_var") if n_sym >= 2 else None,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
         s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])
