@@ -294,11 +294,19 @@ def round_trip_episodes(trades: pd.DataFrame, equity: pd.DataFrame) -> np.ndarra
 
 
 def resizing_orders(equity: pd.DataFrame) -> int:
-    """Filled orders that resize an open position (neither its entry from flat nor its exit
-    to flat): a never-flat policy's timing decisions."""
+    """Filled orders in the part of each round trip the timing null moves
+    (`backtest.baselines.episode_blocks`: from the first fill that reduces the position to the
+    bar before the exit): a resizing policy's timing decisions. The entry, the orders that build
+    the position up to its first reduction (top-ups at the cap included) and the exit are not
+    counted: the null keeps them where they are."""
+    from backtest.baselines import episode_blocks
+
     pos = equity["position"].to_numpy(np.float64)
-    prev = np.r_[0.0, pos[:-1]]
-    return int(np.count_nonzero((pos != prev) & (pos != 0.0) & (prev != 0.0)))
+    if pos.size == 0:
+        return 0
+    changed = pos != np.r_[0.0, pos[:-1]]
+    _, _, blocks = episode_blocks(pos, block=max(1, pos.size))
+    return int(sum(np.count_nonzero(changed[b0:b1]) for _, b0, b1, movable in blocks if movable))
 
 
 def _trade_stats(trades: pd.DataFrame, equity: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
@@ -481,6 +489,17 @@ def _excess_stats(r: np.ndarray, net_return: float, benchmark: Sequence[float] |
     bh = float(b[-1] / initial_equity - 1.0)
     return {"bh_matched_net_return": bh, "excess_vs_bh_matched": float(net_return - bh), "excess_t": test["t"],
             "excess_p": test["p"], "excess_lags": int(test["lags"])}
+
+
+def format_breakeven(multiple: float | None, above: float | None = None) -> str:
+    """THE rendering of a breakeven cost multiple (terminal, index.html, symbol page): ``2.31x``;
+    ``>8x`` when still profitable at the largest multiple tried (``above``); ``0x`` when not
+    profitable even without costs; ``undefined`` without a cost-sensitivity record."""
+    if above is not None:
+        return f">{float(above):g}x"
+    if multiple is None:
+        return "undefined"
+    return f"{float(multiple):.2f}x"
 
 
 def format_value(x: Any, kind: str = "num") -> str:

@@ -223,6 +223,7 @@ def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity:
     costs = f.get("cost_sensitivity")
     if isinstance(costs, Mapping):
         m["breakeven_cost_multiple"] = costs.get("breakeven_multiple")
+        m["breakeven_cost_above"] = costs.get("breakeven_above")
     return {
         "fold": int(f["fold"]),
         "test_start": f.get("test_start"),
@@ -270,6 +271,7 @@ def symbol_summary(
     m["buy_and_hold_net_return"] = None if bh is None else float(bh[-1] / initial_equity - 1.0)
     m["cost_sensitivity"] = stitch_costs(fold_results)
     m["breakeven_cost_multiple"] = None if m["cost_sensitivity"] is None else m["cost_sensitivity"]["breakeven_multiple"]
+    m["breakeven_cost_above"] = None if m["cost_sensitivity"] is None else m["cost_sensitivity"]["breakeven_above"]
     caps = {(f.get("baselines") or {}).get("buy_and_hold", {}).get("position_cap") for f in fold_results}
     m["buy_and_hold_cap"] = caps.pop() if len(caps) == 1 else None
     v = verdict(m, thresholds)

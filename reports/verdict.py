@@ -53,7 +53,7 @@ class VerdictThresholds:
     paper_consistency: float = 0.6  #: min share of profitable test folds for PAPER
     paper_pf: float = 1.1  #: min profit factor for PAPER
     paper_max_drawdown: float = 0.20  #: max drawdown (fraction) allowed for PAPER
-    paper_null_alpha: float = 0.25  #: PAPER: timing-null p-value at most this
+    paper_null_alpha: float = 0.10  #: PAPER: timing-null p-value at most this (0.25 gave PAPER to 14-25% of nulls)
     paper_excess_alpha: float = 0.5  #: PAPER: excess over matched B&H p-value at most this (0.5: excess >= 0)
 
     def __post_init__(self) -> None:

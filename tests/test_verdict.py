@@ -29,10 +29,11 @@ def test_each_deploy_criterion_alone_keeps_it_from_deploy():
 
 
 def test_paper_lists_why_not_deploy():
-    v = verdict({**GOOD, "pf": 1.2, "timing_null_p": 0.2})
+    v = verdict({**GOOD, "pf": 1.2, "timing_null_p": 0.1})
     assert v["verdict"] == PAPER
     assert any("profit factor 1.2 < 1.4" in r for r in v["reasons"])
-    assert any("timing-null p-value 0.200 > 0.050" in r for r in v["reasons"])
+    assert any("timing-null p-value 0.100 > 0.050" in r for r in v["reasons"])
+    assert verdict({**GOOD, "timing_null_p": 0.11})["verdict"] == DROP  # PAPER's null level is 0.10
 
 
 def test_drop_when_the_timing_null_is_not_beaten_even_loosely():
@@ -40,7 +41,7 @@ def test_drop_when_the_timing_null_is_not_beaten_even_loosely():
     null (its own exposure moved in time) does as well as it does."""
     v = verdict({**GOOD, "pf": 3.0, "consistency": 1.0, "timing_null_p": 0.6, "excess_p": 0.7})
     assert v["verdict"] == DROP
-    assert v["not_paper"] == ["timing-null p-value 0.600 > 0.250",
+    assert v["not_paper"] == ["timing-null p-value 0.600 > 0.100",
                               "excess over exposure-matched buy & hold, p-value 0.700 > 0.500"]
 
 
@@ -89,8 +90,8 @@ def test_a_degenerate_timing_null_fails_its_criterion_with_the_reason():
     v = verdict({**GOOD, "timing_null_p": 0.000999, "timing_null_arrangements_log10": 0.0})
     assert v["verdict"] == DROP
     assert v["not_deploy"][0].startswith("timing null degenerate: it can lay out only 1 distinct arrangement(s)")
-    assert "fewer than 1/alpha = 20" in v["not_deploy"][0] and "1/alpha = 4" in v["not_paper"][0]
-    # 10 arrangements: too few for DEPLOY (alpha 0.05), enough for PAPER (alpha 0.25)
+    assert "fewer than 1/alpha = 20" in v["not_deploy"][0] and "1/alpha = 10" in v["not_paper"][0]
+    # 10 arrangements: too few for DEPLOY (alpha 0.05), enough for PAPER (alpha 0.10)
     v = verdict({**GOOD, "timing_null_arrangements_log10": 1.0})
     assert v["verdict"] == PAPER and len(v["not_deploy"]) == 1
     assert verdict({**GOOD, "timing_null_arrangements_log10": math.log10(20.0)})["verdict"] == DEPLOY

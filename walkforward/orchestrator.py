@@ -374,13 +374,13 @@ def summary_table(summary: dict | None, criteria: bool = False) -> str:
 
 
 def breakeven_text(costs) -> str:
-    """The breakeven cost multiple as people read it: ``2.31x``, ``>8x``, ``0x`` or ``n/a``."""
+    """The breakeven cost multiple as every report shows it (`reports.metrics.format_breakeven`):
+    ``2.31x``, ``>8x``, ``0.00x`` or ``undefined``."""
+    from reports.metrics import format_breakeven
+
     if not costs:
-        return "n/a"
-    if costs.get("breakeven_above") is not None:
-        return f">{costs['breakeven_above']:g}x"
-    b = costs.get("breakeven_multiple")
-    return "n/a" if b is None else f"{b:.2f}x"
+        return format_breakeven(None)
+    return format_breakeven(costs.get("breakeven_multiple"), costs.get("breakeven_above"))
 
 
 def run(data=(), **settings) -> RunOutcome:
