@@ -184,6 +184,10 @@ def test_timing_null_moves_resizing_blocks_within_episodes_only():
         k = int(np.flatnonzero(row)[0])
         assert list(row[k:k + 2]) == [3, 3] and row[k + 8] == 7  # head and exit in place
         assert sorted(row[k + 2:k + 8].tolist()) == sorted(acts[3:9].tolist())
+    acts3 = acts.copy()
+    acts3[3:9] = [4, 4, 1, 1, 0, 4]  # three different blocks: their order really changes
+    inner = {tuple(r[r.nonzero()[0][0] + 2:r.nonzero()[0][0] + 8]) for r in timing_null_actions(acts3, pos, 100, 5, block=2)}
+    assert len(inner) == 6  # all 3! orders of the blocks appear
     # the three movable blocks are all (4, 1): one arrangement inside; 2 gap lengths (1, 2)
     assert arrangements_log10(acts, pos, block=2) == pytest.approx(np.log10(2.0))
     acts2 = acts.copy()
@@ -221,3 +225,19 @@ def test_the_replay_keeps_the_minimum_order_rule():
     assert null["model_net_return"] == pytest.approx(r.net_return, abs=1e-12)
     assert null["arrangements_log10"] > 5  # a resizing policy in the market throughout has many
     assert np.ptp(null["net_return"]) > 1e-3  # and the draws really differ
+
+
+def test_fold_evidence_matches_a_short_policy_with_short_buy_and_hold():
+    """The fold's exposure-matched buy and hold takes the signed exposure: a policy short on
+    average gets a short target and a short benchmark."""
+    from walkforward.fold_evidence import baselines
+
+    bars = _daily(drift=-0.3)
+    cfg = SimConfig(pdt="off", account=AccountConfig(allow_short=True))
+    sell = cfg.account.action_space.id_of("SELL_75")
+    acts = np.full(200, sell)
+    sim = simulate(bars, acts, cfg, start=300, close_at_end=True)
+    b = baselines(bars, cfg, range(300, 500), sim, acts, seed=0, fold_id=0, n_random_seeds=3, null_draws=5)
+    m = b["buy_and_hold_matched"]
+    assert m["target_exposure"] < -0.15 and m["exposure"] == pytest.approx(m["target_exposure"], rel=1e-2)
+    assert b["timing_null"]["model_net_return"] == pytest.approx(sim.net_return, abs=1e-12)

@@ -283,3 +283,29 @@ def test_pf_and_trade_count_are_over_round_trip_episodes():
     assert s["resizing_orders"] == 2  # 3 -> 2 and 2 -> 1
     lo, hi = bootstrap_pf_interval(np.array([5.0, -3.0]), seed=0)
     assert (s["pf_ci_low"], s["pf_ci_high"]) == (lo, hi)
+
+
+def test_timing_null_p_is_taken_at_the_models_own_replay():
+    """The p-value compares the draws with the model's path replayed under the draws' rules
+    (``model_net_return``), not with its return compounded another way; older runs without the
+    replay fall back to the stitched net return."""
+    trades, equity = make_trades(PNL), make_equity(EQ)
+    draws = [0.02, 0.025, 0.03, 0.035]
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000,
+                      timing_null={"net_returns": draws, "model_net_return": 0.0301, "arrangements_log10": 3.5})
+    assert s["timing_null_model"] == 0.0301 and s["timing_null_p"] == pytest.approx(2 / 5)
+    assert s["timing_null_arrangements_log10"] == 3.5
+    old = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000, timing_null={"net_returns": draws})
+    assert old["timing_null_model"] == pytest.approx(0.04) and old["timing_null_p"] == pytest.approx(1 / 5)
+
+
+def test_newey_west_against_a_hand_computation():
+    """Bartlett weights 1 - l/(L+1) on the autocovariances (divided by n), known answer on 6 values."""
+    x = np.array([0.3, -0.1, 0.4, 0.2, -0.2, 0.1])
+    u = x - x.mean()
+    n = x.size
+    g = [float(u[l:] @ u[:n - l]) / n for l in range(3)]
+    s = g[0] + 2 * (1 - 1 / 3) * g[1] + 2 * (1 - 2 / 3) * g[2]
+    out = newey_west_mean_test(x, lags=2)
+    assert out["se"] == pytest.approx(math.sqrt(s / n), rel=1e-12)
+    assert out["t"] == pytest.approx(x.mean() / math.sqrt(s / n), rel=1e-12) and out["lags"] == 2
