@@ -82,7 +82,7 @@ MUTATIONS: list[Mutation] = [
     M("v27_bootstrap_over_fills", "reports/metrics.py",
       "    lo, hi = bootstrap_pf_interval(pnl, bootstrap_seed)\n",
       "    lo, hi = bootstrap_pf_interval(fills_pnl, bootstrap_seed)\n",
-      (f"{METRICS}::test_pf_and_trade_count_are_over_round_trip_episodes",),
+      (f"{METRICS}::test_pf_interval_resamples_whole_round_trips",),
       "the PF bootstrap resamples dependent pieces of one position as if independent"),
     M("v27_resizing_counts_topups", "reports/metrics.py",
       "    return int(sum(np.count_nonzero(changed[b0:b1]) for _, b0, b1, movable in blocks if movable))",

@@ -309,3 +309,21 @@ def test_newey_west_against_a_hand_computation():
     out = newey_west_mean_test(x, lags=2)
     assert out["se"] == pytest.approx(math.sqrt(s / n), rel=1e-12)
     assert out["t"] == pytest.approx(x.mean() / math.sqrt(s / n), rel=1e-12) and out["lags"] == 2
+
+
+def test_pf_interval_resamples_whole_round_trips():
+    """Twelve round trips, each closed in two exits whose P&L often differ in sign: the interval
+    is the bootstrap of the round trips' sums, not of the exits."""
+    rng = np.random.default_rng(11)
+    n_ep = 12
+    pos = np.tile([2.0, 1.0, 0.0, 0.0], n_ep)
+    stamps = pd.date_range("2024-01-01", periods=pos.size, freq="D", tz="UTC")
+    exits = np.flatnonzero(np.r_[False, pos[1:] < pos[:-1]])  # bars 1, 2, 5, 6, ...
+    pnl = np.round(rng.normal(0.5, 3.0, exits.size), 2)
+    trades = make_trades(pnl).assign(exit_time=stamps[exits])
+    equity = make_equity(np.full(pos.size, 1000.0), position=pos).assign(timestamp=stamps)
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000, bootstrap_seed=4)
+    sums = pnl.reshape(n_ep, 2).sum(axis=1)
+    assert s["trades"] == n_ep and s["exit_fills"] == 2 * n_ep
+    assert (s["pf_ci_low"], s["pf_ci_high"]) == bootstrap_pf_interval(sums, seed=4)
+    assert (s["pf_ci_low"], s["pf_ci_high"]) != bootstrap_pf_interval(pnl, seed=4)
