@@ -3,24 +3,38 @@
 - flat: always HOLD (no trades; equity stays at the initial equity);
 - buy and hold: BUY_75 on the first bars until the max-position cap binds, HOLD
   after, and CLOSE at the last bar so the holding ends in one trade record.
-  `buy_hold_matched` is the same at a cap equal to a policy's average exposure
-  (exposure-matched buy and hold, DESIGN 3.7);
+  `buy_hold_matched` is the same at a cap equal to a policy's signed average exposure
+  (exposure-matched buy and hold, DESIGN 3.7): short buy and hold for a policy that is
+  short on average;
 - random: actions drawn i.i.d. with given frequencies (e.g. the model's action
   shares), seeded; many seeds give the distribution the model is ranked against;
-- timing null (`timing_null`): the policy's own executed decisions, cut into its
-  flat-to-flat episodes (every order from the fill that opens a position to the fill
-  that closes it) and the flat gaps between them; each draw permutes the episodes
-  among themselves and the gap lengths among themselves, then replays the result
-  through the simulator (each episode ending with a full exit where the policy's position
-  became flat, and without the minimum-order rule, whose fixed amount would end
-  episodes early or late at other prices). Each episode keeps its shape (holding
-  period, its orders, their sizes relative to equity and position), so exposure and
-  trade count are kept exactly unless a price-dependent rule binds differently at the
-  new time (PDT on intraday equity bars, a volume cap); each draw's exposure and trade
-  count are returned so a report can show it. What moves
-  is *when* the policy is in the market: a policy whose returns come from its
-  exposure alone ranks near the middle of this distribution; one with timing skill
-  ranks at its top.
+- timing null (`timing_null`): the policy's own executed decisions rearranged in time.
+
+What the timing null keeps and what it removes. The position path is cut into flat-to-flat
+episodes (from the fill that opens a position to the fill that closes it) and the flat gaps
+between them. Each episode is cut once more: its *head* (the entry and every order up to
+the first fill that reduces the position), its *resizing part* (from that fill to the bar
+before the exit, cut into blocks of `inner_block_length` bars) and its *exit*. A draw
+permutes the episodes among themselves, the gap lengths among themselves and, inside each
+episode, the resizing blocks among themselves; the head and the exit stay where they are in
+the episode. It keeps: the number of episodes, each one's holding period, entry and exit,
+the multiset of orders (so the turnover in orders) and their sizes relative to equity and
+position, the bars in the market exactly (unless a price-dependent rule binds differently at
+the new time: PDT, a volume cap, the minimum order), and the exposure up to how the resized
+levels are ordered inside an episode. It removes: *when* the policy is in the market and,
+inside an episode, *when* it adds and reduces, i.e. the alignment of its entries, exits and
+resizing with future prices. A policy whose returns come from exposure alone ranks near the
+middle of the draws; one with timing skill (entering, exiting or resizing ahead of moves)
+ranks at their top.
+
+Every draw and the policy's own path (`timing_null`'s ``model_net_return``: the pieces in
+their own order) are replayed through the same simulator under the same rules, the model's
+minimum order included, each episode ending with a full exit at its last bar; the p-value
+compares the draws with that replay with a tie tolerance (`NULL_TIE_TOL`), never with the
+model's return compounded another way. `arrangements_log10` counts the distinct paths the
+null can lay out: with fewer than about 1/alpha (a policy in the market throughout without
+resizing, or one episode per segment and nothing to move) it cannot separate the policy
+from its draws, and the verdict says so instead of reading a p-value.
 """
 
 from __future__ import annotations
@@ -124,37 +138,54 @@ def random_distribution(bars, config: SimConfig | None = None, *, frequencies=No
 
 # ---- exposure-matched buy and hold ------------------------------------------------------
 def exposure_fraction(result: SimResult) -> float:
-    """Average share of equity in the market over the segment: mean of
-    ``|position x close| / equity`` at each bar's close (0 for a flat policy)."""
+    """Signed average share of equity in the market over the segment: mean of
+    ``position x close / equity`` at each bar's close (0 for a flat policy, negative when the
+    policy is short on average). A mixed path is matched by this signed average."""
     if len(result.equity) == 0:
         return 0.0
     close = result.bars.close[result.start:result.stop]
     eq = np.where(result.equity > 0, result.equity, np.nan)
-    frac = np.abs(result.position * close) / eq
+    frac = (result.position * close) / eq
     return float(np.nanmean(np.where(np.isfinite(frac), frac, np.nan))) if np.isfinite(frac).any() else 0.0
+
+
+def _short_hold(bars, config: SimConfig, *, start: int, stop: int | None) -> SimResult:
+    """Short buy and hold: SELL_75 (with shorting allowed) until the cap binds, HOLD, and the
+    short covered at the last bar."""
+    stop = len(bars) if stop is None else stop
+    acct = replace(config.account, allow_short=True)
+    cfg = replace(config, account=acct)
+    acts = buy_hold_actions(stop - start, cfg)
+    acts[acts != 0] = acct.action_space.id_of("SELL_75")
+    return simulate(bars, acts, cfg, start=start, close_at_end=True)
 
 
 def buy_hold_matched(bars, config: SimConfig | None, fraction: float, *, start: int = 0,
                      stop: int | None = None, rounds: int = 4) -> SimResult:
-    """Buy and hold whose average exposure matches ``fraction`` (a policy's `exposure_fraction`).
+    """Buy and hold whose signed average exposure matches ``fraction`` (a policy's
+    `exposure_fraction`): long buy and hold for a positive fraction, short buy and hold (a
+    short sale held to the end, shorting allowed for it) for a negative one.
 
     Buy and hold entering at a cap ``c`` drifts away from ``c`` as the price moves, so the
-    cap is corrected up to ``rounds`` times, ``c <- c x fraction / exposure_fraction(run)``,
-    which lands within a percent of the target on paths without a near-total loss. A fraction of 0 (a policy that never held anything) is the flat policy.
+    cap is corrected up to ``rounds`` times, ``c <- c x |fraction| / |exposure_fraction(run)|``,
+    which lands within a percent of the target on paths without a near-total loss. A fraction
+    of 0 (a policy that never held anything, or as long as short on average) is the flat policy.
     """
     config = config if config is not None else SimConfig()
-    if not (np.isfinite(fraction) and fraction >= 0):
-        raise ConfigError(f"buy_hold_matched: fraction must be a number >= 0, got {fraction!r}")
-    if fraction <= 0.0:
+    if not np.isfinite(fraction):
+        raise ConfigError(f"buy_hold_matched: fraction must be a finite number, got {fraction!r}")
+    if fraction == 0.0:
         return run_baseline("flat", bars, config, start=start, stop=stop)
-    cap, result = float(min(fraction, 1.0)), None
+    target = abs(float(fraction))
+    cap, result = float(min(target, 1.0)), None
     for _ in range(max(1, int(rounds))):
-        account = replace(config.account, max_position=cap)
-        result = run_baseline("buy_hold", bars, replace(config, account=account), start=start, stop=stop)
-        got = exposure_fraction(result)
-        if got <= 0.0 or abs(got - fraction) <= 1e-3 * fraction:
+        cfg = replace(config, account=replace(config.account, max_position=cap))
+        result = (run_baseline("buy_hold", bars, cfg, start=start, stop=stop) if fraction > 0
+                  else _short_hold(bars, cfg, start=start, stop=stop))
+        got = abs(exposure_fraction(result))
+        if got <= 0.0 or abs(got - target) <= 1e-3 * target:
             break
-        cap = float(min(max(cap * fraction / got, 1e-9), 1.0))
+        cap = float(min(max(cap * target / got, 1e-9), 1.0))
     return result
 
 
@@ -175,10 +206,70 @@ def position_episodes(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts.astype(np.int64), ends.astype(np.int64)
 
 
+def inner_block_length(n_bars: int) -> int:
+    """Length of the blocks an episode's resizing part is cut into: ``round(sqrt(n))`` bars
+    of the segment (16 for 250 bars): long enough to keep a policy's short-range order
+    patterns, short enough that a path in the market throughout still has many arrangements."""
+    return max(1, int(round(math.sqrt(max(int(n_bars), 1)))))
+
+
+def episode_blocks(position: np.ndarray, block: int | None = None):
+    """The pieces a timing-null draw rearranges, from a position path (module doc).
+
+    Returns ``(starts, ends, blocks)``: the episodes (`position_episodes`) and, per bar
+    range, blocks ``[(episode, first, stop, movable)]`` covering every episode bar in order:
+    an episode's *head* (its entry up to its first reducing fill, not movable), its resizing
+    part cut into `inner_block_length` blocks (movable within the episode) and its last bar
+    (the exit, not movable)."""
+    pos = np.abs(np.asarray(position, dtype=np.float64))
+    starts, ends = position_episodes(pos)
+    block = inner_block_length(pos.size) if block is None else int(block)
+    prev = np.r_[0.0, pos[:-1]]
+    reducing = pos < prev
+    out = []
+    for e, (s, t) in enumerate(zip(starts, ends)):
+        if t == s:
+            out.append((e, int(s), int(s) + 1, False))
+            continue
+        red = np.flatnonzero(reducing[s + 1:t]) if t > s + 1 else np.zeros(0, np.int64)
+        h = int(s + 1 + red[0]) if red.size else int(t)
+        out.append((e, int(s), h, False))
+        for b in range(h, int(t), block):
+            out.append((e, b, min(b + block, int(t)), True))
+        out.append((e, int(t), int(t) + 1, False))
+    return starts, ends, out
+
+
+def _log_multinomial(keys) -> float:
+    """log of the number of distinct orderings of ``keys`` (equal keys are interchangeable)."""
+    keys = list(keys)
+    if not keys:
+        return 0.0
+    _, counts = np.unique(np.asarray([hash(k) for k in keys], dtype=np.int64), return_counts=True)
+    return math.lgamma(len(keys) + 1) - float(sum(math.lgamma(c + 1) for c in counts))
+
+
+def arrangements_log10(actions: np.ndarray, position: np.ndarray, block: int | None = None) -> float:
+    """log10 of the number of distinct action paths the timing null can lay out for this
+    policy: orderings of its episodes (equal episodes count once), of its flat-gap lengths and
+    of each episode's movable blocks. Below ``log10(1/alpha)`` no p-value of the null can reach
+    alpha however many draws are made: the null cannot separate the policy from its draws."""
+    actions = np.asarray(actions, dtype=np.int64)
+    starts, ends, blocks = episode_blocks(position, block)
+    n = actions.size
+    gaps = (np.r_[starts[0], starts[1:] - ends[:-1] - 1, n - 1 - ends[-1]] if starts.size else np.array([n]))
+    total = _log_multinomial(tuple(actions[s:t + 1]) for s, t in zip(starts, ends))
+    total += _log_multinomial(int(g) for g in gaps)
+    for e in range(starts.size):
+        total += _log_multinomial(tuple(actions[b0:b1]) for ep, b0, b1, mov in blocks if ep == e and mov)
+    return total / math.log(10.0)
+
+
 @njit(cache=True)
-def _lay_out(actions, starts, lengths, gaps, block_order, gap_order, hold, out):
-    """Row d of ``out``: gap, block, gap, ..., block, gap with blocks in ``block_order[d]``
-    and gap lengths in ``gap_order[d]``; gap bars are ``hold``."""
+def _lay_out(content, starts, lengths, gaps, block_order, gap_order, hold, out):
+    """Row d of ``out``: gap, episode, gap, ..., episode, gap with episodes in ``block_order[d]``
+    (episode b's actions are ``content[d, starts[b]:starts[b] + lengths[b]]``) and gap
+    lengths in ``gap_order[d]``; gap bars are ``hold``."""
     for d in range(out.shape[0]):
         t = 0
         m = block_order.shape[1]
@@ -190,69 +281,111 @@ def _lay_out(actions, starts, lengths, gaps, block_order, gap_order, hold, out):
             if k < m:
                 b = block_order[d, k]
                 for j in range(lengths[b]):
-                    out[d, t + j] = actions[starts[b] + j]
+                    out[d, t + j] = content[d, starts[b] + j]
                 t += lengths[b]
+
+
+@njit(cache=True)
+def _fill_content(actions, b_first, b_len, order, out):
+    """Row d of ``out``: the episode bars' actions with the blocks in ``order[d]`` (every
+    block keeps its episode: the order only moves movable blocks among themselves)."""
+    for d in range(out.shape[0]):
+        t = 0
+        for k in range(order.shape[1]):
+            b = order[d, k]
+            for j in range(b_len[b]):
+                out[d, t + j] = actions[b_first[b] + j]
+            t += b_len[b]
 
 
 #: Timing-null paths laid out at a time: bounded memory on long segments (64 x n bars of int64).
 NULL_CHUNK = 64
 
 
-def _null_layout(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int, close_id: int | None):
+def _null_layout(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int, close_id: int | None,
+                 block: int | None = None, identity: bool = False):
     """What every draw is made of: the executed actions (each episode's last order replaced by
-    ``close_id``), the episodes' starts and lengths, the gap lengths, and each draw's orders of
-    blocks and of gaps (drawn all at once, so a path does not depend on how draws are chunked)."""
+    ``close_id``), the blocks of the episodes (`episode_blocks`), the gap lengths, and each
+    draw's orders of blocks within episodes, of episodes and of gaps (drawn all at once, so a
+    path does not depend on how draws are chunked). ``identity``: one draw, nothing moved
+    (the policy's own replay under the draws' rules)."""
     actions = np.array(actions, dtype=np.int64)
     n = actions.size
     if int(n_draws) < 1:
         raise ConfigError(f"timing null: n_draws must be >= 1, got {n_draws!r}")
-    starts, ends = position_episodes(position)
+    starts, ends, blocks = episode_blocks(position, block)
     if close_id is not None:
         actions[ends] = close_id
     lengths = ends - starts + 1
-    # gaps[k]: flat bars before block k (k < m), and after the last block (k = m)
+    # episode b's actions start at offset cstart[b] of a draw's content row (episodes in their own order)
+    cstart = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64) if starts.size else np.zeros(0, np.int64)
     if starts.size:
         gaps = np.r_[starts[0], starts[1:] - ends[:-1] - 1, n - 1 - ends[-1]].astype(np.int64)
     else:
         gaps = np.array([n], dtype=np.int64)
+    m, n_draws = starts.size, int(n_draws)
+    b_first = np.array([b[1] for b in blocks], dtype=np.int64)
+    b_len = np.array([b[2] - b[1] for b in blocks], dtype=np.int64)
+    if identity:
+        return (actions, cstart, lengths, gaps, np.arange(m, dtype=np.int64)[None, :],
+                np.arange(m + 1, dtype=np.int64)[None, :], b_first, b_len,
+                np.arange(len(blocks), dtype=np.int64)[None, :])
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7141]))
-    m = starts.size
-    block_order = np.argsort(rng.random((int(n_draws), m)), axis=1).astype(np.int64)
-    gap_order = np.argsort(rng.random((int(n_draws), m + 1)), axis=1).astype(np.int64)
-    return actions, starts, lengths, gaps, block_order, gap_order
+    block_order = np.argsort(rng.random((n_draws, m)), axis=1).astype(np.int64)
+    gap_order = np.argsort(rng.random((n_draws, m + 1)), axis=1).astype(np.int64)
+    # a sort key per block: 3 x episode, + 0 head, + 1..2 movable (random), + 2.5 exit
+    ep = np.array([b[0] for b in blocks], dtype=np.float64)
+    movable = np.array([b[3] for b in blocks], dtype=bool)
+    fixed = np.where(b_first == np.array([starts[int(e)] for e in ep], dtype=np.int64), 0.0, 2.5) \
+        if blocks else np.zeros(0)
+    u = rng.random((n_draws, len(blocks)))
+    keys = 3.0 * ep[None, :] + np.where(movable[None, :], 1.0 + u, fixed[None, :])
+    inner_order = np.argsort(keys, axis=1, kind="stable").astype(np.int64)
+    return actions, cstart, lengths, gaps, block_order, gap_order, b_first, b_len, inner_order
 
 
 def _null_paths(layout, d0: int, d1: int) -> np.ndarray:
     """Action paths of draws ``[d0, d1)``."""
-    actions, starts, lengths, gaps, block_order, gap_order = layout
+    actions, cstart, lengths, gaps, block_order, gap_order, b_first, b_len, inner_order = layout
+    content = np.empty((d1 - d0, int(lengths.sum())), dtype=np.int64)
+    _fill_content(actions, b_first, b_len, inner_order[d0:d1], content)
     out = np.empty((d1 - d0, actions.size), dtype=np.int64)
-    _lay_out(actions, starts, lengths, gaps, block_order[d0:d1], gap_order[d0:d1], 0, out)
+    _lay_out(content, cstart, lengths, gaps, block_order[d0:d1], gap_order[d0:d1], 0, out)
     return out
 
 
 def timing_null_actions(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int,
-                        close_id: int | None = None) -> np.ndarray:
+                        close_id: int | None = None, block: int | None = None) -> np.ndarray:
     """``[n_draws, n]`` action paths: the episodes of ``(actions, position)`` (executed actions and
-    the position after each) permuted among themselves, the flat gaps likewise (module doc).
+    the position after each) permuted among themselves, the flat gaps likewise, and each
+    episode's resizing blocks permuted within it (module doc).
 
     ``close_id`` (the simulator's internal CLOSE) replaces each episode's last order, the one
     that made the policy flat: a partial SELL that emptied a small position through the
     minimum-order rule might leave a little at another price, and the episode must end where
     it ended."""
-    layout = _null_layout(actions, position, n_draws, seed, close_id)
+    layout = _null_layout(actions, position, n_draws, seed, close_id, block)
     return _null_paths(layout, 0, int(n_draws))
 
 
+#: Two net returns closer than this (absolute) are a tie: the model's and a draw's returns are
+#: products of hundreds of factors, and the same path compounded two ways differs in the last bits.
+NULL_TIE_TOL = 1e-9
+
+
 def timing_null(bars, config: SimConfig | None, result: SimResult, *, n_draws: int = 1000,
-                seed: int = 0) -> dict[str, np.ndarray]:
+                seed: int = 0, block: int | None = None) -> dict:
     """Net return, trade count and bars in position of ``n_draws`` timing-null replays of a
     policy's simulation ``result`` (its executed actions and position path; module doc), laid
-    out `NULL_CHUNK` draws at a time."""
+    out `NULL_CHUNK` draws at a time, plus ``model_net_return``: the policy's own path replayed
+    under exactly the draws' rules (the value its p-value is computed at) and
+    ``arrangements_log10`` (`arrangements_log10`)."""
     config = config if config is not None else SimConfig()
-    layout = _null_layout(result.actions, result.position, n_draws, seed, config.account.action_space.n)
-    # the minimum-order rule compares a position's value with a fixed amount, so at other prices
-    # it would end an episode early or late; the replay ends each one with a full exit instead
-    sim = Simulator(bars, replace(config, account=replace(config.account, min_order_notional=0.0)))
+    close_id = config.account.action_space.n
+    layout = _null_layout(result.actions, result.position, n_draws, seed, close_id, block)
+    # the replay keeps every rule of the model's run (the minimum order included): the draws and
+    # the model's own replay below differ only in where the pieces are
+    sim = Simulator(bars, config)
     n = int(n_draws)
     net, trades, held = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
     for d0 in range(0, n, NULL_CHUNK):
@@ -260,4 +393,9 @@ def timing_null(bars, config: SimConfig | None, result: SimResult, *, n_draws: i
             sim.reset(result.start)
             r = sim.run(acts, close_at_end=True, internal_close=True)
             net[d], trades[d], held[d] = r.net_return, len(r.trades), np.count_nonzero(r.position)
-    return {"net_return": net, "trades": trades, "bars_in_position": held}
+    own = _null_paths(_null_layout(result.actions, result.position, 1, seed, close_id, block, identity=True), 0, 1)
+    sim.reset(result.start)
+    model = sim.run(own[0], close_at_end=True, internal_close=True)
+    return {"net_return": net, "trades": trades, "bars_in_position": held,
+            "model_net_return": float(model.net_return),
+            "arrangements_log10": float(arrangements_log10(result.actions, result.position, block))}

@@ -1,4 +1,4 @@
-"""Calibration of the verdict: how often it says DEPLOY without skill, and with a planted edge.
+"""Calibration of the verdict per family of policies: false DEPLOY without skill, power with a planted edge.
 
 Markets are synthetic daily bars on the real XNYS sessions (`backtest.sample_data`, GARCH
 returns with Student-t shocks and volatility regimes), each case a new market seed. Every
@@ -6,25 +6,30 @@ policy is a column of decisions put through `walkforward.evaluation.evaluate_arr
 same folds, simulator, default costs, account, baselines, metrics and verdict as a trained
 model (5 test folds of 250 daily bars, about 1,250 test bars).
 
-Policies without skill (the answer must not be DEPLOY):
+Families without skill (the answer must not be DEPLOY; each family gets its own rate):
 
 - ``random``: uniform random actions, regime market;
-- ``long_biased``: random with buys six times as likely as sells, +20%/year drift;
-- ``hold_longer``: enters at random and holds about 60 bars, +30%/year drift (beats a
-  random policy with the same action shares, which holds less: the old verdict's flaw);
-- ``momentum``: long while the last 20 closes rose, driftless random walk;
-- ``mean_reversion``: long while the last 5 closes fell, driftless random walk.
+- ``long_biased``: random with buys six times as likely as sells, +20%/year drift (in the
+  market almost throughout, resizing at random);
+- ``hold_longer``: enters at random and holds about 60 bars, +30%/year drift;
+- ``momentum``, ``mean_reversion``: rules on driftless random walks (long while the last 20
+  closes rose / the last 5 fell);
+- ``never_flat``: BUY_75 at every bar (at the cap throughout, nothing to time), +30%/year;
+- ``resize_random``: in the market throughout, BUY_75 or SELL_25 at random each bar (the
+  issue's case), +30%/year;
+- ``short_random``: shorting allowed, adds to a short (SELL_75), covers part (BUY_25) or all
+  (CLOSE) at random, -30%/year drift.
 
-Policies with a planted, tradable edge: each knows the sign of the coming open-to-open
-return (fill at t's open, hold to t+1's open) with accuracy p, and is long (BUY_75, up to
-the cap) when it predicts a rise, flat (CLOSE) otherwise.
+Families with a planted, tradable edge: each knows the sign of the coming open-to-open
+return with accuracy p and
 
-Printed: the DEPLOY (and other verdict) rates with Wilson 95% intervals, per policy and
-pooled; per criterion, the share of planted-edge cases passing it (which gate limits the
-power); and, measured on the same cases, the rates of verdict v1 (consistency, PF, drawdown
-and the random-policy percentile only). Run: ``python -m benchmarks.bench_verdict``
-(about 10 minutes at the default sizes on 2 cores; ``--null-cases 40 --power-cases 30``
-for a quick look).
+- ``edge``: long (BUY_75 up to the cap) when it predicts a rise, flat (CLOSE) otherwise;
+- ``resize_edge``: in the market throughout, BUY_75 when it predicts a rise, SELL_75 otherwise
+  (a quarter of the position stays: it never goes flat);
+- ``short_edge``: shorting allowed, short (SELL_75) when it predicts a fall, flat otherwise.
+
+Per family: DEPLOY rate with its Wilson 95% interval (false DEPLOY for nulls, power for
+edges), PAPER rate, median Sharpe after costs. ``--cases`` sizes the run (cases per family).
 """
 
 from __future__ import annotations
@@ -36,13 +41,21 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-NULL_POLICIES = ("random", "long_biased", "hold_longer", "momentum", "mean_reversion")
-#: Market of each null policy: annual drift (None: the generator's regime mixture).
-NULL_MARKET = {"random": None, "long_biased": 0.20, "hold_longer": 0.30, "momentum": 0.0, "mean_reversion": 0.0}
+NULL_FAMILIES = ("random", "long_biased", "hold_longer", "momentum", "mean_reversion", "never_flat",
+                 "resize_random", "short_random")
+EDGE_FAMILIES = ("edge", "resize_edge", "short_edge")
+#: Kept for callers of the first version: the original five null policies.
+NULL_POLICIES = NULL_FAMILIES[:5]
+#: Market of each family: annual drift (None: the generator's regime mixture).
+NULL_MARKET = {"random": None, "long_biased": 0.20, "hold_longer": 0.30, "momentum": 0.0, "mean_reversion": 0.0,
+               "never_flat": 0.30, "resize_random": 0.30, "short_random": -0.30,
+               "edge": None, "resize_edge": None, "short_edge": None}
+#: Families run with shorting allowed.
+SHORT = {"short_random", "short_edge"}
 EDGES = (0.55, 0.57, 0.60)
 ANNUAL_VOL = 0.25
 N_FOLDS, TEST_BARS = 5, 250
-BUY75, CLOSE = 3, 7  # ids with the CLOSE action enabled
+HOLD, BUY25, BUY75, SELL25, SELL75, CLOSE = 0, 1, 3, 4, 6, 7  # ids with the CLOSE action enabled
 
 
 def market(seed: int, annual_drift: float | None):
@@ -56,6 +69,14 @@ def market(seed: int, annual_drift: float | None):
 def _long_flat(long: np.ndarray) -> np.ndarray:
     """BUY_75 where ``long`` (adds up to the cap), CLOSE where not."""
     return np.where(long, BUY75, CLOSE).astype(np.int64)
+
+
+def _predicted_up(bars, rng, p: float) -> np.ndarray:
+    """Sign of the coming open-to-open return, right with probability ``p``."""
+    n = len(bars)
+    nxt = np.r_[bars.open[1:] / bars.open[:-1] - 1.0, 0.0]
+    right = rng.random(n) < p
+    return np.where(right, nxt > 0, nxt <= 0)
 
 
 def policy_actions(name: str, bars, seed: int, p: float | None = None) -> np.ndarray:
@@ -76,6 +97,12 @@ def policy_actions(name: str, bars, seed: int, p: float | None = None) -> np.nda
             state = (u[t] >= 1.0 / 60.0) if state else (u[t] < 0.05)
             out[t] = state
         return _long_flat(out)
+    if name == "never_flat":
+        return np.full(n, BUY75, dtype=np.int64)
+    if name == "resize_random":
+        return np.where(rng.random(n) < 0.5, BUY75, SELL25).astype(np.int64)
+    if name == "short_random":
+        return rng.choice([HOLD, SELL75, BUY25, CLOSE], size=n, p=[0.5, 0.3, 0.1, 0.1]).astype(np.int64)
     close = bars.close
     if name in ("momentum", "mean_reversion"):
         k = 20 if name == "momentum" else 5
@@ -83,38 +110,34 @@ def policy_actions(name: str, bars, seed: int, p: float | None = None) -> np.nda
         past[k + 1:] = close[k:-1] / close[:-k - 1] - 1.0  # closes up to t-1 only
         return _long_flat(past > 0 if name == "momentum" else past < 0)
     if name == "edge":
-        nxt = np.r_[bars.open[1:] / bars.open[:-1] - 1.0, 0.0]
-        right = rng.random(n) < p
-        return _long_flat(np.where(right, nxt > 0, nxt <= 0))
+        return _long_flat(_predicted_up(bars, rng, p))
+    if name == "resize_edge":
+        return np.where(_predicted_up(bars, rng, p), BUY75, SELL75).astype(np.int64)
+    if name == "short_edge":
+        return np.where(_predicted_up(bars, rng, p), CLOSE, SELL75).astype(np.int64)
     raise ValueError(f"unknown policy {name!r}")
 
 
-def _config(null_draws: int, random_seeds: int):
+def _config(null_draws: int, random_seeds: int, short: bool = False):
     from walkforward.config import RunConfig
 
     return RunConfig(folds=N_FOLDS, test_size=TEST_BARS, null_draws=null_draws, n_random_seeds=random_seeds,
-                     account={"include_close_action": True})
-
-
-def verdict_v1(m: dict) -> str:
-    """The verdict before v2 (seeds' gates plus the random-policy percentile), for comparison."""
-    pct = m.get("random_percentile")
-    deploy = (m.get("consistency") or 0) >= 0.8 and (m.get("pf") or 0) >= 1.4 \
-        and (m.get("max_drawdown") if m.get("max_drawdown") is not None else 1) <= 0.10 and pct is not None \
-        and pct >= 95.0
-    return "DEPLOY" if deploy else "other"
+                     account={"include_close_action": True, "allow_short": bool(short)})
 
 
 def run_case(policy: str, seed: int, p: float | None = None, null_draws: int = 1000, random_seeds: int = 100) -> dict:
-    """Verdict, v1 verdict and criteria of one case."""
+    """Verdict, criteria and key metrics of one case."""
     from walkforward.evaluation import evaluate_arrays
 
-    drift = None if policy == "edge" else NULL_MARKET[policy]
-    bars = market(seed, drift)
-    s = evaluate_arrays(bars, policy_actions(policy, bars, seed, p), _config(null_draws, random_seeds))
-    return {"policy": policy, "p": p, "seed": seed, "verdict": s["verdict"], "v1": verdict_v1(s["metrics"]),
+    bars = market(seed, NULL_MARKET[policy])
+    s = evaluate_arrays(bars, policy_actions(policy, bars, seed, p),
+                        _config(null_draws, random_seeds, short=policy in SHORT))
+    m = s["metrics"]
+    keep = ("trades", "pf", "sharpe", "consistency", "max_drawdown", "timing_null_p", "excess_p", "dsr",
+            "timing_null_arrangements_log10", "exposure_avg", "resizing_orders")
+    return {"policy": policy, "p": p, "seed": seed, "verdict": s["verdict"],
             "criteria": {(c["level"], c["name"]): c["passed"] for c in s["criteria"]},
-            "trades": s["metrics"]["trades"], "pf": s["metrics"]["pf"]}
+            **{k: m.get(k) for k in keep}}
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -132,91 +155,88 @@ def rate(k: int, n: int) -> str:
     return f"{k:>4}/{n:<4} {100 * k / max(n, 1):5.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
 
 
-def calibrate(null_cases: int, power_cases: int, null_draws: int, random_seeds: int, seed0: int = 1000,
-              progress: bool = True) -> list[dict]:
-    """Run every case: ``null_cases`` spread over the null policies, ``power_cases`` per edge."""
-    cases = [(NULL_POLICIES[i % len(NULL_POLICIES)], seed0 + i, None) for i in range(null_cases)]
-    cases += [("edge", seed0 + 10_000 + int(p * 1000) * 1000 + i, p) for p in EDGES for i in range(power_cases)]
-    out, t0 = [], time.perf_counter()
-    for k, (policy, seed, p) in enumerate(cases):
-        out.append(run_case(policy, seed, p, null_draws, random_seeds))
-        if progress and (k + 1) % 25 == 0:
-            print(f"  {k + 1}/{len(cases)} cases, {time.perf_counter() - t0:.0f} s", flush=True)
+def cases(families, n_cases: int, edge_p: float, seed0: int = 1000) -> list[tuple[str, int, float | None]]:
+    """``n_cases`` seeded cases per family (edges at accuracy ``edge_p``), a new market each."""
+    out = []
+    for j, fam in enumerate(families):
+        p = edge_p if fam in EDGE_FAMILIES else None
+        out += [(fam, seed0 + 100_000 * (j + 1) + i, p) for i in range(n_cases)]
     return out
 
 
+def calibrate(null_cases: int, power_cases: int, null_draws: int, random_seeds: int, seed0: int = 1000,
+              progress: bool = True, families=NULL_POLICIES, edges=EDGES, edge_family: str = "edge") -> list[dict]:
+    """``null_cases`` spread over ``families`` (round robin), ``power_cases`` per accuracy in ``edges``."""
+    todo = [(families[i % len(families)], seed0 + i, None) for i in range(null_cases)]
+    todo += [(edge_family, seed0 + 10_000 + int(p * 1000) * 1000 + i, p) for p in edges for i in range(power_cases)]
+    return run_all(todo, null_draws, random_seeds, progress)
+
+
+def run_all(todo, null_draws: int, random_seeds: int, progress: bool = True) -> list[dict]:
+    out, t0 = [], time.perf_counter()
+    for k, (policy, seed, p) in enumerate(todo):
+        out.append(run_case(policy, seed, p, null_draws, random_seeds))
+        if progress and (k + 1) % 25 == 0:
+            print(f"  {k + 1}/{len(todo)} cases, {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def _median(xs) -> str:
+    v = np.asarray([x for x in xs if x is not None and math.isfinite(x)], dtype=float)
+    return f"{np.median(v):6.2f}" if v.size else "   n/a"
+
+
 def report(results: list[dict]) -> str:
-    lines = ["", "DEPLOY rate (Wilson 95% interval); goal: null <= 5%, edge p=0.60 >= 80%", "",
-             f"{'policy':<16} {'cases':>5}  {'DEPLOY (v2)':<28} {'DEPLOY (v1, same cases)':<28} other verdicts"]
+    """The per-family table, the share of each family passing each DEPLOY criterion, totals."""
     groups = defaultdict(list)
     for r in results:
-        groups[r["policy"] if r["p"] is None else f"edge p={r['p']:.2f}"].append(r)
-    nulls = [r for r in results if r["p"] is None]
-    order = [*NULL_POLICIES, "all null cases", *[f"edge p={p:.2f}" for p in EDGES]]
-    groups["all null cases"] = nulls
-    for name in order:
-        rs = groups.get(name, [])
-        if not rs:
-            continue
+        groups[r["policy"] if r["p"] is None else f"{r['policy']} p={r['p']:.2f}"].append(r)
+    lines = ["", "Per family: DEPLOY rate (Wilson 95% interval; false DEPLOY for nulls, power for edges), "
+                 "PAPER rate, median Sharpe after costs",
+             "goals: null DEPLOY <= 5%; long/flat and short edges >= 80%, resizing >= 50%; PAPER <= 20% of nulls", "",
+             f"{'family':<22} {'kind':<5} {'DEPLOY':<28} {'PAPER':<28} {'med Sharpe':>10}  other verdicts"]
+    for name, rs in groups.items():
         n = len(rs)
         dep = sum(r["verdict"] == "DEPLOY" for r in rs)
-        v1 = sum(r["v1"] == "DEPLOY" for r in rs)
-        other = Counter(r["verdict"] for r in rs if r["verdict"] != "DEPLOY")
-        lines.append(f"{name:<16} {n:>5}  {rate(dep, n):<28} {rate(v1, n):<28} "
-                     + ", ".join(f"{v} {c}" for v, c in sorted(other.items())))
-    edge = [r for r in results if r["p"] is not None]
-    if edge:
-        lines += ["", "share of planted-edge cases passing each DEPLOY criterion (what limits the power):",
-                  f"{'criterion':<20} " + " ".join(f"{f'p={p:.2f}':>8}" for p in EDGES)]
-        keys = [k for k in edge[0]["criteria"] if k[0] in ("evidence", "deploy")]
-        for key in keys:
-            cells = []
-            for p in EDGES:
-                rs = [r for r in edge if r["p"] == p]
-                cells.append(f"{100 * sum(r['criteria'][key] for r in rs) / max(len(rs), 1):7.1f}%")
-            lines.append(f"{key[0][:4] + ':' + key[1]:<20} " + " ".join(cells))
-        for p in EDGES:
-            rs = [r for r in edge if r["p"] == p]
-            pf = np.array([r["pf"] for r in rs if r["pf"] is not None], dtype=float)
-            if pf.size:
-                lines.append(f"edge p={p:.2f}: median PF {np.median(pf):.2f} (10%-90%: {np.quantile(pf, 0.1):.2f}-"
-                             f"{np.quantile(pf, 0.9):.2f}), median trades {int(np.median([r['trades'] for r in rs]))}")
+        pap = sum(r["verdict"] == "PAPER" for r in rs)
+        other = Counter(r["verdict"] for r in rs if r["verdict"] not in ("DEPLOY", "PAPER"))
+        kind = "null" if rs[0]["p"] is None else "edge"
+        lines.append(f"{name:<22} {kind:<5} {rate(dep, n):<28} {rate(pap, n):<28} {_median(r['sharpe'] for r in rs):>10}"
+                     "  " + ", ".join(f"{v} {c}" for v, c in sorted(other.items())))
+    nulls = [r for r in results if r["p"] is None]
     if nulls:
-        lines += ["", "share of null cases passing each DEPLOY criterion (each test's own rate without skill):",
-                  "  " + ", ".join(f"{k[1]} {100 * sum(r['criteria'][k] for r in nulls) / len(nulls):.1f}%"
-                                   for k in nulls[0]["criteria"] if k[0] == "deploy")]
-    groups_loo = [("all null cases", nulls)] + [(f"edge p={p:.2f}", [r for r in edge if r["p"] == p]) for p in EDGES]
-    deploy_keys = [k for k in (nulls or edge)[0]["criteria"] if k[0] == "deploy"] if (nulls or edge) else []
-    if deploy_keys:
-        lines += ["", "DEPLOY rate with one DEPLOY criterion left out (what each gate costs in power and buys "
-                      "in false DEPLOYs):",
-                  f"{'left out':<16} " + " ".join(f"{name[:14]:>15}" for name, _ in groups_loo)]
-        for drop in [None, *deploy_keys]:
-            cells = []
-            for _, rs in groups_loo:
-                ok = [all(v for k, v in r["criteria"].items() if k[0] in ("evidence", "deploy") and k != drop)
-                      for r in rs]
-                cells.append(f"{100 * sum(ok) / max(len(rs), 1):14.1f}%")
-            lines.append(f"{'(none)' if drop is None else drop[1]:<16} " + " ".join(cells))
-    n_null = len(nulls)
-    dep = sum(r["verdict"] == "DEPLOY" for r in nulls)
-    v1 = sum(r["v1"] == "DEPLOY" for r in nulls)
-    lines += ["", f"summary: false DEPLOY {100 * dep / max(n_null, 1):.1f}% of {n_null} null cases "
-                  f"(verdict v1 on the same cases: {100 * v1 / max(n_null, 1):.1f}%)"]
+        n = len(nulls)
+        lines += ["", f"all null cases: DEPLOY {rate(sum(r['verdict'] == 'DEPLOY' for r in nulls), n)}, "
+                      f"PAPER {rate(sum(r['verdict'] == 'PAPER' for r in nulls), n)}"]
+    keys = [k for k in results[0]["criteria"] if k[0] in ("evidence", "deploy")] if results else []
+    if keys:
+        lines += ["", "share of each family passing each evidence/DEPLOY criterion:",
+                  f"{'family':<22} " + " ".join(f"{k[1][:10]:>10}" for k in keys)]
+        for name, rs in groups.items():
+            lines.append(f"{name:<22} " + " ".join(f"{100 * sum(r['criteria'][k] for r in rs) / len(rs):9.1f}%"
+                                                    for k in keys))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--null-cases", type=int, default=250, help="cases without skill (spread over 5 policies)")
-    ap.add_argument("--power-cases", type=int, default=100, help="cases per planted edge p")
+    ap.add_argument("--cases", type=int, default=100, help="cases per family (default 100)")
+    ap.add_argument("--families", default=",".join(NULL_FAMILIES + EDGE_FAMILIES),
+                    help="comma-separated families (default: all)")
+    ap.add_argument("--edge-p", type=float, default=0.60, help="accuracy of the planted edges (default 0.60)")
     ap.add_argument("--null-draws", type=int, default=1000, help="timing-null draws per fold")
     ap.add_argument("--random-seeds", type=int, default=100, help="random-policy seeds per fold")
     ap.add_argument("--seed", type=int, default=1000, help="first market seed")
     ap.add_argument("--save", default=None, metavar="FILE.json", help="also write every case's outcome here")
     a = ap.parse_args(argv)
+    fams = [f.strip() for f in a.families.split(",") if f.strip()]
+    unknown = [f for f in fams if f not in NULL_FAMILIES + EDGE_FAMILIES]
+    if unknown:
+        ap.error(f"--families: unknown {unknown}; choose from {', '.join(NULL_FAMILIES + EDGE_FAMILIES)}")
+    if a.cases < 1:
+        ap.error(f"--cases must be >= 1, got {a.cases}")
     t0 = time.perf_counter()
-    results = calibrate(a.null_cases, a.power_cases, a.null_draws, a.random_seeds, a.seed)
+    results = run_all(cases(fams, a.cases, a.edge_p, a.seed), a.null_draws, a.random_seeds)
     if a.save:
         import json
 
@@ -224,7 +244,8 @@ def main(argv=None) -> int:
         with open(a.save, "w") as fh:
             json.dump(rows, fh, indent=0, default=str)
     print(report(results))
-    print(f"\n{len(results)} cases in {time.perf_counter() - t0:.0f} s")
+    print(f"\n{len(results)} cases in {time.perf_counter() - t0:.0f} s (--cases {a.cases}, --null-draws "
+          f"{a.null_draws}, --random-seeds {a.random_seeds}, --edge-p {a.edge_p})")
     return 0
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from reports import charts
 from backtest.result_files import to_jsonable, write_json, write_text
-from reports.metrics import format_value
+from reports.metrics import format_breakeven, format_value
 from reports.summary import build_summary, stitch
 from reports.verdict import VerdictThresholds
 
@@ -63,14 +63,14 @@ INDEX_COLUMNS = (
     ("net_return", "Net return", "pct"), ("buy_and_hold_net_return", "B&H at cap", "pct"),
     ("excess_vs_bh_matched", "Excess vs exposure-matched B&H", "pct"), ("excess_p", "Excess p-value", "num"),
     ("timing_null_p", "Timing-null p-value", "num"), ("dsr", "Deflated Sharpe", "num"),
-    ("breakeven_cost_multiple", "Breakeven cost multiple", "num"),
+    ("breakeven_cost_multiple", "Breakeven cost multiple", "breakeven"),
 )
 METRIC_ROWS = (
     ("pf", "Profit factor", "num"), ("pf_ci_low", "PF 95% CI low", "num"), ("pf_ci_high", "PF 95% CI high", "num"),
     ("skew", "Skew (trade returns)", "num"), ("skew_bar", "Skew (bar returns)", "num"),
     ("consistency", "Consistency", "pct"), ("net_return", "Net return", "pct"),
     ("buy_and_hold_net_return", "Buy & hold at the position cap: net return", "pct"),
-    ("exposure_avg", "Average exposure (share of equity in the market)", "pct"),
+    ("exposure_avg", "Average signed exposure (share of equity in the market, negative when short)", "pct"),
     ("bh_matched_net_return", "Buy & hold at the average exposure: net return", "pct"),
     ("excess_vs_bh_matched", "Excess over exposure-matched buy & hold", "pct"),
     ("excess_t", "Excess t-statistic (Newey-West)", "num"), ("excess_p", "Excess p-value (one-sided)", "num"),
@@ -92,7 +92,7 @@ FOLD_COLUMNS = (("pf", "PF", "num"), ("skew", "Skew", "num"), ("net_return", "Ne
                 ("win_rate", "Win rate", "pct"), ("pdt_rejections", "PDT rej.", "int"),
                 ("exposure_avg", "Avg exposure", "pct"), ("excess_vs_bh_matched", "vs matched B&H", "pct"),
                 ("timing_null_p", "Timing-null p", "num"), ("random_percentile", "Random pct", "num"),
-                ("breakeven_cost_multiple", "Breakeven cost x", "num"))
+                ("breakeven_cost_multiple", "Breakeven cost x", "breakeven"))
 
 esc = html.escape
 
@@ -113,7 +113,13 @@ def _value_attr(x: Any) -> str:
     return repr(float(x)) if isinstance(x, float) else str(x)
 
 
-def metric_cell(key: str, value: Any, kind: str) -> str:
+def metric_cell(key: str, value: Any, kind: str, m: Mapping[str, Any] | None = None) -> str:
+    """One table cell; the breakeven cost multiple (``kind`` "breakeven") is shown by
+    `reports.metrics.format_breakeven` with ``m``'s ``breakeven_cost_above``."""
+    if kind == "breakeven":
+        above = (m or {}).get("breakeven_cost_above")
+        return (f'<td data-metric="{esc(key)}" data-value="{esc(_value_attr(value if above is None else math.inf))}">'
+                f"{esc(format_breakeven(value, above))}</td>")
     return (f'<td data-metric="{esc(key)}" data-value="{esc(_value_attr(value))}">'
             f"{esc(format_value(value, kind))}</td>")
 
@@ -183,7 +189,7 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
     rows = []
     for s in summary["symbols"]:
         m = s["metrics"]
-        cells = "".join(metric_cell(k, m.get(k), kind) for k, _, kind in INDEX_COLUMNS)
+        cells = "".join(metric_cell(k, m.get(k), kind, m) for k, _, kind in INDEX_COLUMNS)
         href = esc(quote(s["dir"]) + "/report.html")
         rows.append(f'<tr data-symbol="{esc(s["symbol"])}"><td class="name" data-metric="symbol">'
                     f'<a href="{href}">{esc(s["symbol"])}</a></td>'
@@ -238,7 +244,7 @@ def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:
     rows = "".join(
         f'<tr data-fold="{f["fold"]}"><td class="name">{f["fold"]}</td><td class="name">{esc(str(f["test_start"]))}'
         f' to {esc(str(f["test_end"]))}</td>'
-        + "".join(metric_cell(k, f["metrics"].get(k), kind) for k, _, kind in FOLD_COLUMNS)
+        + "".join(metric_cell(k, f["metrics"].get(k), kind, f["metrics"]) for k, _, kind in FOLD_COLUMNS)
         + metric_cell("buy_and_hold_net_return", f.get("buy_and_hold_net_return"), "pct") + "</tr>"
         for f in folds)
     return (f'<table id="folds" class="sortable"><thead><tr><th class="name">Fold</th><th class="name">Test period'
@@ -253,9 +259,10 @@ def _cost_table(costs: Mapping[str, Any] | None) -> str:
     net = "".join(metric_cell(f"net_return_{m:g}x", v, "pct") for m, v in zip(costs["multiples"], costs["net_return"]))
     pf = "".join(metric_cell(f"pf_{m:g}x", v, "num") for m, v in zip(costs["multiples"], costs["pf"]))
     above = costs.get("breakeven_above")
-    be = (f"above {format_value(above)}x (still profitable at the largest multiple tried)" if above is not None
-          else f'<span data-metric="breakeven_cost_multiple" data-value="{esc(_value_attr(costs["breakeven_multiple"]))}">'
-               f'{esc(format_value(costs["breakeven_multiple"]))}x</span>')
+    be = (f'<span data-metric="breakeven_cost_multiple" data-value="'
+          f'{esc(_value_attr(costs["breakeven_multiple"] if above is None else math.inf))}">'
+          f'{esc(format_breakeven(costs["breakeven_multiple"], above))}</span>'
+          + (" (still profitable at the largest multiple tried)" if above is not None else ""))
     return (f'<table id="cost-sensitivity"><thead><tr><th class="name">All costs times</th>{head}</tr></thead>'
             f'<tbody><tr><td class="name">Net return</td>{net}</tr><tr><td class="name">Profit factor</td>{pf}</tr>'
             f"</tbody></table><p>Breakeven cost multiple: {be}. Each multiple re-runs the decisions with every "

@@ -7,7 +7,8 @@ JSON (``"inf"``), `format_value` shows them to people ("undefined", "inf").
 
 Deliberate differences from reference libraries:
 
-- Profit factor is computed over closed trades' net P&L (sum of wins / |sum of losses|), not
+- Profit factor is computed over round-trip episodes' net P&L (flat to flat, every partial
+  exit summed into its episode; sum of wins / |sum of losses|), not
   over per-bar returns as quantstats does (its issue #493): bar returns mix open-position
   marks and flat bars into the ratio, so the same trades give a PF that depends on the bar
   size. vectorbt's ``profit_factor`` of a trade set is the same quantity as ours.
@@ -116,13 +117,16 @@ def probabilistic_sharpe(r: np.ndarray, sr_benchmark: float = 0.0) -> float | No
     return float(sps.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
 
 
-def deflated_sharpe(r: np.ndarray, n_trials: int) -> tuple[float | None, float]:
+def deflated_sharpe(r: np.ndarray, n_trials: int, trial_sharpe_var: float | None = None
+                    ) -> tuple[float | None, float]:
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014) and its benchmark Sharpe.
 
-    The benchmark is the expected maximum Sharpe of ``n_trials`` unskilled trials. Without
-    the other trials' Sharpe ratios we take their dispersion from the estimator's own
-    variance, ``(1 - g3 SR + (g4-1)/4 SR^2) / (n-1)``; with one trial the benchmark is 0 and
-    DSR equals PSR.
+    The benchmark is the expected maximum Sharpe of ``n_trials`` unskilled trials,
+    ``sqrt(V) ((1 - gamma) z(1 - 1/N) + gamma z(1 - 1/(N e)))``. ``V`` is
+    ``trial_sharpe_var``, the variance of the per-bar Sharpe ratios of the trials the research
+    ledger holds on this data (at least two); without it, the dispersion is taken from the
+    estimator's own variance, ``(1 - g3 SR + (g4-1)/4 SR^2) / (n-1)``. With one trial the
+    benchmark is 0 and DSR equals PSR.
     """
     n = r.size
     if n < 4 or n_trials <= 1 or r.std(ddof=1) == 0.0:
@@ -130,7 +134,10 @@ def deflated_sharpe(r: np.ndarray, n_trials: int) -> tuple[float | None, float]:
     sr = r.mean() / r.std(ddof=1)
     g3 = _clean(sps.skew(r, bias=False)) or 0.0
     g4 = _clean(sps.kurtosis(r, fisher=False, bias=False)) or 3.0
-    var_sr = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr, 0.0) / (n - 1)
+    if trial_sharpe_var is not None and math.isfinite(trial_sharpe_var) and trial_sharpe_var >= 0:
+        var_sr = float(trial_sharpe_var)
+    else:
+        var_sr = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr, 0.0) / (n - 1)
     z1 = sps.norm.ppf(1.0 - 1.0 / n_trials)
     z2 = sps.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
     sr0 = math.sqrt(var_sr) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
@@ -177,16 +184,23 @@ def percentile_of(value: float, distribution: Sequence[float]) -> float | None:
     return float(100.0 * (below + 0.5 * ties) / d.size)
 
 
-def null_p_value(value: float | None, draws: Sequence[float]) -> float | None:
+#: Net returns closer than this (absolute) are a tie in `null_p_value`: a model's return and a
+#: draw's are products of hundreds of factors, and one path compounded two ways differs in the
+#: last bits (1e-15 relative per factor), never by 1e-9.
+NULL_TIE_TOL = 1e-9
+
+
+def null_p_value(value: float | None, draws: Sequence[float], tol: float = NULL_TIE_TOL) -> float | None:
     """One-sided Monte Carlo p-value of ``value`` against draws of a null:
-    ``(1 + #{draw >= value}) / (1 + N)``. The one definition of "beats the null" in the
-    suite is ``p <= alpha`` (`null_threshold` gives the value that does it); a tie counts
-    against the model, and N draws can never give less than ``1 / (N + 1)``."""
+    ``(1 + #{draw >= value - tol}) / (1 + N)``. The one definition of "beats the null" in the
+    suite is ``p <= alpha`` (`null_threshold` gives the value that does it); a tie (within
+    ``tol``, `NULL_TIE_TOL`) counts against the model, and N draws can never give less than
+    ``1 / (N + 1)``."""
     d = np.asarray(draws, dtype=np.float64)
     d = d[~np.isnan(d)]
     if d.size == 0 or value is None or math.isnan(value):
         return None
-    return float((1 + np.count_nonzero(d >= value)) / (1 + d.size))
+    return float((1 + np.count_nonzero(d >= value - tol)) / (1 + d.size))
 
 
 def null_threshold(draws: Sequence[float], alpha: float) -> float | None:
@@ -197,7 +211,7 @@ def null_threshold(draws: Sequence[float], alpha: float) -> float | None:
     if d.size == 0:
         return None
     k = math.floor(alpha * (d.size + 1) + 1e-9) - 1
-    return math.inf if k < 0 else float(d[d.size - 1 - k])
+    return math.inf if k < 0 else float(d[d.size - 1 - k]) + NULL_TIE_TOL
 
 
 def newey_west_mean_test(x: np.ndarray, lags: int | None = None) -> dict[str, float | int | None]:
@@ -234,9 +248,9 @@ def pf_interval_note(pnl: np.ndarray) -> str | None:
     """Why the PF interval is undefined, in words (None when it is defined)."""
     pnl = np.asarray(pnl, dtype=np.float64)
     if pnl.size < 2:
-        return f"{pnl.size} closed trade(s): a bootstrap needs at least 2"
+        return f"{pnl.size} round trip(s): a bootstrap needs at least 2"
     if not np.any(pnl < 0):
-        return "no losing trade: PF is inf in every resample, so the data cannot bound it"
+        return "no losing round trip: PF is inf in every resample; judged on the rest of the evidence"
     return None
 
 
@@ -264,9 +278,49 @@ def _action_shares(actions: np.ndarray, meanings: Sequence[str] | None) -> dict[
     return {name: float(c) for name, c in zip(names, counts)}
 
 
-def _trade_stats(trades: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
-    pnl = trades["net_pnl"].to_numpy(np.float64)
-    rets = trades["return"].to_numpy(np.float64)
+def round_trip_episodes(trades: pd.DataFrame, equity: pd.DataFrame) -> np.ndarray:
+    """Episode number of each trade record: a round trip runs from the fill that opens a
+    position from flat to the fill that makes it flat again, and every partial exit in between
+    belongs to it. A trade ends its episode when the position after its exit bar is 0 (from
+    ``equity``); a trade whose exit bar is not in ``equity`` is an episode of its own."""
+    n = len(trades)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    stamps = pd.DatetimeIndex(pd.to_datetime(equity["timestamp"], utc=True))
+    at = stamps.get_indexer(pd.DatetimeIndex(pd.to_datetime(trades["exit_time"], utc=True)))
+    pos = equity["position"].to_numpy(np.float64)
+    ends = (at < 0) | (pos[np.clip(at, 0, len(pos) - 1)] == 0.0) if len(pos) else np.ones(n, dtype=bool)
+    return np.r_[0, np.cumsum(ends[:-1])].astype(np.int64)
+
+
+def resizing_orders(equity: pd.DataFrame) -> int:
+    """Filled orders in the part of each round trip the timing null moves
+    (`backtest.baselines.episode_blocks`: from the first fill that reduces the position to the
+    bar before the exit): a resizing policy's timing decisions. The entry, the orders that build
+    the position up to its first reduction (top-ups at the cap included) and the exit are not
+    counted: the null keeps them where they are."""
+    from backtest.baselines import episode_blocks
+
+    pos = equity["position"].to_numpy(np.float64)
+    if pos.size == 0:
+        return 0
+    changed = pos != np.r_[0.0, pos[:-1]]
+    _, _, blocks = episode_blocks(pos, block=max(1, pos.size))
+    return int(sum(np.count_nonzero(changed[b0:b1]) for _, b0, b1, movable in blocks if movable))
+
+
+def _trade_stats(trades: pd.DataFrame, equity: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
+    """Trade statistics over round-trip episodes (`round_trip_episodes`): a partial exit is
+    part of its episode, so PF, its interval (resampling whole episodes), win rate and the
+    trade count are not inflated by dependent pieces of one position."""
+    fills_pnl = trades["net_pnl"].to_numpy(np.float64)
+    ep = round_trip_episodes(trades, equity)
+    k = int(ep.max()) + 1 if ep.size else 0
+    pnl = np.bincount(ep, weights=fills_pnl, minlength=k) if k else np.zeros(0)
+    basis = np.bincount(ep, weights=np.abs(trades["quantity"].to_numpy(np.float64))
+                        * trades["entry_price"].to_numpy(np.float64), minlength=k) if k else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = np.where(basis > 0, pnl / np.where(basis > 0, basis, 1.0), 0.0)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     lo, hi = bootstrap_pf_interval(pnl, bootstrap_seed)
     costs = {c: float(trades[c].to_numpy(np.float64).sum()) for c in COST_COMPONENTS}
@@ -276,6 +330,8 @@ def _trade_stats(trades: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
                              + trades["exit_price"].to_numpy(np.float64))).sum())
     return {
         "trades": int(pnl.size),
+        "exit_fills": int(fills_pnl.size),
+        "resizing_orders": resizing_orders(equity),
         "pf": profit_factor(pnl),
         "pf_ci_low": lo,
         "pf_ci_high": hi,
@@ -285,7 +341,7 @@ def _trade_stats(trades: pd.DataFrame, bootstrap_seed: int) -> dict[str, Any]:
         "expectancy": float(pnl.mean()) if pnl.size else None,
         "avg_win": float(wins.mean()) if wins.size else None,
         "avg_loss": float(losses.mean()) if losses.size else None,
-        "trades_net_pnl": float(pnl.sum()),
+        "trades_net_pnl": float(fills_pnl.sum()),
         "gross_pnl": float(trades["gross_pnl"].to_numpy(np.float64).sum()),
         "costs": costs,
         "traded_notional": notional,
@@ -299,6 +355,7 @@ def compute_stats(
     bars_per_year: float,
     initial_equity: float,
     n_trials: int = 1,
+    trial_sharpe_var: float | None = None,
     random_baseline: Mapping[str, Sequence[float]] | None = None,
     timing_null: Mapping[str, Sequence[float]] | None = None,
     benchmark_equity: Sequence[float] | None = None,
@@ -338,8 +395,8 @@ def compute_stats(
         calmar = float(cagr / max_dd)
     else:
         calmar = math.inf if cagr > 0 else None
-    dsr, sr0 = deflated_sharpe(r, int(n_trials))
-    out: dict[str, Any] = _trade_stats(trades, bootstrap_seed)
+    dsr, sr0 = deflated_sharpe(r, int(n_trials), trial_sharpe_var)
+    out: dict[str, Any] = _trade_stats(trades, equity, bootstrap_seed)
     mean_eq = float(eq.mean()) if n else float(initial_equity)
     out.update({
         "bars": n,
@@ -363,6 +420,7 @@ def compute_stats(
         "dsr": dsr,
         "dsr_benchmark_sharpe": sr0,
         "n_trials": int(n_trials),
+        "dsr_trial_sharpe_var": trial_sharpe_var,
         "bars_per_year": float(bars_per_year),
     })
     out.update(_null_stats("random", net_return, random_baseline))
@@ -372,12 +430,13 @@ def compute_stats(
 
 
 def exposure_average(equity: pd.DataFrame) -> float:
-    """Average share of equity in the market: mean of ``|position x close| / equity`` over
-    the bars (the same measure `backtest.baselines.exposure_fraction` matches buy and hold to)."""
+    """Signed average share of equity in the market: mean of ``position x close / equity``
+    over the bars, negative when short on average (the same measure
+    `backtest.baselines.exposure_fraction` matches buy and hold to)."""
     if len(equity) == 0:
         return 0.0
     eq = equity["equity"].to_numpy(np.float64)
-    value = np.abs(equity["position"].to_numpy(np.float64) * equity["close"].to_numpy(np.float64))
+    value = equity["position"].to_numpy(np.float64) * equity["close"].to_numpy(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(eq > 0, value / eq, np.nan)
     return float(np.nanmean(frac)) if np.isfinite(frac).any() else 0.0
@@ -400,10 +459,17 @@ def _null_stats(name: str, net_return: float, baseline: Mapping[str, Sequence[fl
         return {"random_percentile": percentile_of(net_return, d), "random_p_value": p,
                 "random_p95": null_threshold(d, RANDOM_ALPHA), "random_median": float(np.median(d)),
                 "beats_random_p95": bool(p <= RANDOM_ALPHA), "random_seeds": int(d.size)}
+    arr = None if not baseline else baseline.get("arrangements_log10")
+    arr = None if arr is None else float(arr)
     if d.size == 0:
-        return {f"{name}_percentile": None, f"{name}_p": None, f"{name}_median": None, f"{name}_draws": 0}
-    return {f"{name}_percentile": percentile_of(net_return, d), f"{name}_p": null_p_value(net_return, d),
-            f"{name}_median": float(np.median(d)), f"{name}_draws": int(d.size)}
+        return {f"{name}_percentile": None, f"{name}_p": None, f"{name}_median": None, f"{name}_draws": 0,
+                f"{name}_model": None, f"{name}_arrangements_log10": arr}
+    # the model's own path replayed under the draws' rules; its stitched net return in older runs
+    own = baseline.get("model_net_return")
+    own = net_return if own is None else float(own)
+    return {f"{name}_percentile": percentile_of(own, d), f"{name}_p": null_p_value(own, d),
+            f"{name}_median": float(np.median(d)), f"{name}_draws": int(d.size), f"{name}_model": own,
+            f"{name}_arrangements_log10": arr}
 
 
 def _excess_stats(r: np.ndarray, net_return: float, benchmark: Sequence[float] | None,
@@ -423,6 +489,17 @@ def _excess_stats(r: np.ndarray, net_return: float, benchmark: Sequence[float] |
     bh = float(b[-1] / initial_equity - 1.0)
     return {"bh_matched_net_return": bh, "excess_vs_bh_matched": float(net_return - bh), "excess_t": test["t"],
             "excess_p": test["p"], "excess_lags": int(test["lags"])}
+
+
+def format_breakeven(multiple: float | None, above: float | None = None) -> str:
+    """THE rendering of a breakeven cost multiple (terminal, index.html, symbol page): ``2.31x``;
+    ``>8x`` when still profitable at the largest multiple tried (``above``); ``0x`` when not
+    profitable even without costs; ``undefined`` without a cost-sensitivity record."""
+    if above is not None:
+        return f">{float(above):g}x"
+    if multiple is None:
+        return "undefined"
+    return f"{float(multiple):.2f}x"
 
 
 def format_value(x: Any, kind: str = "num") -> str:

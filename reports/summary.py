@@ -136,7 +136,23 @@ def stitch(folds: Sequence[Mapping[str, Any]], initial_equity: float) -> dict[st
             "buy_and_hold": _baseline_curve(folds, "buy_and_hold", inits, initial_equity),
             "bh_matched": _baseline_curve(folds, "buy_and_hold_matched", inits, initial_equity),
             "random_net_returns": _compound_draws(folds, "random"),
-            "timing_null_net_returns": _compound_draws(folds, "timing_null")}
+            "timing_null_net_returns": _compound_draws(folds, "timing_null"),
+            "timing_null_model": _compound_model(folds), "timing_null_arrangements_log10": _arrangements(folds)}
+
+
+def _compound_model(folds: Sequence[Mapping[str, Any]]) -> float | None:
+    """The model's timing-null replays compounded across folds exactly as the draws are (None
+    when a fold's record predates the replay: the stitched net return is used then)."""
+    vals = [(f.get("baselines") or {}).get("timing_null", {}).get("model_net_return") for f in folds]
+    if not vals or any(v is None for v in vals):
+        return None
+    return float(np.prod([1.0 + np.asarray([v], np.float64) for v in vals], axis=0)[0] - 1.0)
+
+
+def _arrangements(folds: Sequence[Mapping[str, Any]]) -> float | None:
+    """log10 of the stitched timing null's distinct arrangements: the folds' counts multiply."""
+    vals = [(f.get("baselines") or {}).get("timing_null", {}).get("arrangements_log10") for f in folds]
+    return None if not vals or any(v is None for v in vals) else float(sum(vals))
 
 
 #: Bisection tolerance of the stitched breakeven cost multiple.
@@ -207,6 +223,7 @@ def _fold_summary(f: Mapping[str, Any], *, bars_per_year: float, initial_equity:
     costs = f.get("cost_sensitivity")
     if isinstance(costs, Mapping):
         m["breakeven_cost_multiple"] = costs.get("breakeven_multiple")
+        m["breakeven_cost_above"] = costs.get("breakeven_above")
     return {
         "fold": int(f["fold"]),
         "test_start": f.get("test_start"),
@@ -226,6 +243,7 @@ def symbol_summary(
     action_meanings: Sequence[str] | None = None,
     thresholds: VerdictThresholds | None = None,
     bootstrap_seed: int = 0,
+    trial_sharpe_var: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of one symbol over its stitched test folds, per-fold metrics and the verdict.
 
@@ -239,9 +257,11 @@ def symbol_summary(
              for f in fold_results]
     st = stitch(fold_results, initial_equity)
     m = compute_stats(st["trades"], st["equity"], bars_per_year=bars_per_year,
-                      initial_equity=initial_equity, n_trials=n_trials,
+                      initial_equity=initial_equity, n_trials=n_trials, trial_sharpe_var=trial_sharpe_var,
                       random_baseline={"net_returns": st["random_net_returns"]},
-                      timing_null={"net_returns": st["timing_null_net_returns"]},
+                      timing_null={"net_returns": st["timing_null_net_returns"],
+                                   "model_net_return": st["timing_null_model"],
+                                   "arrangements_log10": st["timing_null_arrangements_log10"]},
                       benchmark_equity=st["bh_matched"], action_meanings=action_meanings,
                       pdt_rejections=sum(int(f.get("pdt_rejections") or 0) for f in fold_results),
                       bootstrap_seed=bootstrap_seed)
@@ -251,6 +271,7 @@ def symbol_summary(
     m["buy_and_hold_net_return"] = None if bh is None else float(bh[-1] / initial_equity - 1.0)
     m["cost_sensitivity"] = stitch_costs(fold_results)
     m["breakeven_cost_multiple"] = None if m["cost_sensitivity"] is None else m["cost_sensitivity"]["breakeven_multiple"]
+    m["breakeven_cost_above"] = None if m["cost_sensitivity"] is None else m["cost_sensitivity"]["breakeven_above"]
     caps = {(f.get("baselines") or {}).get("buy_and_hold", {}).get("position_cap") for f in fold_results}
     m["buy_and_hold_cap"] = caps.pop() if len(caps) == 1 else None
     v = verdict(m, thresholds)
@@ -286,6 +307,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
         n_sym = int(e["n_trials"]) if isinstance(e.get("n_trials"), int) and e["n_trials"] >= 1 else n_trials
         s = symbol_summary(str(e["symbol"]), folds, bars_per_year=float(e["bars_per_year"]),
                            initial_equity=init, n_trials=n_sym, action_meanings=meanings,
+                           trial_sharpe_var=e.get("trial_sharpe_var") if n_sym >= 2 else None,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
         s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])

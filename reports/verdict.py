@@ -53,7 +53,7 @@ class VerdictThresholds:
     paper_consistency: float = 0.6  #: min share of profitable test folds for PAPER
     paper_pf: float = 1.1  #: min profit factor for PAPER
     paper_max_drawdown: float = 0.20  #: max drawdown (fraction) allowed for PAPER
-    paper_null_alpha: float = 0.25  #: PAPER: timing-null p-value at most this
+    paper_null_alpha: float = 0.10  #: PAPER: timing-null p-value at most this (0.25 gave PAPER to 14-25% of nulls)
     paper_excess_alpha: float = 0.5  #: PAPER: excess over matched B&H p-value at most this (0.5: excess >= 0)
 
     def __post_init__(self) -> None:
@@ -139,18 +139,49 @@ def _criterion(level: str, name: str, label: str, value: Any, op: str, threshold
             "kind": kind, "passed": bool(passed), "text": text}
 
 
+def _trades_criterion(m: Mapping[str, Any], min_trades: int) -> dict[str, Any]:
+    """Enough closed round trips (flat to flat; partial exits are part of theirs), or, for a
+    policy with few round trips that resizes its position (never flat), enough resizing orders:
+    each is a timing decision the timing null moves within its episode."""
+    row = _criterion("evidence", "trades", "closed round trips", m.get("trades"), ">=", min_trades, "int")
+    resizing = m.get("resizing_orders")
+    if not row["passed"] and resizing is not None and resizing >= min_trades:
+        row.update(passed=True, text=f"closed round trips {_fmt(m.get('trades'), 'int')} < {min_trades}, but "
+                                     f"resizing orders {int(resizing)} >= {min_trades}")
+    return row
+
+
+def _null_criterion(level: str, m: Mapping[str, Any], alpha: float) -> dict[str, Any]:
+    """The timing-null criterion: its p-value at most ``alpha``, failed with the reason when the
+    null can lay out fewer distinct arrangements than ``1/alpha`` (it cannot separate the policy
+    from its draws, so no p-value it gives means anything)."""
+    row = _criterion(level, "timing_null_p", "timing-null p-value", m.get("timing_null_p"), "<=", alpha, "p",
+                     "no timing-null draws in the fold results")
+    arr = m.get("timing_null_arrangements_log10")
+    if arr is not None and arr < math.log10(1.0 / alpha) - 1e-9:
+        count = f"{10.0 ** arr:.0f}" if arr < 6 else f"1e{arr:.1f}"
+        row.update(passed=False, text=f"timing null degenerate: it can lay out only {count} distinct arrangement(s) "
+                                      f"of the policy's episodes, fewer than 1/alpha = {1.0 / alpha:.0f}, so it "
+                                      "cannot separate the policy from its draws")
+    return row
+
+
 def criteria(m: Mapping[str, Any], th: VerdictThresholds) -> list[dict[str, Any]]:
     """Every criterion of every level for one symbol's stitched metrics (plus ``consistency``
     and ``folds``), in the order the reports show them."""
     out = [
-        _criterion("evidence", "trades", "closed trades", m.get("trades"), ">=", th.min_trades, "int"),
+        _trades_criterion(m, th.min_trades),
         _criterion("evidence", "folds", "completed test folds", m.get("folds"), ">=", th.min_folds, "int"),
     ]
     lo, hi = m.get("pf_ci_low"), m.get("pf_ci_high")
     note = m.get("pf_ci_note") or "no bootstrap interval"
+    # many round trips and no loser: PF is inf and no resample can bound it; the policy is judged
+    # on the rest of its evidence (its nulls, excess, deflated Sharpe) instead of INCONCLUSIVE
+    no_loser = lo is None and m.get("pf") == math.inf and (m.get("trades") or 0) >= 2
     ci = {"level": "evidence", "name": "pf_interval", "label": "PF 95% interval", "value": None if lo is None else
-          [lo, hi], "op": "defined", "threshold": None, "kind": "num", "passed": lo is not None,
+          [lo, hi], "op": "defined", "threshold": None, "kind": "num", "passed": lo is not None or no_loser,
           "text": (f"PF 95% interval [{_fmt(lo, 'num')}, {_fmt(hi, 'num')}] defined" if lo is not None
+                   else f"PF inf: {m.get('trades')} round trips, no loser (no interval needed)" if no_loser
                    else f"PF 95% interval undefined ({note})")}
     out.append(ci)
     for level in ("deploy", "paper"):
@@ -160,8 +191,7 @@ def criteria(m: Mapping[str, Any], th: VerdictThresholds) -> list[dict[str, Any]
                        "no completed fold"),
             _criterion(level, "pf", "profit factor", m.get("pf"), ">=", g("pf"), "num", "no closed trades"),
             _criterion(level, "max_drawdown", "max drawdown", m.get("max_drawdown"), "<=", g("max_drawdown"), "pct"),
-            _criterion(level, "timing_null_p", "timing-null p-value", m.get("timing_null_p"), "<=",
-                       g("null_alpha"), "p", "no timing-null draws in the fold results"),
+            _null_criterion(level, m, g("null_alpha")),
             _criterion(level, "excess_p", "excess over exposure-matched buy & hold, p-value", m.get("excess_p"),
                        "<=", g("excess_alpha"), "p", "no exposure-matched buy and hold, or no variation"),
         ]

@@ -7,13 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest.baselines import (buy_hold_actions, buy_hold_matched, exposure_fraction, position_episodes,
-                                random_actions, random_distribution, run_baseline, timing_null,
-                                timing_null_actions)
+from backtest.account import AccountConfig
+from backtest.baselines import (arrangements_log10, buy_hold_actions, buy_hold_matched, episode_blocks,
+                                exposure_fraction, position_episodes, random_actions, random_distribution,
+                                run_baseline, timing_null, timing_null_actions)
 from backtest.costs import FrictionConfig
 from backtest.errors import ConfigError
 from backtest.simulator import SimConfig, simulate
-from reports.metrics import percentile_of
+from reports.metrics import NULL_TIE_TOL, null_p_value, percentile_of
 from tests.sim_bars import make_bars
 
 DAYS = pd.bdate_range("2025-03-03", periods=30)
@@ -113,13 +114,17 @@ def test_timing_null_permutes_whole_episodes_and_gaps():
     assert blocks
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.02, 0.3), st.floats(0.01, 0.3))
 def test_timing_null_keeps_exposure_and_trade_count_exactly(seed, p_buy, p_sell):
-    """With no rule binding differently (PDT off), every draw holds for exactly as many bars
-    and closes exactly as many trades as the policy; only when differs."""
+    """With no rule binding differently (PDT off, no minimum order), every draw holds for exactly
+    as many bars and closes exactly as many trades as the policy; only when differs (episodes
+    in time, resizing blocks within them). The model's own replay is the model."""
+    from dataclasses import replace
+
     bars = _daily()
     cfg = SimConfig(pdt="off")
+    cfg = replace(cfg, account=replace(cfg.account, min_order_notional=0.0))
     rest = 1.0 - p_buy - p_sell
     freq = [rest, p_buy / 3, p_buy / 3, p_buy / 3, p_sell / 3, p_sell / 3, p_sell / 3]
     acts = random_actions(len(bars) - 300, freq, seed)
@@ -127,6 +132,7 @@ def test_timing_null_keeps_exposure_and_trade_count_exactly(seed, p_buy, p_sell)
     null = timing_null(bars, cfg, r, n_draws=40, seed=seed)
     assert np.all(null["trades"] == len(r.trades))
     assert np.all(null["bars_in_position"] == np.count_nonzero(r.position))
+    assert null["model_net_return"] == pytest.approx(r.net_return, abs=1e-12)
 
 
 def test_buy_hold_matched_reaches_the_target_exposure():
@@ -139,4 +145,99 @@ def test_buy_hold_matched_reaches_the_target_exposure():
     flat = buy_hold_matched(bars, cfg, 0.0, start=300)
     assert len(flat.fills) == 0 and flat.net_return == 0.0
     with pytest.raises(ConfigError, match="fraction"):
-        buy_hold_matched(bars, cfg, -0.1, start=300)
+        buy_hold_matched(bars, cfg, float("nan"), start=300)
+
+
+def test_short_exposure_is_matched_with_short_buy_and_hold():
+    """Exposure is signed: a policy short on average is compared with short buy and hold, a
+    mixed path by its signed average (the issue's always-short policy in a falling market was
+    compared with long buy and hold and 'beat' it by the market's fall)."""
+    bars = _daily(drift=-0.3)
+    cfg = SimConfig(pdt="off", account=AccountConfig(allow_short=True))
+    sell = cfg.account.action_space.id_of("SELL_75")
+    short = simulate(bars, np.full(len(bars) - 300, sell), cfg, start=300, close_at_end=True)
+    target = exposure_fraction(short)
+    assert target < -0.15  # at the 20% cap, short
+    m = buy_hold_matched(bars, SimConfig(pdt="off"), target, start=300)
+    assert exposure_fraction(m) == pytest.approx(target, rel=1e-2) and m.position[-2] < 0
+    assert m.net_return == pytest.approx(short.net_return, rel=0.1)  # about the same short (it tops up)
+    long_bh = buy_hold_matched(bars, cfg, -target, start=300)
+    assert long_bh.net_return < 0 < m.net_return  # the falling market: long loses, short gains
+    # a path as long as short on average is matched with the flat policy
+    pos = np.r_[np.full(10, 2.0), np.full(10, -2.0)]
+    fake = type("R", (), {"equity": np.full(20, 1000.0), "bars": bars, "start": 300, "stop": 320,
+                          "position": pos})()
+    closes = bars.close[300:320]
+    assert exposure_fraction(fake) == pytest.approx(float(np.mean(pos * closes / 1000.0)))
+
+
+def test_timing_null_moves_resizing_blocks_within_episodes_only():
+    """Heads (entry up to the first reducing fill) and exits stay; the resizing part moves in
+    blocks inside its own episode; every draw keeps each episode's orders."""
+    acts = np.array([0, 3, 3, 4, 1, 4, 1, 4, 1, 7, 0, 0])
+    pos = np.array([0, 1, 2, 1.5, 2, 1.5, 2, 1.5, 2, 0, 0, 0])
+    starts, ends, blocks = episode_blocks(pos, block=2)
+    assert list(starts) == [1] and list(ends) == [9]
+    assert blocks == [(0, 1, 3, False), (0, 3, 5, True), (0, 5, 7, True), (0, 7, 9, True), (0, 9, 10, False)]
+    paths = timing_null_actions(acts, pos, 300, seed=4, block=2)
+    for row in paths:
+        k = int(np.flatnonzero(row)[0])
+        assert list(row[k:k + 2]) == [3, 3] and row[k + 8] == 7  # head and exit in place
+        assert sorted(row[k + 2:k + 8].tolist()) == sorted(acts[3:9].tolist())
+    acts3 = acts.copy()
+    acts3[3:9] = [4, 4, 1, 1, 0, 4]  # three different blocks: their order really changes
+    inner = {tuple(r[r.nonzero()[0][0] + 2:r.nonzero()[0][0] + 8]) for r in timing_null_actions(acts3, pos, 100, 5, block=2)}
+    assert len(inner) == 6  # all 3! orders of the blocks appear
+    # the three movable blocks are all (4, 1): one arrangement inside; 2 gap lengths (1, 2)
+    assert arrangements_log10(acts, pos, block=2) == pytest.approx(np.log10(2.0))
+    acts2 = acts.copy()
+    acts2[3:5] = [1, 4]  # blocks (1, 4), (4, 1), (4, 1): 3 inner arrangements
+    assert arrangements_log10(acts2, pos, block=2) == pytest.approx(np.log10(6.0))
+
+
+def test_a_never_flat_policy_without_resizing_has_one_arrangement():
+    """One episode from the first bar to the last and nothing resized: every draw is the policy's
+    own path, and the null says it has 1 arrangement (the verdict then fails its criterion)."""
+    from dataclasses import replace
+
+    bars = _daily(drift=0.3)
+    cfg = SimConfig(pdt="off")
+    cfg = replace(cfg, account=replace(cfg.account, min_order_notional=0.0))
+    acts = np.zeros(250, np.int64)
+    acts[:3] = 3
+    r = simulate(bars, acts, cfg, start=300, close_at_end=True)
+    null = timing_null(bars, cfg, r, n_draws=50, seed=1)
+    assert null["arrangements_log10"] == 0.0
+    assert np.all(np.abs(null["net_return"] - null["model_net_return"]) <= NULL_TIE_TOL)
+    assert null_p_value(null["model_net_return"], null["net_return"]) == 1.0
+
+
+def test_the_replay_keeps_the_minimum_order_rule():
+    """At the default $1 minimum, sub-dollar top-ups are refused in the model's run; the replay
+    refuses them too, so the model's own replay is the model's run (the issue: the replay
+    dropped the rule, filled the top-ups and its draws differed by ~3e-5)."""
+    bars = _daily(drift=0.3)
+    cfg = SimConfig(pdt="off")
+    rng = np.random.default_rng(5)
+    acts = np.where(rng.random(250) < 0.5, 3, 4)
+    r = simulate(bars, acts, cfg, start=300, close_at_end=True)
+    null = timing_null(bars, cfg, r, n_draws=30, seed=2)
+    assert null["model_net_return"] == pytest.approx(r.net_return, abs=1e-12)
+    assert null["arrangements_log10"] > 5  # a resizing policy in the market throughout has many
+    assert np.ptp(null["net_return"]) > 1e-3  # and the draws really differ
+
+
+def test_fold_evidence_matches_a_short_policy_with_short_buy_and_hold():
+    """The fold's exposure-matched buy and hold takes the signed exposure: a policy short on
+    average gets a short target and a short benchmark."""
+    from walkforward.fold_evidence import baselines
+
+    bars = _daily(drift=-0.3)
+    cfg = SimConfig(pdt="off", account=AccountConfig(allow_short=True))
+    sell = cfg.account.action_space.id_of("SELL_75")
+    acts = np.full(200, sell)
+    sim = simulate(bars, acts, cfg, start=300, close_at_end=True)
+    b = baselines(bars, cfg, range(300, 500), sim, acts, seed=0, fold_id=0, n_random_seeds=3, null_draws=5)
+    m = b["buy_and_hold_matched"]
+    assert m["target_exposure"] < -0.15 and m["exposure"] == pytest.approx(m["target_exposure"], rel=1e-2)
+    assert b["timing_null"]["model_net_return"] == pytest.approx(sim.net_return, abs=1e-12)

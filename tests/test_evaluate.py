@@ -158,19 +158,26 @@ def test_duplicate_rows_and_bad_columns(tmp_path, daily, capsys):
 
 
 def test_bounded_verdict_calibration():
-    """Seeded and bounded (about 15 s): no DEPLOY for policies without skill, DEPLOY for a strong
-    planted edge. The null cases include long-biased random policies in a drifting market whose
-    results pass the seeds' gates (consistency, PF, drawdown): only the timing null and the other
-    v2 criteria stand between them and DEPLOY. Full figures: ``python -m benchmarks.bench_verdict``."""
-    from benchmarks.bench_verdict import calibrate, run_case
+    """Seeded and bounded (about 30 s): no DEPLOY for policies without skill in any family (random,
+    long-biased, hold longer, rules on random walks, never flat, resizing at random, short at random
+    in a falling market), DEPLOY for strong planted edges (long/flat, short, resizing). Full figures
+    per family: ``python -m benchmarks.bench_verdict`` (BENCHMARKS.md)."""
+    from benchmarks.bench_verdict import NULL_FAMILIES, calibrate, run_case
 
-    nulls = calibrate(10, 0, null_draws=200, random_seeds=20, seed0=4000, progress=False)
-    nulls += [run_case("long_biased", s, None, null_draws=200, random_seeds=20) for s in (2005, 2017, 2030)]
+    nulls = calibrate(2 * len(NULL_FAMILIES), 0, null_draws=200, random_seeds=20, seed0=4000, progress=False,
+                      families=NULL_FAMILIES)
     assert [r["verdict"] for r in nulls].count("DEPLOY") == 0
+    # a policy at the cap throughout has nothing for the timing null to move: it fails with the reason
+    never = [r for r in nulls if r["policy"] == "never_flat"]
+    assert never and all(r["timing_null_arrangements_log10"] < 1 and not r["criteria"][("paper", "timing_null_p")]
+                         for r in never)
     seeds_gates = [r for r in nulls if all(r["criteria"][("deploy", k)] for k in ("consistency", "pf", "max_drawdown"))]
     assert len(seeds_gates) >= 2  # the seeds' gates alone would have deployed these
     edges = [run_case("edge", 3000 + i, 0.65, null_draws=200, random_seeds=20) for i in range(5)]
     assert [r["verdict"] for r in edges].count("DEPLOY") >= 4
+    for family in ("short_edge", "resize_edge"):
+        rs = [run_case(family, 3100 + i, 0.65, null_draws=200, random_seeds=20) for i in range(3)]
+        assert [r["verdict"] for r in rs].count("DEPLOY") >= 2, (family, [r["verdict"] for r in rs])
 
 
 def test_report_recomputes_the_verdict_with_new_thresholds(tmp_path, daily, capsys):

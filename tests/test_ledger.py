@@ -102,6 +102,8 @@ def test_trials_grow_with_configurations_not_with_reruns(tmp_path, daily, capsys
     assert _evaluate(rules[20], data, tmp_path / "c", "--trials", "3") == 0  # 3 distinct + 3 declared
     third = _summary(tmp_path / "c")
     assert third["n_trials"] == 6 and "+ 3 declared" in third["n_trials_basis"]
+    # two configurations recorded before it (5 and 10): the DSR's dispersion is their Sharpe spread
+    assert third["symbols"][0]["metrics"]["dsr_trial_sharpe_var"] > 0
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["symbols"][0]["n_trials"] == 6
     page = (tmp_path / "c" / "ACME" / "report.html").read_text()
@@ -332,3 +334,77 @@ def test_compare_refuses_runs_on_different_data(tmp_path, daily, capsys):
     assert "is a run directory" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_one_bar_change_of_segment_sizes_is_another_trial_on_the_same_data(tmp_path, daily, capsys):
+    """The data key is the bars' content and the test period's time span: --test-size 121 tests
+    on bars overlapping --test-size 120's, so it is the second trial, not a fresh start; more null
+    draws or random-policy seeds change no return and are the same trial (same DSR, bit for bit)."""
+    data, rules, _ = daily
+    assert _evaluate(rules[5], data, tmp_path / "a") == 0
+    assert _summary(tmp_path / "a")["n_trials"] == 1
+    assert main(["evaluate", str(rules[5]), str(data), "--out", str(tmp_path / "draws"), "--folds", "3",
+                 "--test-size", "120", "--null-draws", "61", "--random-seeds", "9", "-q"]) == 0
+    again = _summary(tmp_path / "draws")
+    assert again["n_trials"] == 1
+    assert again["symbols"][0]["metrics"]["dsr"] == _summary(tmp_path / "a")["symbols"][0]["metrics"]["dsr"]
+    assert main(["evaluate", str(rules[5]), str(data), "--out", str(tmp_path / "b"), "--folds", "3",
+                 "--test-size", "121", "--null-draws", "40", "--random-seeds", "8", "-q"]) == 0
+    assert _summary(tmp_path / "b")["n_trials"] == 2
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert len(manifest["symbols"][0]["test_span"]) == 2
+    assert manifest["trial_fingerprint"] != manifest["config_fingerprint"]
+    assert not _warnings(capsys.readouterr().err)
+
+
+def _record(run_dir: str, fp: str, returns, start="2020-01-01", data_hash="h1") -> TrialRecord:
+    times = pd.date_range(start, periods=len(returns), freq="D", tz="UTC").as_unit("ns").asi8
+    return TrialRecord(symbol="X", data_hash=data_hash, tests=((0, len(returns)),), fingerprint=fp,
+                       run_dir=run_dir, times=np.asarray(times, np.int64), returns=np.asarray(returns, np.float64))
+
+
+def test_ledger_counts_across_upsert_forget_and_re_record(tmp_path):
+    """Known answers: an upsert (same run, data and fingerprint) is one row; forgetting a run
+    removes its trials and says one was forgotten; recording it again brings it back; another
+    data hash or a test period that does not overlap is not the same data."""
+    book = Ledger(tmp_path / "l.sqlite")
+    span = (int(pd.Timestamp("2020-01-01", tz="UTC").value), int(pd.Timestamp("2020-01-10", tz="UTC").value))
+    a, b = [0.01, -0.02, 0.03, 0.0, 0.01], [0.02, 0.01, -0.01, 0.02, 0.0]
+    book.record([_record(str(tmp_path / "ra"), "A", a), _record(str(tmp_path / "rb"), "B", b, start="2020-01-03")])
+    book.record([_record(str(tmp_path / "ra"), "A", a)])  # upsert
+    book.record([_record(str(tmp_path / "rc"), "C", a, data_hash="h2"), _record(str(tmp_path / "rd"), "D", b,
+                                                                                 start="2021-01-01")])
+    found, gone = book.count_overlapping("h1", *span)
+    assert set(found) == {"A", "B"} and gone == 0
+    ra = np.asarray(a)
+    assert found["A"] == pytest.approx(ra.mean() / ra.std(ddof=1))
+    assert book.forget(tmp_path / "ra")[0]["fingerprint"] == "A"
+    found, gone = book.count_overlapping("h1", *span)
+    assert set(found) == {"B"} and gone == 1
+    book.record([_record(str(tmp_path / "ra"), "A", a)])  # re-recorded: counted again, no longer forgotten
+    found, gone = book.count_overlapping("h1", *span)
+    assert set(found) == {"A", "B"} and gone == 0
+
+
+def test_deflated_sharpe_uses_the_trials_sharpe_variance_by_hand():
+    """DSR = PSR at SR0 = sqrt(V) ((1 - gamma) z(1 - 1/N) + gamma z(1 - 1/(N e))), V the variance of
+    the recorded trials' per-bar Sharpe ratios (Bailey & Lopez de Prado 2014), computed by hand."""
+    import math
+
+    from scipy.stats import kurtosis, norm, skew
+
+    from reports.metrics import deflated_sharpe
+
+    r = np.random.default_rng(3).normal(0.001, 0.01, 500)
+    srs = np.array([0.02, 0.05, -0.01, 0.08])
+    v = float(np.var(srs, ddof=1))
+    dsr, sr0 = deflated_sharpe(r, 4, v)
+    g = 0.5772156649015329
+    want0 = math.sqrt(v) * ((1 - g) * norm.ppf(1 - 1 / 4) + g * norm.ppf(1 - 1 / (4 * math.e)))
+    assert sr0 == pytest.approx(want0, rel=1e-12)
+    sr = r.mean() / r.std(ddof=1)
+    g3, g4 = skew(r, bias=False), kurtosis(r, fisher=False, bias=False)
+    want = norm.cdf((sr - want0) * math.sqrt(499) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr * sr))
+    assert dsr == pytest.approx(want, rel=1e-12)
+    own, _ = deflated_sharpe(r, 4)  # without the ledger's spread: the estimator's own variance
+    assert own != pytest.approx(dsr)

@@ -15,9 +15,9 @@ from scipy import stats as sps
 
 from backtest.errors import ConfigError, DataError
 from reports.metrics import (
-    bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
+    NULL_TIE_TOL, bootstrap_pf_interval, compute_stats, consistency, drawdown, format_value,
     newey_west_mean_test, null_p_value, null_threshold, pf_interval_note, profit_factor,
-    sample_skew,
+    round_trip_episodes, sample_skew,
 )
 from backtest.result_files import TRADES_CSV_COLUMNS, from_jsonable, to_jsonable
 
@@ -137,7 +137,7 @@ def test_no_losers_is_inf_and_json_safe():
                       bars_per_year=252, initial_equity=1000)
     assert math.isinf(s["pf"]) and math.isinf(s["sortino"]) and math.isinf(s["calmar"])
     # every resample has no loser: an interval of [inf, inf] would claim a certainty the data lack
-    assert s["pf_ci_low"] is None and s["pf_ci_high"] is None and "no losing trade" in s["pf_ci_note"]
+    assert s["pf_ci_low"] is None and s["pf_ci_high"] is None and "no losing round trip" in s["pf_ci_note"]
     text = json.dumps(to_jsonable(s), allow_nan=False)
     assert json.loads(text)["pf"] == "inf"
     assert math.isinf(from_jsonable(json.loads(text))["pf"])
@@ -221,8 +221,12 @@ def test_trade_columns_are_the_documented_ones():
 
 def test_null_p_value_and_threshold_are_one_definition():
     d = np.arange(1.0, 20.0)  # 19 draws: only a value above all of them reaches p = 0.05
-    assert null_p_value(19.5, d) == pytest.approx(1 / 20) and null_threshold(d, 0.05) == 19.0
+    assert null_p_value(19.5, d) == pytest.approx(1 / 20) and null_threshold(d, 0.05) == 19.0 + NULL_TIE_TOL
     assert null_p_value(19.0, d) == pytest.approx(2 / 20)  # a tie counts against the model
+    # ties within the tolerance count against the model too: the issue's never-flat policy,
+    # whose stitched return and every draw's differed only in how they were compounded
+    assert null_p_value(0.20464515730212796, [0.20464515730212463] * 1000) == 1.0
+    assert null_p_value(0.2046 + 2 * NULL_TIE_TOL, [0.2046] * 1000) == pytest.approx(1 / 1001)
     assert null_threshold(d[:-1], 0.05) == math.inf  # 18 draws cannot give p <= 0.05
     assert null_p_value(None, d) is None and null_p_value(1.0, []) is None
     assert pf_interval_note(np.array([1.0])) is not None and pf_interval_note(np.array([1.0, -1.0])) is None
@@ -287,3 +291,66 @@ def test_excess_over_matched_buy_and_hold():
     with pytest.raises(DataError, match="same bars"):
         compute_stats(make_trades([1.0]), make_equity(eq), bars_per_year=252, initial_equity=1000,
                       benchmark_equity=bench[:5])
+
+
+def test_pf_and_trade_count_are_over_round_trip_episodes():
+    """Partial exits belong to their round trip: a position scaled out in three sells and one
+    closed in one go are two round trips, PF = (sum of winning round trips) / |losing ones|,
+    and the bootstrap resamples round trips, not their dependent pieces."""
+    stamps = pd.date_range("2024-01-01", periods=8, freq="D", tz="UTC")
+    pos = np.array([3.0, 2.0, 1.0, 0.0, 0.0, 2.0, 0.0, 0.0])  # exits at bars 1, 2, 3 (one episode) and 6
+    pnl = np.array([4.0, -1.0, 2.0, -3.0])
+    trades = make_trades(pnl).assign(exit_time=stamps[[1, 2, 3, 6]])
+    equity = make_equity(np.full(8, 1000.0), position=pos).assign(timestamp=stamps)
+    assert list(round_trip_episodes(trades, equity)) == [0, 0, 0, 1]
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000)
+    assert s["trades"] == 2 and s["exit_fills"] == 4
+    assert s["pf"] == pytest.approx(5.0 / 3.0) and s["win_rate"] == 0.5
+    assert s["expectancy"] == pytest.approx(1.0)
+    assert s["resizing_orders"] == 2  # 3 -> 2 and 2 -> 1
+    lo, hi = bootstrap_pf_interval(np.array([5.0, -3.0]), seed=0)
+    assert (s["pf_ci_low"], s["pf_ci_high"]) == (lo, hi)
+
+
+def test_timing_null_p_is_taken_at_the_models_own_replay():
+    """The p-value compares the draws with the model's path replayed under the draws' rules
+    (``model_net_return``), not with its return compounded another way; older runs without the
+    replay fall back to the stitched net return."""
+    trades, equity = make_trades(PNL), make_equity(EQ)
+    draws = [0.02, 0.025, 0.03, 0.035]
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000,
+                      timing_null={"net_returns": draws, "model_net_return": 0.0301, "arrangements_log10": 3.5})
+    assert s["timing_null_model"] == 0.0301 and s["timing_null_p"] == pytest.approx(2 / 5)
+    assert s["timing_null_arrangements_log10"] == 3.5
+    old = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000, timing_null={"net_returns": draws})
+    assert old["timing_null_model"] == pytest.approx(0.04) and old["timing_null_p"] == pytest.approx(1 / 5)
+
+
+def test_newey_west_against_a_hand_computation():
+    """Bartlett weights 1 - l/(L+1) on the autocovariances (divided by n), known answer on 6 values."""
+    x = np.array([0.3, -0.1, 0.4, 0.2, -0.2, 0.1])
+    u = x - x.mean()
+    n = x.size
+    g = [float(u[l:] @ u[:n - l]) / n for l in range(3)]
+    s = g[0] + 2 * (1 - 1 / 3) * g[1] + 2 * (1 - 2 / 3) * g[2]
+    out = newey_west_mean_test(x, lags=2)
+    assert out["se"] == pytest.approx(math.sqrt(s / n), rel=1e-12)
+    assert out["t"] == pytest.approx(x.mean() / math.sqrt(s / n), rel=1e-12) and out["lags"] == 2
+
+
+def test_pf_interval_resamples_whole_round_trips():
+    """Twelve round trips, each closed in two exits whose P&L often differ in sign: the interval
+    is the bootstrap of the round trips' sums, not of the exits."""
+    rng = np.random.default_rng(11)
+    n_ep = 12
+    pos = np.tile([2.0, 1.0, 0.0, 0.0], n_ep)
+    stamps = pd.date_range("2024-01-01", periods=pos.size, freq="D", tz="UTC")
+    exits = np.flatnonzero(np.r_[False, pos[1:] < pos[:-1]])  # bars 1, 2, 5, 6, ...
+    pnl = np.round(rng.normal(0.5, 3.0, exits.size), 2)
+    trades = make_trades(pnl).assign(exit_time=stamps[exits])
+    equity = make_equity(np.full(pos.size, 1000.0), position=pos).assign(timestamp=stamps)
+    s = compute_stats(trades, equity, bars_per_year=252, initial_equity=1000, bootstrap_seed=4)
+    sums = pnl.reshape(n_ep, 2).sum(axis=1)
+    assert s["trades"] == n_ep and s["exit_fills"] == 2 * n_ep
+    assert (s["pf_ci_low"], s["pf_ci_high"]) == bootstrap_pf_interval(sums, seed=4)
+    assert (s["pf_ci_low"], s["pf_ci_high"]) != bootstrap_pf_interval(pnl, seed=4)

@@ -175,7 +175,7 @@ def test_symbol_without_trades_shows_undefined(tmp_path):
     build_reports(d)
     s = json.loads((d / "summary.json").read_text())["symbols"][0]
     assert s["pf"] is None and s["skew"] is None and s["consistency"] == 0.0
-    assert s["verdict"] == "INCONCLUSIVE" and any("closed trades 0 < 30" in r for r in s["reasons"])
+    assert s["verdict"] == "INCONCLUSIVE" and any("closed round trips 0 < 30" in r for r in s["reasons"])
     assert any("profit factor undefined (no closed trades)" in r for r in s["not_paper"])
     assert 'data-metric="pf" data-value="">undefined<' in (d / "FLAT" / "report.html").read_text()
 
@@ -217,3 +217,22 @@ def test_cost_sensitivity_table_matches_summary(run_dir):
             got = re.search(rf'data-metric="net_return_{m:g}x" data-value="([^"]*)"', table).group(1)
             assert float(got) == pytest.approx(v, rel=1e-12)
         assert "Breakeven cost multiple" in page
+
+
+def test_breakeven_has_one_rendering_in_terminal_index_and_symbol_page():
+    """The issue: '>8x' in the terminal, 'undefined' in index.html, 'above 8.000x' on the symbol
+    page for the same number. All three now come from `reports.metrics.format_breakeven`."""
+    from reports.html import _cost_table, metric_cell
+    from reports.metrics import format_breakeven
+    from walkforward.orchestrator import breakeven_text
+
+    costs = {"multiples": [0.0, 1.0], "net_return": [0.1, 0.05], "pf": [2.0, 1.5], "breakeven_multiple": None,
+             "breakeven_above": 8.0, "method": "m"}
+    m = {"breakeven_cost_multiple": None, "breakeven_cost_above": 8.0}
+    assert breakeven_text(costs) == ">8x"
+    assert "&gt;8x</td>" in metric_cell("breakeven_cost_multiple", None, "breakeven", m)
+    assert ">&gt;8x</span>" in _cost_table(costs)
+    two = {**costs, "breakeven_multiple": 2.3104, "breakeven_above": None}
+    assert breakeven_text(two) == "2.31x" and ">2.31x</span>" in _cost_table(two)
+    assert ">2.31x</td>" in metric_cell("breakeven_cost_multiple", 2.3104, "breakeven", {})
+    assert format_breakeven(0.0) == "0.00x" and format_breakeven(None) == breakeven_text(None) == "undefined"

@@ -57,8 +57,21 @@ def test_summary_pf_equals_pf_recomputed_from_trades(reference_run):
     run, _ = reference_run
     summary = json.loads((run / "summary.json").read_text())
     (sym,) = summary["symbols"]
-    pnl = np.concatenate([pd.read_csv(run / "SMPA" / f"fold_{k}" / "trades.csv")["net_pnl"].to_numpy()
-                          for k in (0, 1)])
+    # PF is over round trips (DESIGN 3.8): a trade record ends its round trip when the position
+    # after its exit bar (equity.csv) is 0; partial exits are summed into theirs
+    pnl = []
+    for k in (0, 1):
+        fold = run / "SMPA" / f"fold_{k}"
+        trades, equity = pd.read_csv(fold / "trades.csv"), pd.read_csv(fold / "equity.csv")
+        flat_at = dict(zip(pd.to_datetime(equity["timestamp"], utc=True), equity["position"] == 0))
+        total = 0.0
+        for exit_time, net in zip(pd.to_datetime(trades["exit_time"], utc=True), trades["net_pnl"]):
+            total += net
+            if flat_at[exit_time]:
+                pnl.append(total)
+                total = 0.0
+        assert total == 0.0  # every fold ends flat
+    pnl = np.asarray(pnl)
     expected = _profit_factor(pnl)
     stored = sym["pf"]
     if expected is None:

@@ -29,10 +29,11 @@ def test_each_deploy_criterion_alone_keeps_it_from_deploy():
 
 
 def test_paper_lists_why_not_deploy():
-    v = verdict({**GOOD, "pf": 1.2, "timing_null_p": 0.2})
+    v = verdict({**GOOD, "pf": 1.2, "timing_null_p": 0.1})
     assert v["verdict"] == PAPER
     assert any("profit factor 1.2 < 1.4" in r for r in v["reasons"])
-    assert any("timing-null p-value 0.200 > 0.050" in r for r in v["reasons"])
+    assert any("timing-null p-value 0.100 > 0.050" in r for r in v["reasons"])
+    assert verdict({**GOOD, "timing_null_p": 0.11})["verdict"] == DROP  # PAPER's null level is 0.10
 
 
 def test_drop_when_the_timing_null_is_not_beaten_even_loosely():
@@ -40,7 +41,7 @@ def test_drop_when_the_timing_null_is_not_beaten_even_loosely():
     null (its own exposure moved in time) does as well as it does."""
     v = verdict({**GOOD, "pf": 3.0, "consistency": 1.0, "timing_null_p": 0.6, "excess_p": 0.7})
     assert v["verdict"] == DROP
-    assert v["not_paper"] == ["timing-null p-value 0.600 > 0.250",
+    assert v["not_paper"] == ["timing-null p-value 0.600 > 0.100",
                               "excess over exposure-matched buy & hold, p-value 0.700 > 0.500"]
 
 
@@ -51,13 +52,49 @@ def test_drop_lists_every_failing_paper_criterion():
 
 
 def test_inconclusive_when_evidence_is_thin_whatever_else_holds():
-    for thin in ({"trades": 5}, {"folds": 1}, {"pf_ci_low": None, "pf_ci_high": None,
-                                               "pf_ci_note": "no losing trade: PF is inf in every resample"}):
+    for thin in ({"trades": 5}, {"folds": 1}, {"trades": 1, "pf_ci_low": None, "pf_ci_high": None,
+                                               "pf_ci_note": "1 round trip(s): a bootstrap needs at least 2"}):
         v = verdict({**GOOD, "pf": math.inf, **thin})
         assert v["verdict"] == INCONCLUSIVE, thin
-        assert len(v["not_judged"]) == 1 and v["reasons"][0].startswith("too little evidence:")
-    v = verdict({**GOOD, "pf_ci_low": None, "pf_ci_high": None, "pf_ci_note": "no losing trade: PF is inf"})
-    assert "no losing trade" in v["reasons"][0]
+        assert v["reasons"][0].startswith("too little evidence:")
+    v = verdict({**GOOD, "pf": 2.0, "pf_ci_low": None, "pf_ci_high": None, "pf_ci_note": "1 round trip(s)"})
+    assert v["verdict"] == INCONCLUSIVE and "PF 95% interval undefined (1 round trip(s))" in v["reasons"][0]
+
+
+def test_many_winners_and_no_loser_is_judged_on_the_rest_of_the_evidence():
+    """The issue's perfect-foresight policy: 283 round trips, all winners, excess p 3e-54. PF inf,
+    no interval to compute, and that is not "too little evidence"."""
+    ok = {**GOOD, "trades": 283, "pf": math.inf, "pf_ci_low": None, "pf_ci_high": None,
+          "pf_ci_note": "no losing round trip: PF is inf in every resample"}
+    v = verdict({**ok, "excess_p": 3e-54})
+    assert v["verdict"] == DEPLOY
+    row = next(r for r in v["criteria"] if r["name"] == "pf_interval")
+    assert row["passed"] and row["text"] == "PF inf: 283 round trips, no loser (no interval needed)"
+    assert verdict({**ok, "timing_null_p": 0.6})["verdict"] == DROP  # the rest still decides
+
+
+def test_resizing_orders_count_as_evidence_when_round_trips_are_few():
+    """A policy in the market throughout has one round trip per fold; its resizing orders are
+    its timing decisions (the timing null moves them within the episode)."""
+    assert verdict({**GOOD, "trades": 5})["verdict"] == INCONCLUSIVE
+    v = verdict({**GOOD, "trades": 5, "resizing_orders": 30})
+    assert v["verdict"] == DEPLOY
+    row = next(r for r in v["criteria"] if r["name"] == "trades")
+    assert row["text"] == "closed round trips 5 < 30, but resizing orders 30 >= 30"
+    assert verdict({**GOOD, "trades": 5, "resizing_orders": 29})["verdict"] == INCONCLUSIVE
+
+
+def test_a_degenerate_timing_null_fails_its_criterion_with_the_reason():
+    """Fewer distinct arrangements than 1/alpha: no p-value the null gives can mean anything,
+    whatever it reads (the issue's stitched p 0.000999 from rounding)."""
+    v = verdict({**GOOD, "timing_null_p": 0.000999, "timing_null_arrangements_log10": 0.0})
+    assert v["verdict"] == DROP
+    assert v["not_deploy"][0].startswith("timing null degenerate: it can lay out only 1 distinct arrangement(s)")
+    assert "fewer than 1/alpha = 20" in v["not_deploy"][0] and "1/alpha = 10" in v["not_paper"][0]
+    # 10 arrangements: too few for DEPLOY (alpha 0.05), enough for PAPER (alpha 0.10)
+    v = verdict({**GOOD, "timing_null_arrangements_log10": 1.0})
+    assert v["verdict"] == PAPER and len(v["not_deploy"]) == 1
+    assert verdict({**GOOD, "timing_null_arrangements_log10": math.log10(20.0)})["verdict"] == DEPLOY
 
 
 def test_missing_numbers_fail_their_criterion_and_say_why():

@@ -60,6 +60,10 @@ MAX_FOLDS = 1000
 #: thresholds are applied when the summary is built (new ones need no retraining); the device
 #: is part of the training resolution (`walkforward.training`), which is fingerprinted itself.
 NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device")
+#: Settings that change a run's evidence but never its returns: not part of a trial's identity in
+#: the research ledger (`RunConfig.trial_fingerprint`; re-evaluating with more null draws is no
+#: new configuration).
+NON_TRIAL_FIELDS = ("null_draws", "n_random_seeds")
 #: Typed tables: field name -> config class (built from a TOML table, stored as one).
 _TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
 #: Trainer settings that come from the run itself, not from [trainer].
@@ -214,6 +218,14 @@ class RunConfig:
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def trial_fingerprint(self) -> str:
+        """sha256 of the settings that can change the returns: `fingerprint` without
+        `NON_TRIAL_FIELDS` (null draws, random-policy seeds; verdict thresholds are already
+        out). Two configurations with the same trial fingerprint are one trial in the ledger."""
+        payload = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS + NON_TRIAL_FIELDS}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML run config into a dict of known top-level keys (values checked by `RunConfig`)."""
@@ -275,4 +287,4 @@ def _trainer_table(trainer: dict, mode: str) -> dict:
     return table
 
 
-__all__ = ["MAX_FOLDS", "MODES", "NON_RESULT_FIELDS", "RunConfig", "VerdictThresholds", "load_toml"]
+__all__ = ["MAX_FOLDS", "MODES", "NON_RESULT_FIELDS", "NON_TRIAL_FIELDS", "RunConfig", "VerdictThresholds", "load_toml"]

@@ -113,7 +113,8 @@ def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = F
     with discard_on_error(config.out):
         ev = prepare(config, actions_path)
         manifest = build_manifest(config, ev.plans, command, fingerprint=ev.fingerprint, kind="evaluate",
-                                  actions=ev.source)
+                                  actions=ev.source, trial_fingerprint=hashlib.sha256(
+                                      f"{config.trial_fingerprint()}|actions:{ev.source['sha256']}".encode()).hexdigest())
         store = open_run(config.out, manifest, force=force)
     todo = [(s, p, f, h) for s, p in ev.plans.items() for f, h in zip(p.folds, p.input_hashes)]
     outcomes, pending = [], []

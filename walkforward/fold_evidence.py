@@ -54,6 +54,8 @@ def baselines(bars, sim_config, test: range, sim, actions: np.ndarray, *, seed: 
                    "trades": dist["trades"].tolist(), "frequencies": (freq / freq.sum()).tolist()},
         "timing_null": {"net_returns": null["net_return"].tolist(), "trades": null["trades"].tolist(),
                         "bars_in_position": null["bars_in_position"].tolist(),
+                        "model_net_return": null["model_net_return"],
+                        "arrangements_log10": null["arrangements_log10"],
                         "model_trades": int(len(sim.trades)),
                         "model_bars_in_position": int(np.count_nonzero(sim.position))},
     }

@@ -6,16 +6,23 @@ corrects for that only when it knows how many configurations were tried, and peo
 So every `walkforward run` and `walkforward evaluate` records, per symbol, in one SQLite file
 outside the run directories:
 
-- the data hash and the test segments (bar ranges): together the **data key**, what "the
-  same test data" means (another fold layout tests on other bars: another data set);
+- the data hash and the test segments (bar ranges): together the **data key**, which lines
+  runs up for `walkforward compare`;
 - the configuration's fingerprint (the manifest's ``config_fingerprint``; for `evaluate` the
   actions file is mixed in), the run directory, the kind and the command;
 - the verdict, key metrics and the stitched out-of-sample per-bar returns with their
   timestamps (so `walkforward compare` can line runs up on common bars).
 
 **Counting** (`count_trials`, called before the reports are built): ``n_trials`` of a symbol
-is the number of distinct fingerprints the ledger holds for its data key, this run's own
-included, plus the trials the user declares (``--trials N``: tried elsewhere). It is written
+is the number of distinct trial fingerprints the ledger holds on the same data, this run's own
+included, plus the trials the user declares (``--trials N``: tried elsewhere). "The same
+data" is the symbol's bars by content (their hash) and a test period overlapping this run's
+by time span (the manifest's ``test_span``), so a one-bar change of segment sizes or another
+fold count is another trial on the same data, not a fresh start. The trial fingerprint
+(`trial_identity`) leaves out what cannot change the returns: null draws, random-policy
+seeds, verdict thresholds. With two or more recorded trials, their per-bar Sharpe ratios'
+variance is written beside the count (``symbols[i].trial_sharpe_var``) and the deflated
+Sharpe uses it as the dispersion of unskilled trials (`reports.metrics.deflated_sharpe`). It is written
 per symbol into the manifest (``symbols[i].n_trials`` and ``n_trials_basis``, read by
 `reports.summary.build_summary`); the manifest's top-level ``n_trials`` is the largest, with
 a basis text listing the symbols. A rerun or a resumed run (same fingerprint) is the same
@@ -78,6 +85,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS trials_data ON trials (data_key)",
     """CREATE TABLE IF NOT EXISTS forgotten (
         id INTEGER PRIMARY KEY, data_key TEXT NOT NULL, symbol TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        data_hash TEXT,
         run_dir TEXT NOT NULL, forgotten TEXT NOT NULL)""",
 )
 
@@ -240,6 +248,10 @@ class Ledger:
             return have
         self._ensure_wal(con)
         if have:
+            cols = {r[1] for r in con.execute("PRAGMA table_info(forgotten)")}
+            if "data_hash" not in cols:  # a ledger from before trials were counted by data content
+                with self._transaction(con):
+                    con.execute("ALTER TABLE forgotten ADD COLUMN data_hash TEXT")
             return True
         with self._transaction(con):
             for statement in _SCHEMA:
@@ -299,13 +311,14 @@ class Ledger:
         """Remove every trial of ``run_dir`` (remembered in ``forgotten``); returns what went."""
         target = str(Path(run_dir).expanduser().resolve())
         with self._connect(write=True) as con, self._transaction(con):
-            gone = [{"symbol": s, "data_key": k, "fingerprint": f} for s, k, f in con.execute(
-                "SELECT symbol, data_key, fingerprint FROM trials WHERE run_dir = ? ORDER BY id", (target,))]
+            gone = [{"symbol": s, "data_key": k, "fingerprint": f, "data_hash": h} for s, k, f, h in con.execute(
+                "SELECT symbol, data_key, fingerprint, data_hash FROM trials WHERE run_dir = ? ORDER BY id",
+                (target,))]
             con.execute("DELETE FROM trials WHERE run_dir = ?", (target,))
             now = _now()
-            con.executemany("INSERT INTO forgotten (data_key, symbol, fingerprint, run_dir, forgotten) "
-                            "VALUES (?, ?, ?, ?, ?)", [(g["data_key"], g["symbol"], g["fingerprint"], target, now)
-                                                       for g in gone])
+            con.executemany("INSERT INTO forgotten (data_key, symbol, fingerprint, run_dir, forgotten, data_hash) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", [(g["data_key"], g["symbol"], g["fingerprint"], target, now,
+                                                           g["data_hash"]) for g in gone])
         return gone
 
     # ---- reads ------------------------------------------------------------------------
@@ -322,6 +335,30 @@ class Ledger:
                                                   (k,))}
                 out[k] = (fps, len(gone - fps))
         return out
+
+    def count_overlapping(self, data_hash: str, start_ns: int, end_ns: int) -> tuple[dict[str, float | None], int]:
+        """Trials on the same data by content (``data_hash``) whose test period overlaps the
+        time span ``[start_ns, end_ns]`` (int64 ns, UTC): ``({fingerprint: per-bar Sharpe of its
+        latest record, None when undefined}, configurations forgotten on this data and not
+        recorded again)``. Another segment size or fold count on the same bars is another
+        trial on the same data, not a fresh start."""
+        found: dict[str, float | None] = {}
+        with self._connect(write=False) as con:
+            if con is None:
+                return found, 0
+            for fp, times, returns in con.execute(
+                    "SELECT fingerprint, times, returns FROM trials WHERE data_hash = ? ORDER BY recorded, id",
+                    (data_hash,)):
+                t = _unpack(times, np.int64)
+                if t.size == 0 or t[0] > end_ns or t[-1] < start_ns:
+                    continue
+                r = _unpack(returns, np.float64)
+                sd = float(r.std(ddof=1)) if r.size > 1 else 0.0
+                found[fp] = float(r.mean() / sd) if sd > 0 else None
+            cols = {r[1] for r in con.execute("PRAGMA table_info(forgotten)")}
+            gone = {r[0] for r in con.execute("SELECT DISTINCT fingerprint FROM forgotten WHERE data_hash = ?",
+                                              (data_hash,))} if "data_hash" in cols else set()
+        return found, len(gone - set(found))
 
     def data_sets(self) -> list[dict]:
         """Every data key with its trials (metrics, no returns), oldest first."""
@@ -426,7 +463,7 @@ def run_trials(run_dir: str | os.PathLike, summary: Mapping[str, Any] | None = N
         m = s.get("metrics") or {}
         metrics = {k: m.get(k) for k in KEY_METRICS if k in m}
         out.append(TrialRecord(
-            symbol=symbol, data_hash=str(dh), tests=tests, fingerprint=str(manifest.get("config_fingerprint")),
+            symbol=symbol, data_hash=str(dh), tests=tests, fingerprint=trial_identity(manifest),
             run_dir=str(root), kind=str(manifest.get("kind") or "run"), command=manifest.get("command"),
             verdict=s.get("verdict"), metrics=metrics, n_trials=m.get("n_trials"),
             bars_per_year=float(entry["bars_per_year"]), initial_equity=init, times=np.asarray(times, np.int64),
@@ -443,6 +480,24 @@ class TrialCount:
     declared: int = 0
     failed: bool = False  # the ledger could not be used (warned once; the run is not recorded)
     per_symbol: dict = field(default_factory=dict)  # symbol -> (n_trials, basis)
+
+
+def trial_identity(manifest: Mapping[str, Any]) -> str:
+    """A run's fingerprint as a trial: the manifest's ``trial_fingerprint`` (without what cannot
+    change the returns: null draws, random-policy seeds, verdict thresholds), else, for a run
+    written before it existed, its ``config_fingerprint``."""
+    return str(manifest.get("trial_fingerprint") or manifest.get("config_fingerprint"))
+
+
+def _span_ns(span) -> tuple[int, int] | None:
+    """``[first, last]`` ISO times of a manifest's ``test_span`` as int64 ns (None without one)."""
+    import pandas as pd
+
+    if not span or len(span) != 2:
+        return None
+    a, b = (int(pd.Timestamp(x).tz_convert("UTC").value) if pd.Timestamp(x).tzinfo else int(pd.Timestamp(x).value)
+            for x in span)
+    return a, b
 
 
 def _basis(n_ledger: int | None, forgotten: int, declared: int, why_not: str | None) -> str:
@@ -470,15 +525,25 @@ def count_trials(store, *, ledger: str | os.PathLike | bool | None = None, trial
     counted = TrialCount(resolve(ledger), declared)
     try:
         manifest = store.read_manifest()
-        own = str(manifest.get("config_fingerprint"))
-        keys = {}
+        own = trial_identity(manifest)
+        keys, queries = {}, {}
         for e in manifest["symbols"]:
             dh = (manifest.get("data_hashes") or {}).get(e["symbol"]) or (e.get("data") or {}).get("sha256")
             keys[str(e["symbol"])] = data_key(str(dh), [f["test"] for f in e.get("folds") or []])
+            queries[str(e["symbol"])] = (str(dh), _span_ns(e.get("test_span")))
         found, why_not = None, "ledger off (--no-ledger)"
         if counted.path is not None:
             try:
-                found = Ledger(counted.path).count(sorted(set(keys.values())))
+                book = Ledger(counted.path)
+                by_key = book.count(sorted(set(keys.values())))
+                # the same data by content and an overlapping test period; exact segments for old manifests
+                found = {}
+                for symbol, (dh, span) in queries.items():
+                    if span is None:
+                        fps, gone = by_key[keys[symbol]]
+                        found[symbol] = ({fp: None for fp in fps}, gone)
+                    else:
+                        found[symbol] = book.count_overlapping(dh, *span)
             except LedgerError as exc:
                 counted.failed, why_not = True, "ledger unavailable: see the warning"
                 _warn(f"{exc}; the deflated Sharpe counts this run's configuration only"
@@ -489,9 +554,13 @@ def count_trials(store, *, ledger: str | os.PathLike | bool | None = None, trial
             if found is None:
                 n, basis = 1 + declared, _basis(None, 0, declared, why_not)
             else:
-                fps, forgotten = found[keys[symbol]]
-                n_ledger = len(fps | {own})
+                sharpes, forgotten = found[symbol]
+                n_ledger = len(set(sharpes) | {own})
                 n, basis = n_ledger + declared, _basis(n_ledger, forgotten, declared, None)
+                srs = [v for v in sharpes.values() if v is not None]
+                # the deflated Sharpe's dispersion of unskilled trials: the spread of the recorded ones
+                e["trial_sharpe_var"] = float(np.var(srs, ddof=1)) if len(srs) >= 2 else None
+                e["trial_sharpes"] = len(srs)
             e["n_trials"], e["n_trials_basis"] = n, basis
             counted.per_symbol[symbol] = (n, basis)
         if counted.per_symbol:

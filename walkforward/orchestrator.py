@@ -139,6 +139,9 @@ def build_manifest(config: RunConfig, plans: dict[str, SymbolPlan], command: str
                      "sha256": p.data_hash, "bars": len(b), "start": b.index[0].isoformat(),
                      "end": b.index[-1].isoformat()},
             "folds": [f.to_dict() for f in p.folds],
+            # the test period by time span (first and last test bar): the ledger's "same data"
+            "test_span": [b.index[min(f.test.start for f in p.folds)].isoformat(),
+                          b.index[max(f.test.stop for f in p.folds) - 1].isoformat()] if p.folds else None,
         })
     return make_manifest(config, {s: p.data_hash for s, p in plans.items()}, symbols=symbols,
                          initial_equity=float(config.account.initial_equity),
@@ -170,6 +173,14 @@ def run_fingerprint(config: RunConfig, resolution) -> str:
     return canonical_hash({"config": config.fingerprint(), "resolution": resolution.identity()})
 
 
+def trial_fingerprint(config: RunConfig, resolution) -> str:
+    """The run's identity as a trial in the research ledger: `run_fingerprint` without the
+    settings that cannot change the returns (`RunConfig.trial_fingerprint`)."""
+    from walkforward.store import canonical_hash
+
+    return canonical_hash({"config": config.trial_fingerprint(), "resolution": resolution.identity()})
+
+
 # ---- the run --------------------------------------------------------------------------
 def run_walkforward(config: RunConfig, *, force: bool = False, command: str | None = None,
                     progress: bool | None = None, stream=None, ledger=None, trials: int = 0) -> RunOutcome:
@@ -195,7 +206,8 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
         engine = make_engine(config.engine, config.n_workers, config.ray_address,
                              num_gpus_per_task=1.0 if device.startswith("cuda") and config.engine == "ray" else 0.0)
         manifest = build_manifest(config, plans, command, fingerprint=fingerprint,
-                                  base_fingerprint=config.fingerprint(), resolution=resolution.to_dict())
+                                  base_fingerprint=config.fingerprint(), resolution=resolution.to_dict(),
+                                  trial_fingerprint=trial_fingerprint(config, resolution))
         store = open_run(config.out, manifest, force=force)
         skipped, batches = _pending_work(config, store, plans, resolution, progress and config.engine == "local")
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
@@ -362,13 +374,13 @@ def summary_table(summary: dict | None, criteria: bool = False) -> str:
 
 
 def breakeven_text(costs) -> str:
-    """The breakeven cost multiple as people read it: ``2.31x``, ``>8x``, ``0x`` or ``n/a``."""
+    """The breakeven cost multiple as every report shows it (`reports.metrics.format_breakeven`):
+    ``2.31x``, ``>8x``, ``0.00x`` or ``undefined``."""
+    from reports.metrics import format_breakeven
+
     if not costs:
-        return "n/a"
-    if costs.get("breakeven_above") is not None:
-        return f">{costs['breakeven_above']:g}x"
-    b = costs.get("breakeven_multiple")
-    return "n/a" if b is None else f"{b:.2f}x"
+        return format_breakeven(None)
+    return format_breakeven(costs.get("breakeven_multiple"), costs.get("breakeven_above"))
 
 
 def run(data=(), **settings) -> RunOutcome:

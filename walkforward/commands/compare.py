@@ -138,8 +138,10 @@ def table(result: dict) -> str:
                          f"{fv(d['p_value']) if d else '':>6} {fv(d['p_holm']) if d else '':>6}")
         p = s["pbo"]
         lines.append(f"  PBO {p['pbo']:.3f} (CSCV: {p['n_configurations']} configurations, {p['n_blocks']} blocks, "
-                     f"{p['n_combinations']} splits); the in-sample winner loses out of sample in "
-                     f"{p['prob_oos_loss']:.1%} of splits" if p else f"  PBO not computed: {s['pbo_note']}")
+                     f"{p['n_combinations']} splits): the share of splits where the in-sample best ranks below "
+                     f"the median of the configurations out of sample; {p['prob_oos_loss']:.1%} of splits: "
+                     "where it loses money out of sample (negative Sharpe), whatever the others do"
+                     if p else f"  PBO not computed: {s['pbo_note']}")
     for text in result.get("skipped", []):
         lines.append(f"not compared: {text}")
     lines.append("Sharpe annualised on the common bars; best - run: Sharpe difference, studentised circular block "

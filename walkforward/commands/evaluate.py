@@ -15,6 +15,13 @@ import argparse
 import shlex
 
 
+#: How test folds start, as `--help` and the README say it.
+FOLD_START = ("How folds start: every test fold starts flat with the initial equity and its position is closed "
+              "at the fold's last bar, as a trained model's fold is; nothing carries from one fold to the next. "
+              "A strategy whose decisions rely on a position opened in an earlier fold (BUY_75 three times, then "
+              "HOLD) must repeat its entry in each fold: the rows of a fold's test bars are all it is judged on.")
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -43,7 +50,7 @@ def register(subparsers) -> None:
     from walkforward.evaluation import DEFAULT_OUT
 
     p = subparsers.add_parser("evaluate", help="judge an actions file (any strategy) like a trained model",
-                              description=__doc__.split("\n\n")[0])
+                              description=__doc__.split("\n\n")[0], epilog=FOLD_START)
     p.add_argument("actions", metavar="ACTIONS", help="CSV of timestamp, action[, symbol]")
     p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
     add_layout_arguments(p, default_out=DEFAULT_OUT)
