@@ -86,9 +86,9 @@ def _frame_of(source) -> tuple[pd.DataFrame, str, str]:
     return read_table(path), str(path), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_actions(source) -> ActionsTable:
+def read_actions(source, date_format: str = "auto") -> ActionsTable:
     """Parse an actions file, DataFrame or Series (columns and timestamps); `DataError` naming
-    what to fix."""
+    what to fix. ``date_format``: as `backtest.data.load_bars` takes it."""
     raw, name, digest = _frame_of(source)
     keys = {normalise_name(c): c for c in raw.columns}
     time_col = next((keys[k] for k in TIME_NAMES + UNNAMED_NAMES if k in keys), None)
@@ -108,7 +108,10 @@ def read_actions(source) -> ActionsTable:
         i, j = mixed
         raise DataError(f"{name}: row {rows[i]} has no time zone but row {rows[j]} has one; give every "
                         "timestamp an offset (e.g. +00:00) or none")
-    ns, aware, bad = parse_timestamps(raw[time_col])
+    try:
+        ns, aware, bad = parse_timestamps(raw[time_col], date_format)
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from exc
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{name}: row {rows[i]}: timestamp {raw[time_col].iloc[i]!r} cannot be parsed; use ISO 8601 "

@@ -78,6 +78,7 @@ from backtest.errors import DataError
 from backtest.io_formats import (
     TIME_NAMES,
     UNNAMED_NAMES,
+    check_date_format,
     file_stem,
     is_bar_file,
     mixed_zone_rows,
@@ -353,18 +354,22 @@ def _check_prices(v: dict[str, np.ndarray], name: str, rows: np.ndarray, ts_text
             raise DataError(f"{_where(name, rows, ts_text, i)} {what} ({vals}; {n} such row(s)); {fix}")
 
 
-def _timestamps(frame, cols, name, rows):
+def _timestamps(frame, cols, name, rows, date_format="auto"):
     mixed = mixed_zone_rows(frame[cols["timestamp"]])
     if mixed is not None:
         (i, j), column = mixed, frame[cols["timestamp"]]
         raise DataError(f"{name}: row {int(rows[i])} ({column.iloc[i]!r}) has no time zone but row {int(rows[j])} "
                         f"({column.iloc[j]!r}) has one; give every timestamp an offset (e.g. +00:00) or none")
-    ns, aware, bad = parse_timestamps(frame[cols["timestamp"]])
+    try:
+        ns, aware, bad = parse_timestamps(frame[cols["timestamp"]], date_format)
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from exc
     if bad.any():
         i, n = _first_bad(bad)
         value = frame[cols["timestamp"]].iloc[i]
         raise DataError(f"{_where(name, rows, None, i)}: timestamp {value!r} cannot be parsed or is out of range ({n} such row(s)); "
-                        f"use ISO 8601 (2023-11-24 14:30:00), M/D/Y dates or epoch seconds/milliseconds")
+                        f"use ISO 8601 (2023-11-24 14:30:00), D/M/Y or M/D/Y dates or epoch seconds/milliseconds, "
+                        f"or give the format: --date-format '%d.%m.%Y %H:%M' (date_format=)")
     return ns, aware
 
 
@@ -444,8 +449,9 @@ def _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, n, dropped, keep_
                     f"Fix: {fixes}")
 
 
-def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None) -> Bars:
-    ns, aware = _timestamps(frame, cols, name, rows)
+def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None,
+           date_format="auto") -> Bars:
+    ns, aware = _timestamps(frame, cols, name, rows, date_format)
     values = _numeric(frame, cols, name, rows, lambda i: _stamp(ns[i], aware))
     order = _sort_unique(ns, rows, name)
     if order is not None:
@@ -489,12 +495,21 @@ def load_bars(
     keep_extended: bool = False,
     resample: str | pd.Timedelta | None = None,
     min_bars: int = 2,
+    date_format: str = "auto",
+    dayfirst: bool | None = None,
 ) -> list[Bars]:
     """Load, validate and session-tag bars: one `Bars` per symbol, in file order.
 
     See the module docstring for accepted layouts and conventions; every problem with
-    the input raises `DataError`.
+    the input raises `DataError`. ``date_format``: ``auto`` (D/M/Y or M/D/Y decided by the
+    whole column, an ambiguous one refused), ``dayfirst``, ``monthfirst`` or a strptime
+    format; ``dayfirst=True/False`` is short for the first two.
     """
+    if dayfirst is not None:
+        if date_format not in ("auto", "dayfirst" if dayfirst else "monthfirst"):
+            raise DataError(f"dayfirst={dayfirst!r} contradicts date_format={date_format!r}; give one of them")
+        date_format = "dayfirst" if dayfirst else "monthfirst"
+    date_format = check_date_format(date_format)
     if asset_class is not None and asset_class not in ASSET_CLASSES:
         raise DataError(f"asset_class must be one of {ASSET_CLASSES} or None (auto), got {asset_class!r}")
     if timeframe is not None:
@@ -522,7 +537,7 @@ def load_bars(
                                 f"(load files of other timeframes separately)")
             seen[sym] = name
             bars = _build(sym, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended,
-                          name_tf if "symbol" not in cols else None)
+                          name_tf if "symbol" not in cols else None, date_format)
             if resample is not None:
                 bars = resample_bars(bars, resample)
             if len(bars) < int(min_bars):

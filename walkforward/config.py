@@ -59,7 +59,8 @@ MAX_FOLDS = 1000
 #: Fields that change how a run is executed or shown, never its fold results. The verdict
 #: thresholds are applied when the summary is built (new ones need no retraining); the device
 #: is part of the training resolution (`walkforward.training`), which is fingerprinted itself.
-NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device")
+NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device",
+                     "date_format")
 #: Typed tables: field name -> config class (built from a TOML table, stored as one).
 _TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
 #: Trainer settings that come from the run itself, not from [trainer].
@@ -83,6 +84,7 @@ class RunConfig:
     symbols: tuple[str, ...] | None = None  # symbols to run; None: every symbol in the data
     asset_class: str = "auto"  # auto (from the data/symbol) or force equity|crypto|fx
     keep_extended: bool = False  # keep equity bars outside regular sessions (pre/after market)
+    date_format: str = "auto"  # auto (D/M/Y vs M/D/Y from the whole column), dayfirst, monthfirst or a strptime format
     device: str = "auto"  # auto (CUDA when available), cpu or cuda
     engine: str = "local"  # local (sequential), processes (local pool) or ray (cluster)
     n_workers: int = 1  # worker processes for engine=processes
@@ -136,6 +138,13 @@ class RunConfig:
                 object.__setattr__(self, name, value)
             if isinstance(value, int) and value < 1:
                 raise ConfigError(f'{name}={value!r} must be a positive number of bars or a duration like "90D"')
+        from backtest.errors import DataError
+        from backtest.io_formats import check_date_format
+
+        try:
+            check_date_format(self.date_format)
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
         if self.quiet and self.verbose:
             raise ConfigError("quiet=True and verbose=True contradict each other; pick one of -q / -v")
         if not self.out:

@@ -71,7 +71,7 @@ def prepare(config: RunConfig, actions_path) -> Evaluation:
     nothing."""
     from backtest.actions_file import check_covered, read_actions, segment_actions
 
-    table = read_actions(actions_path)
+    table = read_actions(actions_path, config.date_format)
     config = for_positions(config, table.kind)
     series = load_series(config)
     names = {b.symbol for b in series}

@@ -76,7 +76,8 @@ def load_series(config: RunConfig) -> list:
     else:
         from backtest.data import load_bars
 
-        series = load_bars(list(config.data), asset_class=asset_class, keep_extended=config.keep_extended)
+        series = load_bars(list(config.data), asset_class=asset_class, keep_extended=config.keep_extended,
+                           date_format=config.date_format)
     if config.symbols is not None:
         have = {b.symbol: b for b in series}
         missing = [s for s in config.symbols if s not in have]

@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         from backtest.data import load_bars
 
         series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class,
-                           keep_extended=args.keep_extended)
+                           keep_extended=args.keep_extended, date_format=args.date_format or "auto")
     configs, notes = {}, []
     if policy is not None:
         from models.checkpoint import world_of
@@ -317,4 +317,7 @@ def register(subparsers) -> None:
     parser.add_argument("--keep-extended", action="store_true",
                         help="keep equity bars outside regular hours (and FX weekend bars) instead of dropping them")
     parser.add_argument("--sample", action="store_true", help="use the bundled sample data as DATA")
+    from walkforward.commands.run import add_date_format_argument
+
+    add_date_format_argument(parser)
     parser.set_defaults(func=run)
