@@ -29,6 +29,7 @@ What is accepted (and the choices made where files are ambiguous):
   * intraday bars over at least a day, at least 10% of them between 00:00 and 04:00 New
     York time (no US exchange session of any kind trades then) and under 5% on
     Saturdays: 24/5, fx (also futures that trade nearly round the clock, e.g. ``ES_H1``);
+    over less than a week (no Saturday seen) crypto is allowed too (a crypto name wins);
   * daily bars over at least two weeks, at least 5% on Sundays and under 5% on
     Saturdays: fx;
   * no weekend bars (and, intraday, none of those night bars) over at least a week
@@ -87,6 +88,7 @@ from backtest.io_formats import (
     read_table,
 )
 from backtest.resample import resample as resample_bars
+from backtest.sniff import describe, likely_cause
 from backtest.sessions import calendar_sessions, tag_sessions
 from backtest.timeframes import DAY, MONTH, QUARTER, WEEK, is_coarse, parse_timeframe_arg, split_symbol
 
@@ -175,8 +177,8 @@ def bar_timing(ns: np.ndarray, aware: bool, timeframe: pd.Timedelta | None) -> B
         return BarTiming(("equity", "fx"), f"its daily bars over {span.days} days skip weekends: it does not "
                                            f"trade 24/7")
     night = float(np.mean(np.asarray(idx.hour) < 4))
-    if night >= NIGHT_SHARE and span >= DAY:
-        return BarTiming(("fx",), f"{night:.0%} of its bars fall between 00:00 and 04:00 New York time, when no US "
+    if night >= NIGHT_SHARE and span >= DAY:  # under a week without a Saturday proves no 24/5 against 24/7
+        return BarTiming(("fx",) if span >= WEEK else ("fx", "crypto"), f"{night:.0%} of its bars fall between 00:00 and 04:00 New York time, when no US "
                                   f"exchange session trades, and almost none on Saturdays: it trades 24/5")
     if span >= WEEK:
         return BarTiming(("equity", "fx"), f"over {span.days} days none of its bars fall on Saturdays or between "
@@ -249,14 +251,18 @@ def _columns(raw: pd.DataFrame, name: str) -> dict[str, str]:
         time_col = raw.columns[0]
     if "close" not in mapping and "adj_close" in mapping:
         mapping["close"] = mapping["adj_close"]
+    if "volume" not in mapping and "tickvol" in mapping:  # MetaTrader exports with tick volume only
+        mapping["volume"] = mapping["tickvol"]
     missing = [c for c in PRICE_COLUMNS if c not in mapping]
     if time_col is None:
         missing.insert(0, "timestamp")
     if missing:
+        how = describe(raw)
         raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, raw.columns))}); "
+            f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, raw.columns))}"
+            f"{'; ' + how if how else ''}); "
             f"a bar file needs a date/timestamp column and open, high, low, close, volume "
-            f"(data without volume: add a volume column of 0)"
+            f"(data without volume: add a volume column of 0){likely_cause(list(map(str, raw.columns)))}"
         )
     out = {c: mapping[c] for c in PRICE_COLUMNS}
     out["timestamp"] = time_col
@@ -270,8 +276,9 @@ def _join_date_time(raw: pd.DataFrame) -> pd.DataFrame:
     keys = {normalise_name(c): c for c in raw.columns}
     if "date" not in keys or "time" not in keys or "timestamp" in keys or "datetime" in keys:
         return raw
-    date, time = raw[keys["date"]], raw[keys["time"]]
-    joined = date.astype("string").str.strip() + " " + time.astype("string").str.strip()
+    date, time = raw[keys["date"]], raw[keys["time"]].astype("string").str.strip()
+    time = time.where(~time.str.fullmatch(r"\d{1,6}").fillna(False), time.str.zfill(6))  # Stooq: 0 = 000000
+    joined = date.astype("string").str.strip() + " " + time
     return raw.drop(columns=[keys["date"], keys["time"]]).assign(timestamp=joined)
 
 

@@ -28,7 +28,7 @@ UNNAMED_NAMES = ("", "unnamed0", "index", "indexlevel0")
 _ALIASES = {
     "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vol": "volume",
     "adjclose": "adj_close", "adjustedclose": "adj_close", "closeadj": "adj_close",
-    "ticker": "symbol", "sym": "symbol", "instrument": "symbol",
+    "ticker": "symbol", "sym": "symbol", "instrument": "symbol", "tickvolume": "tickvol",
 }
 _NS_MIN_TIME, _NS_MAX_TIME = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-04-01")
 #: An offset after a time of day (a date alone such as 01-02-2020 ends in digits, not an offset).
@@ -53,7 +53,7 @@ def file_stem(path: Path) -> str:
 
 
 def normalise_name(name: object) -> str:
-    key = re.sub(r"[\s_\-.:]+", "", str(name).strip().lower())
+    key = re.sub(r"[\s_\-.:<>]+", "", str(name).strip().lower())
     return _ALIASES.get(key, key)
 
 
@@ -70,7 +70,9 @@ def read_table(path: Path) -> pd.DataFrame:
             if not isinstance(frame.index, pd.RangeIndex):
                 frame = frame.reset_index()
         else:
-            frame = pd.read_csv(path, skipinitialspace=True)
+            from backtest.sniff import read_csv
+
+            frame = read_csv(path)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - every reader failure is the user's file
