@@ -40,7 +40,16 @@ import numpy as np
 import pandas as pd
 
 from backtest.errors import DataError
-from backtest.io_formats import TIME_NAMES, UNNAMED_NAMES, mixed_zone_rows, normalise_name, parse_timestamps, read_table
+from backtest.io_formats import (
+    TIME_NAMES,
+    UNNAMED_NAMES,
+    mixed_zone_rows,
+    normalise_name,
+    parse_timestamps,
+    read_table,
+    row_label,
+    row_numbers,
+)
 
 #: Marks a bar without a decision in `actions_for`'s result.
 NO_ACTION = -1
@@ -102,11 +111,11 @@ def read_actions(source, date_format: str = "auto") -> ActionsTable:
                         "an actions file has columns timestamp, action (or position) and optionally symbol")
     if len(raw) == 0:
         raise DataError(f"{name}: no rows; give one row per decision (timestamp, action)")
-    rows = np.arange(1, len(raw) + 1)
+    rows = row_numbers(raw)
     mixed = mixed_zone_rows(raw[time_col])
     if mixed is not None:
         i, j = mixed
-        raise DataError(f"{name}: row {rows[i]} has no time zone but row {rows[j]} has one; give every "
+        raise DataError(f"{name}: {row_label(rows, i)} has no time zone but {row_label(rows, j)} has one; give every "
                         "timestamp an offset (e.g. +00:00) or none")
     try:
         ns, aware, bad = parse_timestamps(raw[time_col], date_format)
@@ -114,7 +123,7 @@ def read_actions(source, date_format: str = "auto") -> ActionsTable:
         raise DataError(f"{name}: {exc}") from exc
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{name}: row {rows[i]}: timestamp {raw[time_col].iloc[i]!r} cannot be parsed; use ISO 8601 "
+        raise DataError(f"{name}: {row_label(rows, i)}: timestamp {raw[time_col].iloc[i]!r} cannot be parsed; use ISO 8601 "
                         "(2023-11-24 14:30:00) or the format of the bar file")
     cells = raw[keys[kind]]
     values = _positions(cells, name, rows) if kind == "position" else cells.to_numpy(dtype=object)
@@ -125,7 +134,7 @@ def read_actions(source, date_format: str = "auto") -> ActionsTable:
         symbol = raw[keys["symbol"]].astype("string").str.strip().to_numpy(dtype=object)
         empty = np.flatnonzero(pd.isna(symbol) | (symbol == ""))
         if empty.size:
-            raise DataError(f"{name}: row {rows[empty[0]]}: symbol is empty; fill the symbol column on every row")
+            raise DataError(f"{name}: {row_label(rows, empty[0])}: symbol is empty; fill the symbol column on every row")
     return ActionsTable(name, digest, rows, np.asarray(ns, dtype=np.int64), bool(aware), values, symbol, kind)
 
 
@@ -149,7 +158,7 @@ def _positions(cells: pd.Series, name: str, rows: np.ndarray) -> np.ndarray:
     for mask, what in ((~np.isfinite(values), "is not a number"), (np.abs(values) > 1.0, "is outside -1..1")):
         bad = np.flatnonzero(mask)
         if bad.size:
-            raise DataError(f"{name}: row {rows[bad[0]]}: position {str(cells.iloc[bad[0]])!r} {what} ({bad.size} such "
+            raise DataError(f"{name}: {row_label(rows, bad[0])}: position {str(cells.iloc[bad[0]])!r} {what} ({bad.size} such "
                             "row(s)); a position is the target fraction of the position cap: 0 flat, 1 long at the "
                             "cap, -1 short at the cap (with [account] allow_short)")
     return values
@@ -263,16 +272,16 @@ def _bar_positions(table: ActionsTable, bars, sel: np.ndarray, ok: np.ndarray, w
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         if not ok[k]:
-            raise DataError(f"{table.path}: row {table.rows[sel[k]]}: {why(k)}")
+            raise DataError(f"{table.path}: {row_label(table.rows, sel[k])}: {why(k)}")
         stamp = pd.Timestamp(int(table.ns[sel[k]]), unit="ns", tz="UTC" if table.aware else None)
-        raise DataError(f"{table.path}: row {table.rows[sel[k]]}: timestamp {stamp} matches no {bars.symbol} bar; "
+        raise DataError(f"{table.path}: {row_label(table.rows, sel[k])}: timestamp {stamp} matches no {bars.symbol} bar; "
                         f"each row must name the time stamp of a bar in DATA ({bars.index[0]} .. {bars.index[-1]}, "
                         f"{bars.timeframe_label} bars)")
     order = np.argsort(pos, kind="stable")
     dup = np.flatnonzero(np.diff(pos[order]) == 0)
     if dup.size:
         a, b = sel[order[dup[0]]], sel[order[dup[0] + 1]]
-        raise DataError(f"{table.path}: rows {table.rows[a]} and {table.rows[b]} both decide {bars.symbol} at "
+        raise DataError(f"{table.path}: {row_label(table.rows, a, b)} both decide {bars.symbol} at "
                         f"{bars.index[pos[order[dup[0]]]]}; keep one action per bar")
     return pos
 

@@ -86,6 +86,8 @@ from backtest.io_formats import (
     normalise_name,
     parse_timestamps,
     read_table,
+    row_label,
+    row_numbers,
 )
 from backtest.resample import resample as resample_bars
 from backtest.sniff import describe, likely_cause
@@ -286,7 +288,7 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
     """[(symbol, frame, 1-based data rows)] for one table (long or single-symbol)."""
     raw = _join_date_time(raw)
     cols = _columns(raw, name)
-    rows = np.arange(1, len(raw) + 1)
+    rows = row_numbers(raw)
     if "symbol" not in cols:
         if symbol is not None and many and symbol.upper() not in {default_symbol.upper(), (stem or "").upper()}:
             return []  # several sources: ``symbol`` picks the file named after it
@@ -294,8 +296,8 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
     sym = raw[cols["symbol"]].astype("string").str.strip()
     codes, names = pd.factorize(sym.mask(sym == ""))
     if (codes < 0).any():
-        row = int(rows[np.flatnonzero(codes < 0)[0]])
-        raise DataError(f"{name}: row {row}: symbol is empty; fill the {cols['symbol']!r} column on every row")
+        row = row_label(rows, int(np.flatnonzero(codes < 0)[0]))
+        raise DataError(f"{name}: {row}: symbol is empty; fill the {cols['symbol']!r} column on every row")
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     out = []
@@ -312,7 +314,7 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
 
 def _where(name: str, rows: np.ndarray, ts_text, i: int) -> str:
     stamp = f" ({ts_text(i)})" if ts_text is not None else ""
-    return f"{name}: row {int(rows[i])}{stamp}"
+    return f"{name}: {row_label(rows, i)}{stamp}"
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, int]:
@@ -365,7 +367,7 @@ def _timestamps(frame, cols, name, rows, date_format="auto"):
     mixed = mixed_zone_rows(frame[cols["timestamp"]])
     if mixed is not None:
         (i, j), column = mixed, frame[cols["timestamp"]]
-        raise DataError(f"{name}: row {int(rows[i])} ({column.iloc[i]!r}) has no time zone but row {int(rows[j])} "
+        raise DataError(f"{name}: {row_label(rows, i)} ({column.iloc[i]!r}) has no time zone but {row_label(rows, j)} "
                         f"({column.iloc[j]!r}) has one; give every timestamp an offset (e.g. +00:00) or none")
     try:
         ns, aware, bad = parse_timestamps(frame[cols["timestamp"]], date_format)
@@ -386,7 +388,7 @@ def _localise(ns: np.ndarray, tz: str, name: str, rows: np.ndarray) -> np.ndarra
     bad = np.asarray(local.isna())
     if bad.any():
         i, n = _first_bad(bad)
-        raise DataError(f"{name}: row {int(rows[i])}: naive timestamp {idx[i]} does not exist or is ambiguous in {tz} "
+        raise DataError(f"{name}: {row_label(rows, i)}: naive timestamp {idx[i]} does not exist or is ambiguous in {tz} "
                         f"(daylight-saving change; {n} such row(s)); give timestamps in UTC or with an offset")
     return local.tz_convert("UTC").as_unit("ns").asi8
 
@@ -402,9 +404,25 @@ def _sort_unique(ns: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray | No
     if dup.any():
         i, n = _first_bad(dup)
         stamp = pd.Timestamp(int(ns[i]), unit="ns")
-        raise DataError(f"{name}: rows {int(rows[i])} and {int(rows[i + 1])} have the same timestamp {stamp} "
+        raise DataError(f"{name}: {row_label(rows, i, i + 1)} have the same timestamp {stamp} "
                         f"({n} duplicate(s)); keep one bar per timestamp")
     return order
+
+
+def _drop_exact_duplicates(ns, rows, values, name):
+    """Sorted bars without repeated rows: a row equal to the one before it in time and every
+    price and volume is dropped with a warning (a file exported twice into one); rows that share
+    a time stamp but differ are left for `_sort_unique` to refuse."""
+    same = np.diff(ns) == 0
+    for v in values.values():
+        same &= v[1:] == v[:-1]
+    if not same.any():
+        return ns, rows, values
+    first = int(np.flatnonzero(same)[0])
+    keep = np.r_[True, ~same]
+    warnings.warn(f"{name}: dropped {int(same.sum())} exact duplicate row(s) (same time stamp and values; first: "
+                  f"{row_label(rows, first + 1)} repeats {row_label(rows, first)})", UserWarning, stacklevel=4)
+    return ns[keep], rows[keep], {k: v[keep] for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- assembly
@@ -429,6 +447,11 @@ def _asset_class(symbol, ns, aware, tf, name) -> tuple[str, str]:
     """(class, how it was decided) from the symbol's hint and the bars' timing (module docstring)."""
     hint = symbol_hint(symbol)
     timing = bar_timing(ns, aware, tf)
+    if hint is not None and (timing is None or (hint in timing.classes and len(timing.classes) > 1)):
+        others = "|".join(c for c in ASSET_CLASSES if c != hint)
+        warnings.warn(f"{name}: {symbol} loaded as {hint}, guessed from its name "
+                      f"({'its bars do not tell' if timing is None else timing.reason}); if it is not {hint}, pass "
+                      f"--asset-class {others} (asset_class=)", UserWarning, stacklevel=4)
     if timing is None:
         return (hint, "from its name") if hint else ("equity", "the default: neither its name nor its timing "
                                                                "names a class")
@@ -456,14 +479,32 @@ def _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, n, dropped, keep_
                     f"Fix: {fixes}")
 
 
+#: Share of zero-volume bars from which `load_bars` warns (equities and crypto).
+ZERO_VOLUME_SHARE = 0.01
+
+
+def _warn_zero_volume(volume: np.ndarray, ac: str, name: str, symbol: str) -> None:
+    """Zero volume is accepted but said: the square-root impact needs traded volume (ADV), so
+    fills whose trailing volume is 0 pay no impact (FX has no impact anyway)."""
+    zero = float(np.mean(volume == 0)) if len(volume) else 0.0
+    if ac == "fx" or zero < ZERO_VOLUME_SHARE:
+        return
+    warnings.warn(f"{name}: {symbol}: volume is 0 on {zero:.0%} of the bars; the square-root market impact needs "
+                  f"traded volume, so fills where the trailing 20-session volume is 0 pay no impact (recorded as "
+                  f"no_history): impact is off there. Give the traded volume if the source has it",
+                  UserWarning, stacklevel=4)
+
+
 def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None,
            date_format="auto") -> Bars:
     ns, aware = _timestamps(frame, cols, name, rows, date_format)
     values = _numeric(frame, cols, name, rows, lambda i: _stamp(ns[i], aware))
-    order = _sort_unique(ns, rows, name)
-    if order is not None:
-        ns, rows = ns[order], rows[order]
-        values = {k: v[order] for k, v in values.items()}
+    if len(ns) > 1 and bool((np.diff(ns) < 0).any()):
+        order = np.argsort(ns, kind="stable")
+        ns, rows, values = ns[order], rows[order], {k: v[order] for k, v in values.items()}
+        warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=3)
+    ns, rows, values = _drop_exact_duplicates(ns, rows, values, name)
+    _sort_unique(ns, rows, name)
     tf = _timeframe(ns, timeframe, name_tf, name, symbol)
     if asset_class is not None:
         ac, how = asset_class, "given"
@@ -482,6 +523,7 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
                               keep_extended=keep_extended, timeframe=tf)
     except DataError as exc:
         raise DataError(f"{name}: {symbol}: {exc}") from exc
+    _warn_zero_volume(values["volume"], ac, name, symbol)
     dropped = len(index) - len(tagged)
     _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, len(index), dropped, keep_extended)
     if dropped:

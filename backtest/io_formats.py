@@ -52,6 +52,36 @@ def file_stem(path: Path) -> str:
     return path.stem
 
 
+class RowNumbers(np.ndarray):
+    """1-based data row numbers that remember how many lines precede the first data row of
+    the file (``offset``; None for parquet files and DataFrames), so messages can give the
+    line a text editor shows (`row_label`)."""
+
+    def __new__(cls, n: int, offset: int | None):
+        obj = np.arange(1, n + 1, dtype=np.int64).view(cls)
+        obj.offset = offset
+        return obj
+
+    def __array_finalize__(self, obj) -> None:
+        self.offset = getattr(obj, "offset", None)
+
+
+def row_numbers(frame: pd.DataFrame) -> RowNumbers:
+    return RowNumbers(len(frame), frame.attrs.get("header_lines"))
+
+
+def row_label(rows, *positions: int) -> str:
+    """``line 72, data row 71`` / ``lines 3 and 4, data rows 2 and 3`` for positions into ``rows``
+    (``row 71`` alone where the source has no lines)."""
+    numbers = [int(rows[p]) for p in positions]
+    offset = getattr(rows, "offset", None)
+    plural = "s" if len(numbers) > 1 else ""
+    text = f"row{plural} {' and '.join(map(str, numbers))}"
+    if offset is None:
+        return text
+    return f"line{plural} {' and '.join(str(n + offset) for n in numbers)}, data {text}"
+
+
 def normalise_name(name: object) -> str:
     key = re.sub(r"[\s_\-.:<>]+", "", str(name).strip().lower())
     return _ALIASES.get(key, key)

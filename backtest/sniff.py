@@ -179,6 +179,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     if read_as.get("layout", "").startswith("yfinance"):
         frame = frame.rename(columns={frame.columns[0]: "Date"})
     frame.attrs["read_as"] = read_as
+    frame.attrs["header_lines"] = 0 if kwargs.get("header", 0) is None else 1 + len(kwargs.get("skiprows", ()))
     return frame
 
 

@@ -83,7 +83,9 @@ def prepare(config: RunConfig, actions_path) -> Evaluation:
         unknown = [k for k, s in enumerate(table.symbol) if str(s) not in names and str(s).upper() not in upper]
         if unknown:
             k = unknown[0]
-            raise DataError(f"{table.path}: row {table.rows[k]}: symbol {table.symbol[k]!r} is not in DATA "
+            from backtest.io_formats import row_label
+
+            raise DataError(f"{table.path}: {row_label(table.rows, k)}: symbol {table.symbol[k]!r} is not in DATA "
                             f"(symbols: {', '.join(sorted(names))}); add its bars or remove its rows")
     fingerprint = _fingerprint(config, table.sha256)
     plans = plan_symbols(config, series, fingerprint=fingerprint)

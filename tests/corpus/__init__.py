@@ -130,9 +130,9 @@ BAR_FILE_CASES: tuple[BadFile, ...] = (
     _case("nul_filled_file", "ZEROS.csv", b"\x00" * 1024, r"no data rows|only NUL bytes"),  # what a crashed write leaves
     _case("nul_row", "NULROW.csv", HEADER + "\n" + "\x00" * 5 + "\n", r"row 1.*cannot be parsed"),
     _case("mixed_time_zones", "MIXTZ.csv", edited(3, "timestamp", "2023-11-27 15:00:00"),
-          r"row 3 .* no time zone but row 1 .* has one"),
+          r"row 3 .* no time zone but .*row 1 .* has one"),
     _case("mixed_time_zones_first_naive", "MIXTZ2.csv", edited(1, "timestamp", "2023-11-27 14:30:00"),
-          r"row 1 .* no time zone but row 2 .* has one"),
+          r"row 1 .* no time zone but .*row 2 .* has one"),
     _case("newline_in_cell", "NEWLINE.csv", edited(2, "timestamp", '"2023-11-27\n14:45"'),
           r"row 2 \('2023-11-27\\n14:45'\)"),  # the newline is escaped: the error stays one line
     _case("terminal_escape_in_cell", "ESC.csv", edited(2, "high", "\x1b[2J\x1b[31m12"),
