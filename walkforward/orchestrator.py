@@ -386,6 +386,9 @@ def run(data=(), **settings) -> RunOutcome:
     data = (data,) if isinstance(data, (str, Path)) else tuple(data)
     overrides = {**settings, "data": [str(d) for d in data] or None}
     config = RunConfig.from_sources(toml, overrides)
+    from walkforward.commands.run import warn_few_folds
+
+    warn_few_folds(config)
     return run_walkforward(config, force=force, progress=progress, ledger=ledger, trials=trials)
 
 

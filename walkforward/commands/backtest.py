@@ -39,7 +39,9 @@ def _load_policy(checkpoint: str):
     from backtest.features import FeatureSchema
     from models.policy import load_policy
 
-    policy = load_policy(checkpoint)
+    from walkforward.commands.inspect import checkpoint_of
+
+    policy = load_policy(checkpoint_of(checkpoint))
     if not isinstance(policy.schema, FeatureSchema):
         raise UserError(f"walkforward backtest: checkpoint {checkpoint} was trained on a "
                         f"{type(policy.schema).__name__} (no feature formulas); only checkpoints trained on "
