@@ -125,7 +125,8 @@ def _fields(line: str, delimiter: str) -> list[str]:
 
 def _is_header(fields: list[str]) -> bool:
     """At least two fields with letters that are not numbers (an ISO date has one)."""
-    return sum(1 for f in fields if re.search(r"[A-Za-z<]", f) and not _NUMBER.match(f)) >= 2
+    words = sum(1 for f in fields if re.search(r"[A-Za-z<]", f) and not _NUMBER.match(f))
+    return words >= 2 or (len(fields) == 1 and words == 1)  # one field of words: an unknown delimiter
 
 
 def _headerless_names(fields: list[str], path: Path) -> tuple[str, ...]:
