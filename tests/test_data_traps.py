@@ -46,8 +46,7 @@ def test_zero_volume_is_said_for_equity_not_fx(tmp_path):
 def test_folds_below_min_folds_warn_before_work_and_flags_are_named(tmp_path, capsys):
     assert main(["run", "--folds", "two"]) == 2
     assert "argument --folds: expected a whole number, got 'two'" in capsys.readouterr().err
-    from walkforward.commands.run import warn_few_folds
-    from walkforward.config import RunConfig
+    from walkforward.config import RunConfig, warn_few_folds
 
     with pytest.warns(UserWarning, match="--folds 2 is below the verdict's min_folds 3: every symbol will be "
                                          "INCONCLUSIVE"):

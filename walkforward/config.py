@@ -224,6 +224,17 @@ class RunConfig:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
+def warn_few_folds(config: RunConfig) -> None:
+    """Fewer folds than the verdict's ``min_folds`` can only give INCONCLUSIVE: said once the
+    input is valid, before any training (`walkforward.orchestrator.run_walkforward`, evaluate)."""
+    if config.folds < config.verdict.min_folds:
+        import warnings
+
+        warnings.warn(f"--folds {config.folds} is below the verdict's min_folds {config.verdict.min_folds}: every "
+                      f"symbol will be INCONCLUSIVE; use --folds {config.verdict.min_folds} or more (or lower "
+                      f"[verdict] min_folds)", UserWarning, stacklevel=2)
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML run config into a dict of known top-level keys (values checked by `RunConfig`)."""
     path = Path(path)

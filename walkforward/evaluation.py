@@ -136,6 +136,9 @@ def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = F
         manifest = build_manifest(config, ev.plans, command, fingerprint=ev.fingerprint, kind="evaluate",
                                   actions=ev.source)
         store = open_run(config.out, manifest, force=force)
+    from walkforward.config import warn_few_folds
+
+    warn_few_folds(config)
     todo = [(s, p, f, h) for s, p in ev.plans.items() for f, h in zip(p.folds, p.input_hashes)]
     outcomes, pending = [], []
     for symbol, plan, fold, h in todo:

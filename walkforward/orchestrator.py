@@ -25,7 +25,7 @@ from typing import Any
 
 from backtest.errors import ConfigError
 from walkforward import faults
-from walkforward.config import RunConfig
+from walkforward.config import RunConfig, warn_few_folds
 from walkforward.fold_job import FAILED, FoldOutcome, FoldSpec, run_folds
 from walkforward.store import (
     RunStore, data_hash, discard_on_error, fold_input_hash, make_manifest, open_run, safe_name,
@@ -198,6 +198,7 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
         manifest = build_manifest(config, plans, command, fingerprint=fingerprint,
                                   base_fingerprint=config.fingerprint(), resolution=resolution.to_dict())
         store = open_run(config.out, manifest, force=force)
+        warn_few_folds(config)  # the input is valid: said before any training
         skipped, batches = _pending_work(config, store, plans, resolution, progress and config.engine == "local")
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
                              f"{len(plans)} symbol(s), {sum(len(p.folds) for p in plans.values())} fold(s), "
@@ -386,9 +387,6 @@ def run(data=(), **settings) -> RunOutcome:
     data = (data,) if isinstance(data, (str, Path)) else tuple(data)
     overrides = {**settings, "data": [str(d) for d in data] or None}
     config = RunConfig.from_sources(toml, overrides)
-    from walkforward.commands.run import warn_few_folds
-
-    warn_few_folds(config)
     return run_walkforward(config, force=force, progress=progress, ledger=ledger, trials=trials)
 
 

@@ -24,9 +24,6 @@ def run(args: argparse.Namespace) -> int:
     from walkforward.orchestrator import summary_table
 
     config = load_config(args)
-    from walkforward.commands.run import warn_few_folds
-
-    warn_few_folds(config)
     if args.out is None and default_out(args.config) is not None:
         config = dataclasses.replace(config, out=default_out(args.config))
     command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["evaluate"]))

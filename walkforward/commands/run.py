@@ -53,21 +53,10 @@ def load_config(args: argparse.Namespace):
     return config
 
 
-def warn_few_folds(config) -> None:
-    """Before any work: fewer folds than the verdict's ``min_folds`` can only give INCONCLUSIVE."""
-    if config.folds < config.verdict.min_folds:
-        import warnings
-
-        warnings.warn(f"--folds {config.folds} is below the verdict's min_folds {config.verdict.min_folds}: every "
-                      f"symbol will be INCONCLUSIVE; use --folds {config.verdict.min_folds} or more (or lower "
-                      f"[verdict] min_folds)", UserWarning, stacklevel=2)
-
-
 def run(args: argparse.Namespace) -> int:
     from walkforward.orchestrator import run_walkforward, summary_table
 
     config = load_config(args)
-    warn_few_folds(config)
     command = "walkforward " + " ".join(shlex.quote(a) for a in (args.argv or ["run"]))
     from walkforward.ledger import ledger_option
 
@@ -154,4 +143,4 @@ def register(subparsers) -> None:
     p.set_defaults(func=run, argv=None)
 
 
-__all__ = ["register", "run", "load_config", "warn_few_folds", "add_date_format_argument", "add_layout_arguments", "SAMPLE_FOLDS"]
+__all__ = ["register", "run", "load_config", "add_date_format_argument", "add_layout_arguments", "SAMPLE_FOLDS"]
