@@ -77,6 +77,8 @@ def test_positions_to_actions_reaches_the_cap_in_the_decoders_steps():
     # cap = 0.20 / (0.7 x 0.15) = 1.905 full buys: 0.75 + 0.75 + 0.5 (clipped at the cap)
     # 0.5 of the cap = 0.952: 0.75 then 0.25; 0.25 of the cap: shed 1 - 0.476/1.0 ~ 0.5
     assert got.tolist() == [HOLD, B75, B75, B50, HOLD, CLOSE, HOLD, NO_ACTION, B75, B25, S50, CLOSE]
+    # from the cap (1.905) to a quarter of it (0.476): shed 75% of the position
+    assert positions_to_actions(np.array([1.0, 1, 1, 0.25]), CLOSE_ON).tolist() == [B75, B75, B50, S75]
 
 
 def test_short_positions_need_allow_short_and_flip_through_close():
