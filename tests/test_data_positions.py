@@ -138,3 +138,16 @@ def test_notebook_dataframes_through_the_python_entry_point(tmp_path, daily):
     assert manifest["config"]["account"]["include_close_action"] is True
     again = walkforward.evaluate(signal, {"ACME": frame}, out=str(tmp_path / "ev"), ledger=False, **SETTINGS)
     assert again.resumed
+
+
+def test_cli_position_file_runs_and_says_close_is_on(tmp_path, daily, capsys):
+    path, bars = daily
+    positions = _file(tmp_path / "pos.csv", bars, "position", _signal(bars))
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(positions), str(path), "--out", str(out), "--folds", "2", "--test-size", "120",
+                 "--null-draws", "40", "--random-seeds", "8", "--no-ledger"]) == 0
+    err = capsys.readouterr().err
+    assert "include_close_action turned on" in err
+    assert "--folds 2 is below the verdict's min_folds 3" in err  # said before the folds are evaluated
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["account"]["include_close_action"] is True
