@@ -113,7 +113,7 @@ MUTATIONS: list[Mutation] = [
     M("din_short_crypto_called_fx", "backtest/data.py",
       'return BarTiming(("fx",) if span >= WEEK else ("fx", "crypto"), f"',
       'return BarTiming(("fx",), f"',
-      (CORPUS,),
+      (f"{CORPUS}::test_vendor_file[binance_klines_weekdays_1h]", CORPUS),
       "under a week of round-the-clock crypto bars (no Saturday yet) overrides the crypto name as FX"),
     M("din_name_guess_silent", "backtest/data.py",
       "if hint is not None and (timing is None or (hint in timing.classes and len(timing.classes) > 1)):",

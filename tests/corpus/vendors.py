@@ -32,6 +32,8 @@ def reference(name: str):
         return generate_fx_bars("EURUSD", "2017-06-01", "2017-06-13", timeframe="4h", seed=1)
     if name == "crypto":
         return generate_crypto_bars("BTCUSDT", "2024-01-01 00:00", "2024-01-01 02:00", timeframe="1min", seed=2)
+    if name == "crypto_weekdays":  # Monday to Wednesday, round the clock: no Saturday seen yet
+        return generate_crypto_bars("ETHUSDT", "2024-01-01", "2024-01-04", timeframe="1h", seed=5)
     if name == "equity":
         return generate_equity_bars("AAPL", "2020-01-01", "2020-03-01", timeframe="1D", seed=3)
     if name == "crypto_monthly":
@@ -39,7 +41,7 @@ def reference(name: str):
     raise KeyError(name)
 
 
-REFERENCES = ("fx", "fx_june_1_12", "crypto", "equity", "crypto_monthly")
+REFERENCES = ("fx", "fx_june_1_12", "crypto", "crypto_weekdays", "equity", "crypto_monthly")
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,9 @@ CASES: tuple[VendorCase, ...] = (
                symbol="BTCUSDT", asset_class="crypto", timeframe="1min", warns="guessed from its name"),
     VendorCase("binance_klines_headerless_us", "BTCUSDT-1m-2024-01-01.csv", _binance("crypto", False, 10**3),
                ref="crypto", symbol="BTCUSDT", asset_class="crypto", timeframe="1min", warns="guessed from its name"),
+    VendorCase("binance_klines_weekdays_1h", "ETHUSDT-1h-2024-01.csv", _binance("crypto_weekdays", True, 10**6),
+               ref="crypto_weekdays", symbol="ETHUSDT", asset_class="crypto", timeframe="1h",
+               warns="guessed from its name"),
     VendorCase("binance_monthly_1M", "BTCUSDT-1M-2019-01.csv", _binance("crypto_monthly", True, 10**6),
                ref="crypto_monthly", symbol="BTCUSDT", asset_class="crypto", timeframe="1mo",
                warns="guessed from its name"),
