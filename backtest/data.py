@@ -10,12 +10,17 @@ What is accepted (and the choices made where files are ambiguous):
   timeframe is used only when the bars are too few to measure theirs, and a token that
   disagrees with the bars' spacing is reported with a warning.
 - CSV (also gzip/zip/bz2/xz) and parquet; headers in any case and spacing; short
-  names ``o h l c v`` and ``vol`` are understood.
+  names ``o h l c v`` and ``vol`` are understood. A CSV's encoding, delimiter, decimal
+  comma and header rows are sniffed (`backtest.sniff`: MetaTrader 4/5, Stooq, yfinance,
+  Binance klines with or without a header); a file that still cannot be read is refused
+  with how it was read and the likely cause.
 - ``Adj Close``: ``close`` stays the traded price and ``Adj Close`` is ignored; it is
   used as the close only when there is no ``close`` column.
 - The time is a ``timestamp``/``datetime``/``date``/``time`` column (separate ``Date``
   and ``Time`` columns are joined), else an unnamed
-  first (index) column, else a parquet DatetimeIndex. ISO strings, M/D/Y dates and
+  first (index) column, else a parquet DatetimeIndex. ISO strings, D/M/Y or M/D/Y
+  dates (decided by the whole column; an ambiguous column is refused unless
+  ``date_format``/``dayfirst`` says which: `backtest.io_formats.date_order`) and
   epoch numbers (seconds, milliseconds, microseconds or nanoseconds, told apart by
   magnitude) are read. Epoch numbers and strings with an offset are UTC-exact;
   naive timestamps are wall time of the exchange (``calendar``'s time zone,
@@ -53,12 +58,15 @@ What is accepted (and the choices made where files are ambiguous):
   session per bar, never dropped, sessions and impact inputs in daily terms
   (`backtest.sessions`, `backtest.costs.impact_inputs`).
 
-Validation refuses, with file, row (1-based data row, header excluded) or
-timestamp, what is wrong and how to fix it: missing columns, unparsable or
-duplicate timestamps, text timestamps mixing rows with and without a time zone,
+Validation refuses, with file, line and data row (``line 72, data row 71``; the row
+alone for parquet and DataFrames) or timestamp, what is wrong and how to fix it:
+missing columns, unparsable or conflicting duplicate timestamps, text timestamps mixing rows with and without a time zone,
 NaN/infinite/non-numeric values, non-positive prices, high below low, open or
 close outside [low, high], negative volume, fewer than ``min_bars`` bars.
-Unsorted rows are sorted with a `UserWarning`; nothing else is repaired. Equity
+Unsorted rows are sorted and exact duplicate rows (same time and values) dropped, each
+with a `UserWarning`; nothing else is repaired. Zero volume on equity or crypto bars is
+warned (the square-root impact is off where volume is 0), and so is an asset class taken
+from the symbol alone. Equity
 bars outside regular hours (or daily bars on non-session dates) are dropped with a
 warning unless ``keep_extended`` (refused when they are most of the file, above).
 """
@@ -393,26 +401,20 @@ def _localise(ns: np.ndarray, tz: str, name: str, rows: np.ndarray) -> np.ndarra
     return local.tz_convert("UTC").as_unit("ns").asi8
 
 
-def _sort_unique(ns: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray | None:
-    """Permutation that sorts ``ns`` (None when sorted); refuses duplicates."""
-    order = None
-    if len(ns) > 1 and bool((np.diff(ns) < 0).any()):
-        order = np.argsort(ns, kind="stable")
-        warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=4)
-        ns, rows = ns[order], rows[order]
+def _refuse_duplicates(ns: np.ndarray, rows: np.ndarray, name: str) -> None:
+    """Sorted ``ns`` with two rows at one time stamp (that differ: exact repeats are gone) is refused."""
     dup = np.diff(ns) == 0
     if dup.any():
         i, n = _first_bad(dup)
         stamp = pd.Timestamp(int(ns[i]), unit="ns")
         raise DataError(f"{name}: {row_label(rows, i, i + 1)} have the same timestamp {stamp} "
                         f"({n} duplicate(s)); keep one bar per timestamp")
-    return order
 
 
 def _drop_exact_duplicates(ns, rows, values, name):
     """Sorted bars without repeated rows: a row equal to the one before it in time and every
     price and volume is dropped with a warning (a file exported twice into one); rows that share
-    a time stamp but differ are left for `_sort_unique` to refuse."""
+    a time stamp but differ are left for `_refuse_duplicates`."""
     same = np.diff(ns) == 0
     for v in values.values():
         same &= v[1:] == v[:-1]
@@ -504,7 +506,7 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
         ns, rows, values = ns[order], rows[order], {k: v[order] for k, v in values.items()}
         warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=3)
     ns, rows, values = _drop_exact_duplicates(ns, rows, values, name)
-    _sort_unique(ns, rows, name)
+    _refuse_duplicates(ns, rows, name)
     tf = _timeframe(ns, timeframe, name_tf, name, symbol)
     if asset_class is not None:
         ac, how = asset_class, "given"

@@ -2,7 +2,8 @@
 
 Every failure of a reader (empty file, header only, binary garbage, a corrupt
 parquet file) becomes a `DataError` naming the file, never a pandas/pyarrow
-exception. Timestamps accept ISO strings (with or without offsets), M/D/Y dates,
+exception (CSV layouts are sniffed by `backtest.sniff`). Timestamps accept ISO strings
+(with or without offsets), D/M/Y or M/D/Y dates (`date_order`), MetaTrader and Stooq dates,
 datetime columns, and epoch numbers whose unit (s, ms, us, ns) is told by their
 magnitude (whole numbers that all read as YYYYMMDD are dates); they are returned as int64 nanoseconds plus a flag saying whether the
 source carried a time zone (naive ones are localised later, once the asset class
