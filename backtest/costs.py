@@ -86,9 +86,15 @@ Sources:
 - FX spread 0.7 bp (about 0.75 pip on EUR/USD at 1.08; a pip is 0.0001): brokers publish
   EUR/USD spreads of 0.6-1 pip on standard accounts (e.g. IG's 0.6 pip minimum).
 - FX commission 0.35 bp per side: ECN accounts (IC Markets "Raw Spread", Pepperstone
-  "Razor") charge USD 3.50 per 100,000 units per side. Interactive Brokers charges 0.2 bp
-  with a USD 2 minimum per order, which dominates small orders: model it with
-  ``CommissionModel(per_notional=0.00002, per_order=2.0)``.
+  "Razor") charge USD 3.50 per 100,000 units per side, pro rata, with no minimum charge
+  per order; the defaults follow these terms, not Interactive Brokers'. Their smallest
+  order is 0.01 lot (1,000 units, about USD 1,080 of EUR/USD), above the default account's
+  largest order (BUY_75 of 1,000 equity: USD 78.75, `walkforward costs`): for FX, give an
+  ``initial_equity`` of at least about 14,000 so that orders are ones a broker fills.
+  Interactive Brokers charges 0.2 bp with a USD 2 minimum per order (about 254 bp per side
+  of a USD 79 order): its minimum applies to every order below USD 1 million, so
+  ``CommissionModel(per_notional=0.0, per_order=2.0)`` models it up to that size (the
+  model has no per-order minimum or maximum yet).
 - FX impact none: the "volume" of retail FX files is a tick count, not traded size, and
   spot FX turns over about USD 7.5 trillion a day (BIS Triennial Central Bank Survey
   2022); a retail order does not move EUR/USD.

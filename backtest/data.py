@@ -10,12 +10,17 @@ What is accepted (and the choices made where files are ambiguous):
   timeframe is used only when the bars are too few to measure theirs, and a token that
   disagrees with the bars' spacing is reported with a warning.
 - CSV (also gzip/zip/bz2/xz) and parquet; headers in any case and spacing; short
-  names ``o h l c v`` and ``vol`` are understood.
+  names ``o h l c v`` and ``vol`` are understood. A CSV's encoding, delimiter, decimal
+  comma and header rows are sniffed (`backtest.sniff`: MetaTrader 4/5, Stooq, yfinance,
+  Binance klines with or without a header); a file that still cannot be read is refused
+  with how it was read and the likely cause.
 - ``Adj Close``: ``close`` stays the traded price and ``Adj Close`` is ignored; it is
   used as the close only when there is no ``close`` column.
 - The time is a ``timestamp``/``datetime``/``date``/``time`` column (separate ``Date``
   and ``Time`` columns are joined), else an unnamed
-  first (index) column, else a parquet DatetimeIndex. ISO strings, M/D/Y dates and
+  first (index) column, else a parquet DatetimeIndex. ISO strings, D/M/Y or M/D/Y
+  dates (decided by the whole column; an ambiguous column is refused unless
+  ``date_format``/``dayfirst`` says which: `backtest.io_formats.date_order`) and
   epoch numbers (seconds, milliseconds, microseconds or nanoseconds, told apart by
   magnitude) are read. Epoch numbers and strings with an offset are UTC-exact;
   naive timestamps are wall time of the exchange (``calendar``'s time zone,
@@ -29,6 +34,7 @@ What is accepted (and the choices made where files are ambiguous):
   * intraday bars over at least a day, at least 10% of them between 00:00 and 04:00 New
     York time (no US exchange session of any kind trades then) and under 5% on
     Saturdays: 24/5, fx (also futures that trade nearly round the clock, e.g. ``ES_H1``);
+    over less than a week (no Saturday seen) crypto is allowed too (a crypto name wins);
   * daily bars over at least two weeks, at least 5% on Sundays and under 5% on
     Saturdays: fx;
   * no weekend bars (and, intraday, none of those night bars) over at least a week
@@ -52,12 +58,15 @@ What is accepted (and the choices made where files are ambiguous):
   session per bar, never dropped, sessions and impact inputs in daily terms
   (`backtest.sessions`, `backtest.costs.impact_inputs`).
 
-Validation refuses, with file, row (1-based data row, header excluded) or
-timestamp, what is wrong and how to fix it: missing columns, unparsable or
-duplicate timestamps, text timestamps mixing rows with and without a time zone,
+Validation refuses, with file, line and data row (``line 72, data row 71``; the row
+alone for parquet and DataFrames) or timestamp, what is wrong and how to fix it:
+missing columns, unparsable or conflicting duplicate timestamps, text timestamps mixing rows with and without a time zone,
 NaN/infinite/non-numeric values, non-positive prices, high below low, open or
 close outside [low, high], negative volume, fewer than ``min_bars`` bars.
-Unsorted rows are sorted with a `UserWarning`; nothing else is repaired. Equity
+Unsorted rows are sorted and exact duplicate rows (same time and values) dropped, each
+with a `UserWarning`; nothing else is repaired. Zero volume on equity or crypto bars is
+warned (the square-root impact is off where volume is 0), and so is an asset class taken
+from the symbol alone. Equity
 bars outside regular hours (or daily bars on non-session dates) are dropped with a
 warning unless ``keep_extended`` (refused when they are most of the file, above).
 """
@@ -78,14 +87,18 @@ from backtest.errors import DataError
 from backtest.io_formats import (
     TIME_NAMES,
     UNNAMED_NAMES,
+    check_date_format,
     file_stem,
     is_bar_file,
     mixed_zone_rows,
     normalise_name,
     parse_timestamps,
     read_table,
+    row_label,
+    row_numbers,
 )
 from backtest.resample import resample as resample_bars
+from backtest.sniff import describe, likely_cause
 from backtest.sessions import calendar_sessions, tag_sessions
 from backtest.timeframes import DAY, MONTH, QUARTER, WEEK, is_coarse, parse_timeframe_arg, split_symbol
 
@@ -174,8 +187,8 @@ def bar_timing(ns: np.ndarray, aware: bool, timeframe: pd.Timedelta | None) -> B
         return BarTiming(("equity", "fx"), f"its daily bars over {span.days} days skip weekends: it does not "
                                            f"trade 24/7")
     night = float(np.mean(np.asarray(idx.hour) < 4))
-    if night >= NIGHT_SHARE and span >= DAY:
-        return BarTiming(("fx",), f"{night:.0%} of its bars fall between 00:00 and 04:00 New York time, when no US "
+    if night >= NIGHT_SHARE and span >= DAY:  # under a week without a Saturday proves no 24/5 against 24/7
+        return BarTiming(("fx",) if span >= WEEK else ("fx", "crypto"), f"{night:.0%} of its bars fall between 00:00 and 04:00 New York time, when no US "
                                   f"exchange session trades, and almost none on Saturdays: it trades 24/5")
     if span >= WEEK:
         return BarTiming(("equity", "fx"), f"over {span.days} days none of its bars fall on Saturdays or between "
@@ -248,14 +261,18 @@ def _columns(raw: pd.DataFrame, name: str) -> dict[str, str]:
         time_col = raw.columns[0]
     if "close" not in mapping and "adj_close" in mapping:
         mapping["close"] = mapping["adj_close"]
+    if "volume" not in mapping and "tickvol" in mapping:  # MetaTrader exports with tick volume only
+        mapping["volume"] = mapping["tickvol"]
     missing = [c for c in PRICE_COLUMNS if c not in mapping]
     if time_col is None:
         missing.insert(0, "timestamp")
     if missing:
+        how = describe(raw)
         raise DataError(
-            f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, raw.columns))}); "
+            f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, raw.columns))}"
+            f"{'; ' + how if how else ''}); "
             f"a bar file needs a date/timestamp column and open, high, low, close, volume "
-            f"(data without volume: add a volume column of 0)"
+            f"(data without volume: add a volume column of 0){likely_cause(list(map(str, raw.columns)))}"
         )
     out = {c: mapping[c] for c in PRICE_COLUMNS}
     out["timestamp"] = time_col
@@ -269,8 +286,9 @@ def _join_date_time(raw: pd.DataFrame) -> pd.DataFrame:
     keys = {normalise_name(c): c for c in raw.columns}
     if "date" not in keys or "time" not in keys or "timestamp" in keys or "datetime" in keys:
         return raw
-    date, time = raw[keys["date"]], raw[keys["time"]]
-    joined = date.astype("string").str.strip() + " " + time.astype("string").str.strip()
+    date, time = raw[keys["date"]], raw[keys["time"]].astype("string").str.strip()
+    time = time.where(~time.str.fullmatch(r"\d{1,6}").fillna(False), time.str.zfill(6))  # Stooq: 0 = 000000
+    joined = date.astype("string").str.strip() + " " + time
     return raw.drop(columns=[keys["date"], keys["time"]]).assign(timestamp=joined)
 
 
@@ -278,7 +296,7 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
     """[(symbol, frame, 1-based data rows)] for one table (long or single-symbol)."""
     raw = _join_date_time(raw)
     cols = _columns(raw, name)
-    rows = np.arange(1, len(raw) + 1)
+    rows = row_numbers(raw)
     if "symbol" not in cols:
         if symbol is not None and many and symbol.upper() not in {default_symbol.upper(), (stem or "").upper()}:
             return []  # several sources: ``symbol`` picks the file named after it
@@ -286,8 +304,8 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
     sym = raw[cols["symbol"]].astype("string").str.strip()
     codes, names = pd.factorize(sym.mask(sym == ""))
     if (codes < 0).any():
-        row = int(rows[np.flatnonzero(codes < 0)[0]])
-        raise DataError(f"{name}: row {row}: symbol is empty; fill the {cols['symbol']!r} column on every row")
+        row = row_label(rows, int(np.flatnonzero(codes < 0)[0]))
+        raise DataError(f"{name}: {row}: symbol is empty; fill the {cols['symbol']!r} column on every row")
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     out = []
@@ -304,7 +322,7 @@ def _split(raw: pd.DataFrame, name: str, default_symbol: str, symbol: str | None
 
 def _where(name: str, rows: np.ndarray, ts_text, i: int) -> str:
     stamp = f" ({ts_text(i)})" if ts_text is not None else ""
-    return f"{name}: row {int(rows[i])}{stamp}"
+    return f"{name}: {row_label(rows, i)}{stamp}"
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, int]:
@@ -353,18 +371,22 @@ def _check_prices(v: dict[str, np.ndarray], name: str, rows: np.ndarray, ts_text
             raise DataError(f"{_where(name, rows, ts_text, i)} {what} ({vals}; {n} such row(s)); {fix}")
 
 
-def _timestamps(frame, cols, name, rows):
+def _timestamps(frame, cols, name, rows, date_format="auto"):
     mixed = mixed_zone_rows(frame[cols["timestamp"]])
     if mixed is not None:
         (i, j), column = mixed, frame[cols["timestamp"]]
-        raise DataError(f"{name}: row {int(rows[i])} ({column.iloc[i]!r}) has no time zone but row {int(rows[j])} "
+        raise DataError(f"{name}: {row_label(rows, i)} ({column.iloc[i]!r}) has no time zone but {row_label(rows, j)} "
                         f"({column.iloc[j]!r}) has one; give every timestamp an offset (e.g. +00:00) or none")
-    ns, aware, bad = parse_timestamps(frame[cols["timestamp"]])
+    try:
+        ns, aware, bad = parse_timestamps(frame[cols["timestamp"]], date_format)
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from exc
     if bad.any():
         i, n = _first_bad(bad)
         value = frame[cols["timestamp"]].iloc[i]
         raise DataError(f"{_where(name, rows, None, i)}: timestamp {value!r} cannot be parsed or is out of range ({n} such row(s)); "
-                        f"use ISO 8601 (2023-11-24 14:30:00), M/D/Y dates or epoch seconds/milliseconds")
+                        f"use ISO 8601 (2023-11-24 14:30:00), D/M/Y or M/D/Y dates or epoch seconds/milliseconds, "
+                        f"or give the format: --date-format '%d.%m.%Y %H:%M' (date_format=)")
     return ns, aware
 
 
@@ -374,25 +396,35 @@ def _localise(ns: np.ndarray, tz: str, name: str, rows: np.ndarray) -> np.ndarra
     bad = np.asarray(local.isna())
     if bad.any():
         i, n = _first_bad(bad)
-        raise DataError(f"{name}: row {int(rows[i])}: naive timestamp {idx[i]} does not exist or is ambiguous in {tz} "
+        raise DataError(f"{name}: {row_label(rows, i)}: naive timestamp {idx[i]} does not exist or is ambiguous in {tz} "
                         f"(daylight-saving change; {n} such row(s)); give timestamps in UTC or with an offset")
     return local.tz_convert("UTC").as_unit("ns").asi8
 
 
-def _sort_unique(ns: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray | None:
-    """Permutation that sorts ``ns`` (None when sorted); refuses duplicates."""
-    order = None
-    if len(ns) > 1 and bool((np.diff(ns) < 0).any()):
-        order = np.argsort(ns, kind="stable")
-        warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=4)
-        ns, rows = ns[order], rows[order]
+def _refuse_duplicates(ns: np.ndarray, rows: np.ndarray, name: str) -> None:
+    """Sorted ``ns`` with two rows at one time stamp (that differ: exact repeats are gone) is refused."""
     dup = np.diff(ns) == 0
     if dup.any():
         i, n = _first_bad(dup)
         stamp = pd.Timestamp(int(ns[i]), unit="ns")
-        raise DataError(f"{name}: rows {int(rows[i])} and {int(rows[i + 1])} have the same timestamp {stamp} "
+        raise DataError(f"{name}: {row_label(rows, i, i + 1)} have the same timestamp {stamp} "
                         f"({n} duplicate(s)); keep one bar per timestamp")
-    return order
+
+
+def _drop_exact_duplicates(ns, rows, values, name):
+    """Sorted bars without repeated rows: a row equal to the one before it in time and every
+    price and volume is dropped with a warning (a file exported twice into one); rows that share
+    a time stamp but differ are left for `_refuse_duplicates`."""
+    same = np.diff(ns) == 0
+    for v in values.values():
+        same &= v[1:] == v[:-1]
+    if not same.any():
+        return ns, rows, values
+    first = int(np.flatnonzero(same)[0])
+    keep = np.r_[True, ~same]
+    warnings.warn(f"{name}: dropped {int(same.sum())} exact duplicate row(s) (same time stamp and values; first: "
+                  f"{row_label(rows, first + 1)} repeats {row_label(rows, first)})", UserWarning, stacklevel=4)
+    return ns[keep], rows[keep], {k: v[keep] for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- assembly
@@ -417,6 +449,11 @@ def _asset_class(symbol, ns, aware, tf, name) -> tuple[str, str]:
     """(class, how it was decided) from the symbol's hint and the bars' timing (module docstring)."""
     hint = symbol_hint(symbol)
     timing = bar_timing(ns, aware, tf)
+    if hint is not None and (timing is None or (hint in timing.classes and len(timing.classes) > 1)):
+        others = "|".join(c for c in ASSET_CLASSES if c != hint)
+        warnings.warn(f"{name}: {symbol} loaded as {hint}, guessed from its name "
+                      f"({'its bars do not tell' if timing is None else timing.reason}); if it is not {hint}, pass "
+                      f"--asset-class {others} (asset_class=)", UserWarning, stacklevel=4)
     if timing is None:
         return (hint, "from its name") if hint else ("equity", "the default: neither its name nor its timing "
                                                                "names a class")
@@ -444,13 +481,32 @@ def _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, n, dropped, keep_
                     f"Fix: {fixes}")
 
 
-def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None) -> Bars:
-    ns, aware = _timestamps(frame, cols, name, rows)
+#: Share of zero-volume bars from which `load_bars` warns (equities and crypto).
+ZERO_VOLUME_SHARE = 0.01
+
+
+def _warn_zero_volume(volume: np.ndarray, ac: str, name: str, symbol: str) -> None:
+    """Zero volume is accepted but said: the square-root impact needs traded volume (ADV), so
+    fills whose trailing volume is 0 pay no impact (FX has no impact anyway)."""
+    zero = float(np.mean(volume == 0)) if len(volume) else 0.0
+    if ac == "fx" or zero < ZERO_VOLUME_SHARE:
+        return
+    warnings.warn(f"{name}: {symbol}: volume is 0 on {zero:.0%} of the bars; the square-root market impact needs "
+                  f"traded volume, so fills where the trailing 20-session volume is 0 pay no impact (recorded as "
+                  f"no_history): impact is off there. Give the traded volume if the source has it",
+                  UserWarning, stacklevel=4)
+
+
+def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended, name_tf=None,
+           date_format="auto") -> Bars:
+    ns, aware = _timestamps(frame, cols, name, rows, date_format)
     values = _numeric(frame, cols, name, rows, lambda i: _stamp(ns[i], aware))
-    order = _sort_unique(ns, rows, name)
-    if order is not None:
-        ns, rows = ns[order], rows[order]
-        values = {k: v[order] for k, v in values.items()}
+    if len(ns) > 1 and bool((np.diff(ns) < 0).any()):
+        order = np.argsort(ns, kind="stable")
+        ns, rows, values = ns[order], rows[order], {k: v[order] for k, v in values.items()}
+        warnings.warn(f"{name}: rows are not in time order; sorted them by timestamp", UserWarning, stacklevel=3)
+    ns, rows, values = _drop_exact_duplicates(ns, rows, values, name)
+    _refuse_duplicates(ns, rows, name)
     tf = _timeframe(ns, timeframe, name_tf, name, symbol)
     if asset_class is not None:
         ac, how = asset_class, "given"
@@ -469,6 +525,7 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
                               keep_extended=keep_extended, timeframe=tf)
     except DataError as exc:
         raise DataError(f"{name}: {symbol}: {exc}") from exc
+    _warn_zero_volume(values["volume"], ac, name, symbol)
     dropped = len(index) - len(tagged)
     _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, len(index), dropped, keep_extended)
     if dropped:
@@ -489,12 +546,21 @@ def load_bars(
     keep_extended: bool = False,
     resample: str | pd.Timedelta | None = None,
     min_bars: int = 2,
+    date_format: str = "auto",
+    dayfirst: bool | None = None,
 ) -> list[Bars]:
     """Load, validate and session-tag bars: one `Bars` per symbol, in file order.
 
     See the module docstring for accepted layouts and conventions; every problem with
-    the input raises `DataError`.
+    the input raises `DataError`. ``date_format``: ``auto`` (D/M/Y or M/D/Y decided by the
+    whole column, an ambiguous one refused), ``dayfirst``, ``monthfirst`` or a strptime
+    format; ``dayfirst=True/False`` is short for the first two.
     """
+    if dayfirst is not None:
+        if date_format not in ("auto", "dayfirst" if dayfirst else "monthfirst"):
+            raise DataError(f"dayfirst={dayfirst!r} contradicts date_format={date_format!r}; give one of them")
+        date_format = "dayfirst" if dayfirst else "monthfirst"
+    date_format = check_date_format(date_format)
     if asset_class is not None and asset_class not in ASSET_CLASSES:
         raise DataError(f"asset_class must be one of {ASSET_CLASSES} or None (auto), got {asset_class!r}")
     if timeframe is not None:
@@ -522,7 +588,7 @@ def load_bars(
                                 f"(load files of other timeframes separately)")
             seen[sym] = name
             bars = _build(sym, frame, rows, cols, name, asset_class, timeframe, calendar, keep_extended,
-                          name_tf if "symbol" not in cols else None)
+                          name_tf if "symbol" not in cols else None, date_format)
             if resample is not None:
                 bars = resample_bars(bars, resample)
             if len(bars) < int(min_bars):

@@ -2,7 +2,8 @@
 
 Every failure of a reader (empty file, header only, binary garbage, a corrupt
 parquet file) becomes a `DataError` naming the file, never a pandas/pyarrow
-exception. Timestamps accept ISO strings (with or without offsets), M/D/Y dates,
+exception (CSV layouts are sniffed by `backtest.sniff`). Timestamps accept ISO strings
+(with or without offsets), D/M/Y or M/D/Y dates (`date_order`), MetaTrader and Stooq dates,
 datetime columns, and epoch numbers whose unit (s, ms, us, ns) is told by their
 magnitude (whole numbers that all read as YYYYMMDD are dates); they are returned as int64 nanoseconds plus a flag saying whether the
 source carried a time zone (naive ones are localised later, once the asset class
@@ -28,12 +29,15 @@ UNNAMED_NAMES = ("", "unnamed0", "index", "indexlevel0")
 _ALIASES = {
     "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vol": "volume",
     "adjclose": "adj_close", "adjustedclose": "adj_close", "closeadj": "adj_close",
-    "ticker": "symbol", "sym": "symbol", "instrument": "symbol",
+    "ticker": "symbol", "sym": "symbol", "instrument": "symbol", "tickvolume": "tickvol",
 }
 _NS_MIN_TIME, _NS_MAX_TIME = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-04-01")
-_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
-_OTHER_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%y",
-                  "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
+#: An offset after a time of day (a date alone such as 01-02-2020 ends in digits, not an offset).
+_OFFSET_RE = r":\d\d(?:\.\d+)?\s*(?:Z|[+-]\d\d:?\d\d)$"
+_OFFSET = re.compile(_OFFSET_RE)
+_OTHER_FORMATS = ("%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+                  "%Y.%m.%d", "%Y.%m.%d %H:%M", "%Y.%m.%d %H:%M:%S",  # MetaTrader
+                  "%Y%m%d %H%M%S", "%Y%m%d %H:%M:%S", "%Y%m%d %H:%M")  # Stooq, compact dates
 
 
 def is_bar_file(path: Path) -> bool:
@@ -49,8 +53,38 @@ def file_stem(path: Path) -> str:
     return path.stem
 
 
+class RowNumbers(np.ndarray):
+    """1-based data row numbers that remember how many lines precede the first data row of
+    the file (``offset``; None for parquet files and DataFrames), so messages can give the
+    line a text editor shows (`row_label`)."""
+
+    def __new__(cls, n: int, offset: int | None):
+        obj = np.arange(1, n + 1, dtype=np.int64).view(cls)
+        obj.offset = offset
+        return obj
+
+    def __array_finalize__(self, obj) -> None:
+        self.offset = getattr(obj, "offset", None)
+
+
+def row_numbers(frame: pd.DataFrame) -> RowNumbers:
+    return RowNumbers(len(frame), frame.attrs.get("header_lines"))
+
+
+def row_label(rows, *positions: int) -> str:
+    """``line 72, data row 71`` / ``lines 3 and 4, data rows 2 and 3`` for positions into ``rows``
+    (``row 71`` alone where the source has no lines)."""
+    numbers = [int(rows[p]) for p in positions]
+    offset = getattr(rows, "offset", None)
+    plural = "s" if len(numbers) > 1 else ""
+    text = f"row{plural} {' and '.join(map(str, numbers))}"
+    if offset is None:
+        return text
+    return f"line{plural} {' and '.join(str(n + offset) for n in numbers)}, data {text}"
+
+
 def normalise_name(name: object) -> str:
-    key = re.sub(r"[\s_\-.:]+", "", str(name).strip().lower())
+    key = re.sub(r"[\s_\-.:<>]+", "", str(name).strip().lower())
     return _ALIASES.get(key, key)
 
 
@@ -67,7 +101,9 @@ def read_table(path: Path) -> pd.DataFrame:
             if not isinstance(frame.index, pd.RangeIndex):
                 frame = frame.reset_index()
         else:
-            frame = pd.read_csv(path, skipinitialspace=True)
+            from backtest.sniff import read_csv
+
+            frame = read_csv(path)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - every reader failure is the user's file
@@ -92,12 +128,73 @@ def _epoch_ns(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _strings_to_datetime(text: pd.Series) -> pd.Series:
+#: ``date_format`` values besides an explicit strptime format (one holding ``%``).
+DATE_ORDERS = ("auto", "dayfirst", "monthfirst")
+_NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{2}|\d{4})(?:[ T]+(.*))?$"
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M", "T%H:%M:%S")
+
+
+def check_date_format(value) -> str:
+    """``date_format`` as given (``auto``, ``dayfirst``, ``monthfirst`` or a strptime format with
+    ``%``), or `DataError` naming the fix."""
+    if value is None:
+        return "auto"
+    if isinstance(value, str) and (value in DATE_ORDERS or "%" in value):
+        return value
+    raise DataError(f"date_format {value!r} is unknown; use auto, dayfirst (31/12/2024), monthfirst (12/31/2024) "
+                    f"or a strptime format such as '%d.%m.%Y %H:%M'")
+
+
+def date_order(text: pd.Series, date_format: str = "auto") -> str | None:
+    """``dayfirst``/``monthfirst`` for a column of D/M/Y or M/D/Y dates, decided by the whole
+    column: a first field above 12 anywhere means day-first, a second field above 12 means
+    month-first. None when the column is not of that shape. A column where both readings are
+    valid and differ (every day <= 12) is refused unless ``date_format`` says which, never
+    guessed; so is one that contradicts a given order."""
+    parts = text.dropna().str.extract(_NUMERIC_DATE)
+    if len(parts) == 0 or parts[0].isna().any():
+        return None
+    first, second = parts[0].astype(int).to_numpy(), parts[2].astype(int).to_numpy()
+    day_ok, month_ok = bool((second <= 12).all()), bool((first <= 12).all())
+    if date_format in ("dayfirst", "monthfirst"):
+        if not (day_ok if date_format == "dayfirst" else month_ok):
+            k = int(np.flatnonzero((second if date_format == "dayfirst" else first) > 12)[0])
+            raise DataError(f"date_format={date_format} but {text.dropna().iloc[k]!r} "
+                            f"has a month above 12 in that reading; the dates are "
+                            f"{'month' if date_format == 'dayfirst' else 'day'}-first: pass --date-format "
+                            f"{'monthfirst' if date_format == 'dayfirst' else 'dayfirst'}")
+        return date_format
+    if day_ok and month_ok and bool((first != second).any()):
+        k = int(np.flatnonzero(first != second)[0])
+        sample = text.dropna().iloc[k]
+        raise DataError(f"dates like {sample!r} can be read day-first or month-first (no day above 12 in the whole "
+                        f"column tells which); pass --date-format dayfirst or monthfirst (TOML date_format = "
+                        f"\"dayfirst\", Python date_format=\"dayfirst\")")
+    if day_ok and not month_ok:
+        return "dayfirst"
+    return "monthfirst" if month_ok else None
+
+
+def _order_formats(text: pd.Series, order: str) -> tuple[str, ...]:
+    """strptime formats for D/M/Y (or M/D/Y) text with its separator and year width."""
+    parts = text.dropna().str.extract(_NUMERIC_DATE)
+    sep = str(parts[1].iloc[0])
+    year = "%Y" if len(str(parts[3].iloc[0])) == 4 else "%y"
+    date = f"%d{sep}%m{sep}{year}" if order == "dayfirst" else f"%m{sep}%d{sep}{year}"
+    return tuple(date + t for t in _TIMES)
+
+
+def _strings_to_datetime(text: pd.Series, date_format: str = "auto") -> pd.Series:
     text = text.str.replace(r"\s*(?:UTC|GMT)$", "+00:00", regex=True, case=False)
     first = text.dropna()
     aware = bool(len(first)) and bool(_OFFSET.search(str(first.iloc[0]).strip()))
+    if "%" in date_format:
+        formats: tuple[str, ...] = (date_format,)
+    else:
+        order = date_order(text, date_format)
+        formats = _order_formats(text, order) if order else ("ISO8601",) + _OTHER_FORMATS
     best, best_bad = None, None
-    for fmt in ("ISO8601",) + _OTHER_FORMATS:  # no "mixed": it reads words like "now"
+    for fmt in formats:  # no "mixed": it reads words like "now"
         try:
             parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=aware)
         except (ValueError, TypeError, OverflowError):
@@ -107,6 +204,8 @@ def _strings_to_datetime(text: pd.Series) -> pd.Series:
             best, best_bad = parsed, bad
         if bad == 0:
             break
+    if best is None:
+        raise DataError(f"date_format {date_format!r} is not a valid strptime format; e.g. '%d.%m.%Y %H:%M'")
     return best
 
 
@@ -122,7 +221,7 @@ def mixed_zone_rows(column: pd.Series) -> tuple[int, int] | None:
 
     text = pc.utf8_trim_whitespace(pa.array(column.astype("string"), type=pa.string(), from_pandas=True))
     text = pc.replace_substring_regex(text, r"(?i)\s*(?:UTC|GMT)$", "+00:00")
-    zoned = pc.match_substring_regex(text, r"(?:Z|[+-]\d\d:?\d\d)$").to_numpy(zero_copy_only=False)
+    zoned = pc.match_substring_regex(text, _OFFSET_RE).to_numpy(zero_copy_only=False)
     datelike = pc.fill_null(pc.match_substring_regex(text, r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"), False)
     zoned = np.where(datelike.to_numpy(zero_copy_only=False), zoned, None)  # unparsable text: the parser's case
     has, lacks = zoned == True, zoned == False  # noqa: E712 - element-wise; None marks empty cells
@@ -147,9 +246,10 @@ def _numeric_times(values: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
     return ns, True, ns == np.iinfo(np.int64).min
 
 
-def parse_timestamps(column: pd.Series) -> tuple[np.ndarray, bool, np.ndarray]:
+def parse_timestamps(column: pd.Series, date_format: str = "auto") -> tuple[np.ndarray, bool, np.ndarray]:
     """``(ns, aware, bad)``: int64 ns (UTC when aware, wall time when naive), whether the
-    source had a time zone, and a mask of rows that could not be parsed."""
+    source had a time zone, and a mask of rows that could not be parsed. ``date_format``:
+    `check_date_format`; D/M/Y against M/D/Y is decided by `date_order`."""
     values = column
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         parsed, aware = values.dt.tz_convert("UTC"), True
@@ -163,7 +263,7 @@ def parse_timestamps(column: pd.Series) -> tuple[np.ndarray, bool, np.ndarray]:
         numeric = pd.to_numeric(text, errors="coerce")
         if numeric.notna().all() and len(text):
             return _numeric_times(numeric.to_numpy(dtype=np.float64))
-        parsed = _strings_to_datetime(text)
+        parsed = _strings_to_datetime(text, check_date_format(date_format))
         aware = isinstance(parsed.dtype, pd.DatetimeTZDtype)
         if aware:
             parsed = parsed.dt.tz_convert("UTC")

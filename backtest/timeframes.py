@@ -114,8 +114,23 @@ def parse_timeframe_arg(text: object) -> pd.Timedelta:
     return tf
 
 
+_BINANCE_NAME = re.compile(r"^([A-Za-z0-9]+)-(\w+)-(\d{4}-\d{2}(?:-\d{2})?)$")
+_MT4_NAME = re.compile(r"^([A-Za-z]{6})(1|5|15|30|60|240|1440|10080|43200)$")
+
+
 def split_symbol(stem: str) -> tuple[str, pd.Timedelta | None]:
-    """``(symbol, timeframe)`` of a file stem with a trailing timeframe token, else ``(stem, None)``."""
+    """``(symbol, timeframe)`` of a file stem with a trailing timeframe token, else ``(stem, None)``.
+
+    Also Binance's data-dump names ``BTCUSDT-1m-2024-01(-15)`` (symbol, interval, month or day;
+    ``1m`` a minute, ``1M`` a month) and MetaTrader 4's ``EURUSD60`` (a six-letter pair and the
+    period in minutes: 1, 5, 15, 30, 60, 240, 1440, 10080, 43200)."""
+    m = _BINANCE_NAME.match(stem)
+    if m and parse_timeframe(m.group(2)) is not None:
+        return m.group(1), parse_timeframe(m.group(2))
+    m = _MT4_NAME.match(stem)
+    if m:
+        minutes = int(m.group(2))
+        return m.group(1), (MONTH if minutes == 43200 else pd.Timedelta(minutes=minutes))
     m = re.match(r"^(.*[^_\-])[_\-]+([^_\-]+)$", stem)
     if m is None:
         return stem, None

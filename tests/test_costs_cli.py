@@ -48,8 +48,9 @@ def test_round_trips_run_the_simulator_with_the_given_friction():
 def test_cli_table_and_json(capsys):
     assert main(["costs", "--asset-class", "fx,equity", "--timeframe", "1h,1mo", "--round-trips", "10"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("default round-trip cost of a 100 order") and len(out) == 2 + 4
-    assert [line.split()[:2] for line in out[2:]] == [["fx", "1h"], ["fx", "1mo"], ["equity", "1h"], ["equity", "1mo"]]
+    assert out[0].startswith("default round-trip cost of a 78.75 order") and len(out) == 3 + 4
+    assert "default account's largest order, BUY_75: equity 1,000 x" in out[1]
+    assert [line.split()[:2] for line in out[3:]] == [["fx", "1h"], ["fx", "1mo"], ["equity", "1h"], ["equity", "1mo"]]
     assert main(["costs", "--asset-class", "crypto", "--timeframe", "1W", "--notional", "250", "--json",
                  "--round-trips", "10"]) == 0
     doc = json.loads(capsys.readouterr().out)

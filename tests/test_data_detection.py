@@ -31,6 +31,7 @@ def _write(bars, path, naive=False):
 def _load_quiet(path, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no drop, no conflict, no timeframe warning
+        warnings.filterwarnings("ignore", message=".*guessed from its name")  # the name-only notice (issue 25)
         return load_bars(path, **kw)
 
 

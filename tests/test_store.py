@@ -191,7 +191,7 @@ def test_open_run_new_resume_mismatch_force(tmp_path):
     again = open_run(out, _manifest())  # same config and data: resume
     assert again.resumed and again.completed_folds()["AAPL"][0]["test"]["pf"] == 2.0
 
-    with pytest.raises(ConfigError, match="different config; use --force .* or a new --out"):
+    with pytest.raises(ConfigError, match=r"different config \(seed 0 -> 1\); use --force .* or a new --out"):
         open_run(out, _manifest(seed=1))
     with pytest.raises(ConfigError, match="different data"):
         open_run(out, _manifest(data_seed=1))

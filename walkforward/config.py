@@ -59,7 +59,8 @@ MAX_FOLDS = 1000
 #: Fields that change how a run is executed or shown, never its fold results. The verdict
 #: thresholds are applied when the summary is built (new ones need no retraining); the device
 #: is part of the training resolution (`walkforward.training`), which is fingerprinted itself.
-NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device")
+NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "ray_address", "verdict", "device",
+                     "date_format")
 #: Settings that change a run's evidence but never its returns: not part of a trial's identity in
 #: the research ledger (`RunConfig.trial_fingerprint`; re-evaluating with more null draws is no
 #: new configuration).
@@ -87,6 +88,7 @@ class RunConfig:
     symbols: tuple[str, ...] | None = None  # symbols to run; None: every symbol in the data
     asset_class: str = "auto"  # auto (from the data/symbol) or force equity|crypto|fx
     keep_extended: bool = False  # keep equity bars outside regular sessions (pre/after market)
+    date_format: str = "auto"  # auto (D/M/Y vs M/D/Y from the whole column), dayfirst, monthfirst or a strptime format
     device: str = "auto"  # auto (CUDA when available), cpu or cuda
     engine: str = "local"  # local (sequential), processes (local pool) or ray (cluster)
     n_workers: int = 1  # worker processes for engine=processes
@@ -140,6 +142,13 @@ class RunConfig:
                 object.__setattr__(self, name, value)
             if isinstance(value, int) and value < 1:
                 raise ConfigError(f'{name}={value!r} must be a positive number of bars or a duration like "90D"')
+        from backtest.errors import DataError
+        from backtest.io_formats import check_date_format
+
+        try:
+            check_date_format(self.date_format)
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
         if self.quiet and self.verbose:
             raise ConfigError("quiet=True and verbose=True contradict each other; pick one of -q / -v")
         if not self.out:
@@ -225,6 +234,17 @@ class RunConfig:
         payload = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS + NON_TRIAL_FIELDS}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def warn_few_folds(config: RunConfig) -> None:
+    """Fewer folds than the verdict's ``min_folds`` can only give INCONCLUSIVE: said once the
+    input is valid, before any training (`walkforward.orchestrator.run_walkforward`, evaluate)."""
+    if config.folds < config.verdict.min_folds:
+        import warnings
+
+        warnings.warn(f"--folds {config.folds} is below the verdict's min_folds {config.verdict.min_folds}: every "
+                      f"symbol will be INCONCLUSIVE; use --folds {config.verdict.min_folds} or more (or lower "
+                      f"[verdict] min_folds)", UserWarning, stacklevel=2)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

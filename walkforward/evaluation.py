@@ -9,8 +9,10 @@ run directory and HTML. Only training is missing: a fold's ``result.json`` has n
 log and no checkpoint.
 
 Bad input (a row naming no bar, an unknown action, a test bar without an action) is refused
-before the run directory is created. Python: `evaluate(actions_path, data, **settings)`
-(files, as the CLI) or `evaluate_arrays(bars, actions, config)` (arrays, nothing written).
+before the run directory is created. Python: `evaluate(actions, data, **settings)` (files,
+DataFrames or Series, as the CLI) or `evaluate_arrays(bars, actions, config)` (in memory,
+nothing written). A ``position`` file's targets become actions per test segment
+(`backtest.actions_file.segment_actions`, each segment starting flat).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Evaluation:
     actions: dict  # symbol -> int64 [n_bars] (backtest.actions_file.NO_ACTION outside the file)
     fingerprint: str  # the config's fingerprint with the actions mixed in
     source: dict  # {"path", "sha256"} of the actions file
+    config: RunConfig  # the run's config (a position file turns on the CLOSE action: `for_positions`)
 
 
 def _fingerprint(config: RunConfig, actions_sha256: str) -> str:
@@ -49,13 +52,28 @@ def _meanings(config: RunConfig) -> tuple[str, ...]:
     return config.account.action_space.meanings
 
 
-def prepare(config: RunConfig, actions_path: str | Path) -> Evaluation:
-    """Load the data and the actions file, lay out the folds and check that every test bar
-    has a decision; raises `UserError` naming the first problem, writes nothing."""
-    from backtest.actions_file import actions_for, check_covered, read_actions
+def for_positions(config: RunConfig, kind: str) -> RunConfig:
+    """The config an actions table of ``kind`` is judged under: a position file needs the CLOSE
+    action (a target of 0 exits in one order), so it is turned on, with a notice."""
+    if kind != "position" or config.account.include_close_action:
+        return config
+    import dataclasses
+    import warnings
 
+    warnings.warn("a position file: [account] include_close_action turned on, so a target of 0 exits in one order",
+                  UserWarning, stacklevel=3)
+    return dataclasses.replace(config, account=dataclasses.replace(config.account, include_close_action=True))
+
+
+def prepare(config: RunConfig, actions_path) -> Evaluation:
+    """Load the data and the actions (a file, DataFrame or Series), lay out the folds and check
+    that every test bar has a decision; raises `UserError` naming the first problem, writes
+    nothing."""
+    from backtest.actions_file import check_covered, read_actions, segment_actions
+
+    table = read_actions(actions_path, config.date_format)
+    config = for_positions(config, table.kind)
     series = load_series(config)
-    table = read_actions(actions_path)
     names = {b.symbol for b in series}
     if table.symbol is None and len(series) > 1:
         raise DataError(f"{table.path}: no symbol column, but DATA holds {len(series)} symbols "
@@ -65,18 +83,20 @@ def prepare(config: RunConfig, actions_path: str | Path) -> Evaluation:
         unknown = [k for k, s in enumerate(table.symbol) if str(s) not in names and str(s).upper() not in upper]
         if unknown:
             k = unknown[0]
-            raise DataError(f"{table.path}: row {table.rows[k]}: symbol {table.symbol[k]!r} is not in DATA "
+            from backtest.io_formats import row_label
+
+            raise DataError(f"{table.path}: {row_label(table.rows, k)}: symbol {table.symbol[k]!r} is not in DATA "
                             f"(symbols: {', '.join(sorted(names))}); add its bars or remove its rows")
     fingerprint = _fingerprint(config, table.sha256)
     plans = plan_symbols(config, series, fingerprint=fingerprint)
-    meanings = _meanings(config)
     actions = {}
     for symbol, plan in plans.items():
-        acts = actions_for(table, plan.bars, meanings)
+        acts = segment_actions(table, plan.bars, config.account, [fold.test for fold in plan.folds])
         for fold in plan.folds:
             check_covered(table, plan.bars, acts, fold.test, f"test segment of fold {fold.id}")
         actions[symbol] = acts
-    return Evaluation(plans, actions, fingerprint, {"path": str(Path(table.path).resolve()), "sha256": table.sha256})
+    where = table.path if table.path.startswith("<") else str(Path(table.path).resolve())
+    return Evaluation(plans, actions, fingerprint, {"path": where, "sha256": table.sha256}, config)
 
 
 def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *, bars_per_year: float,
@@ -112,10 +132,14 @@ def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = F
     t0 = time.perf_counter()
     with discard_on_error(config.out):
         ev = prepare(config, actions_path)
+        config = ev.config
         manifest = build_manifest(config, ev.plans, command, fingerprint=ev.fingerprint, kind="evaluate",
                                   actions=ev.source, trial_fingerprint=hashlib.sha256(
                                       f"{config.trial_fingerprint()}|actions:{ev.source['sha256']}".encode()).hexdigest())
         store = open_run(config.out, manifest, force=force)
+    from walkforward.config import warn_few_folds
+
+    warn_few_folds(config)
     todo = [(s, p, f, h) for s, p in ev.plans.items() for f, h in zip(p.folds, p.input_hashes)]
     outcomes, pending = [], []
     for symbol, plan, fold, h in todo:
@@ -163,19 +187,35 @@ def _evaluate_fold(store: RunStore, symbol: str, plan, fold, input_hash: str, ev
 
 
 def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) -> dict:
-    """The symbol summary (metrics, verdict, criteria, per-fold metrics) of decisions given as
-    an array, one action id per bar of ``bars`` (`backtest.actions_file.NO_ACTION`, -1, where
-    there is none; every test bar needs one). Same folds, simulator, baselines, metrics and
-    verdict as the CLI; nothing is written. ``settings`` are `RunConfig` fields."""
-    from backtest.actions_file import NO_ACTION
+    """The symbol summary (metrics, verdict, criteria, per-fold metrics) of decisions given in
+    memory. ``bars``: a `Bars` or a one-symbol DataFrame (loaded by `backtest.data.load_bars`);
+    ``actions``: one action id per bar (`backtest.actions_file.NO_ACTION`, -1, where there is
+    none; every test bar needs one), or a Series/DataFrame as `backtest.actions_file.read_actions`
+    takes (a Series named ``position`` holds targets). Same folds, simulator, baselines, metrics
+    and verdict as the CLI; nothing is written. ``settings`` are `RunConfig` fields."""
+    import pandas as pd
+
+    from backtest.actions_file import NO_ACTION, read_actions, segment_actions
     from backtest.result_files import equity_frame
     from reports.summary import symbol_summary
 
     config = config or RunConfig(**settings)
+    if isinstance(bars, pd.DataFrame):
+        from backtest.data import load_bars
+
+        loaded = load_bars(bars, asset_class=None if config.asset_class == "auto" else config.asset_class,
+                           keep_extended=config.keep_extended)
+        if len(loaded) != 1:
+            raise DataError(f"evaluate_arrays: the bars DataFrame holds {len(loaded)} symbols; pass one at a time")
+        bars = loaded[0]
+    plan = plan_symbols(config, [bars])[bars.symbol]
+    if isinstance(actions, (pd.Series, pd.DataFrame)):
+        table = read_actions(actions)
+        config = for_positions(config, table.kind)
+        actions = segment_actions(table, bars, config.account, [fold.test for fold in plan.folds])
     actions = np.asarray(actions, dtype=np.int64)
     if actions.shape != (len(bars),):
         raise DataError(f"evaluate_arrays: {actions.shape} actions for {len(bars)} bars; give one per bar")
-    plan = plan_symbols(config, [bars])[bars.symbol]
     folds = []
     for fold in plan.folds:
         if np.any(actions[fold.test.start:fold.test.stop] == NO_ACTION):
@@ -189,9 +229,40 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
                           thresholds=config.verdict, bootstrap_seed=config.seed)
 
 
-def evaluate(actions_path, data=(), **settings) -> RunOutcome:
+def frames_to_files(data) -> list[str]:
+    """Paths for ``data``: paths as given; a DataFrame (or each value of a ``{symbol: DataFrame}``
+    dict, named by its key) written once to a parquet file named by its content, in the
+    temporary directory, so a run's manifest hashes and a rerun resumes it like a file."""
+    import tempfile
+
+    import pandas as pd
+
+    if isinstance(data, (str, Path, pd.DataFrame)):
+        data = (data,)
+    items = list(data.items()) if isinstance(data, dict) else [(None, d) for d in data]
+    out = []
+    for name, item in items:
+        if not isinstance(item, pd.DataFrame):
+            out.append(str(item))
+            continue
+        digest = hashlib.sha256(pd.util.hash_pandas_object(item).to_numpy().tobytes()
+                                + "|".join(map(str, item.columns)).encode()).hexdigest()[:20]
+        folder = Path(tempfile.gettempdir()) / "walkforward-frames" / digest
+        path = folder / f"{name or 'DATA'}.parquet"
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{path.name}.partial"
+            item.to_parquet(partial)
+            partial.replace(path)
+        out.append(str(path))
+    return out
+
+
+def evaluate(actions, data=(), **settings) -> RunOutcome:
     """Python entry point: ``walkforward.evaluate("actions.csv", "bars.csv", out="runs/e", folds=5)``.
 
+    ``actions``: a path, a DataFrame or a Series (named ``action`` or ``position``);
+    ``data``: paths, DataFrames, or a ``{symbol: DataFrame}`` dict (`frames_to_files`).
     ``settings`` are `walkforward.config.RunConfig` fields plus ``config`` (a TOML path),
     ``force``, ``ledger`` (a path, or False) and ``trials``; progress bars are off unless
     ``progress=True``.
@@ -200,10 +271,9 @@ def evaluate(actions_path, data=(), **settings) -> RunOutcome:
     progress = bool(settings.pop("progress", False))
     toml = settings.pop("config", None)
     ledger, trials = settings.pop("ledger", None), settings.pop("trials", 0)
-    data = (data,) if isinstance(data, (str, Path)) else tuple(data)
-    config = RunConfig.from_sources(toml, {**settings, "data": [str(d) for d in data] or None,
+    config = RunConfig.from_sources(toml, {**settings, "data": frames_to_files(data) or None,
                                            "out": settings.get("out") or default_out(toml)})
-    return run_evaluate(config, actions_path, force=force, progress=progress, ledger=ledger, trials=trials)
+    return run_evaluate(config, actions, force=force, progress=progress, ledger=ledger, trials=trials)
 
 
 #: Where `evaluate` writes when no --out is given (not runs/latest: a trained run lives there).
@@ -216,4 +286,5 @@ def default_out(toml_path) -> str | None:
 
     return None if toml_path is not None and "out" in load_toml(toml_path) else DEFAULT_OUT
 
-__all__ = ["DEFAULT_OUT", "Evaluation", "default_out", "evaluate", "evaluate_arrays", "evaluate_segment", "prepare", "run_evaluate"]
+__all__ = ["DEFAULT_OUT", "Evaluation", "default_out", "evaluate", "evaluate_arrays", "evaluate_segment", "for_positions",
+           "frames_to_files", "prepare", "run_evaluate"]

@@ -235,7 +235,9 @@ class WalkForwardSplit:
             raise ConfigError(
                 f"n_folds={self.n_folds} needs at least {needed} bars (min_start {self.min_start} + "
                 f"2 x embargo {emb} + train {tr} + val {va} + {self.n_folds} x test {te}) but the data "
-                f"has {n}; use fewer folds, smaller segments or more data"
+                f"has {n}; use fewer folds, smaller segments, more data, or a shorter feature window "
+                f"(window={self.window}: the embargo is at least window + reward horizon; in the TOML, "
+                f"e.g. window = 20)"
             )
 
     def _plan(self, X) -> _Plan:

@@ -25,7 +25,7 @@ from typing import Any
 
 from backtest.errors import ConfigError
 from walkforward import faults
-from walkforward.config import RunConfig
+from walkforward.config import RunConfig, warn_few_folds
 from walkforward.fold_job import FAILED, FoldOutcome, FoldSpec, run_folds
 from walkforward.store import (
     RunStore, data_hash, discard_on_error, fold_input_hash, make_manifest, open_run, safe_name,
@@ -76,7 +76,8 @@ def load_series(config: RunConfig) -> list:
     else:
         from backtest.data import load_bars
 
-        series = load_bars(list(config.data), asset_class=asset_class, keep_extended=config.keep_extended)
+        series = load_bars(list(config.data), asset_class=asset_class, keep_extended=config.keep_extended,
+                           date_format=config.date_format)
     if config.symbols is not None:
         have = {b.symbol: b for b in series}
         missing = [s for s in config.symbols if s not in have]
@@ -209,6 +210,7 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
                                   base_fingerprint=config.fingerprint(), resolution=resolution.to_dict(),
                                   trial_fingerprint=trial_fingerprint(config, resolution))
         store = open_run(config.out, manifest, force=force)
+        warn_few_folds(config)  # the input is valid: said before any training
         skipped, batches = _pending_work(config, store, plans, resolution, progress and config.engine == "local")
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
                              f"{len(plans)} symbol(s), {sum(len(p.folds) for p in plans.values())} fold(s), "

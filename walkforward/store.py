@@ -228,13 +228,44 @@ def open_run(out_dir: str | Path, manifest: dict[str, Any], force: bool = False)
         if not force:
             what = "config" if existing.get("config_fingerprint") != manifest.get("config_fingerprint") else "data"
             raise ConfigError(
-                f"--out {str(out_dir)!r} holds a run with a different {what}; use --force to overwrite it "
-                f"or a new --out"
+                f"--out {str(out_dir)!r} holds a run with a different {what} ({manifest_difference(existing, manifest)})"
+                f"; use --force to overwrite it or a new --out"
             )
         _clear_dir(root)
     root.mkdir(parents=True, exist_ok=True)
     store.write_json(MANIFEST, manifest)
     return store
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"account.max_position": 0.2, ...}`` of nested dicts (an empty dict is a value)."""
+    if not isinstance(value, dict) or not value:
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+#: Config keys that are not the run's identity (where things live, how it prints).
+_NOT_IDENTITY = {"out", "data", "quiet", "verbose", "engine", "n_workers", "ray_address", "device", "date_format"}
+
+
+def manifest_difference(old: dict, new: dict, limit: int = 4) -> str:
+    """What differs between two runs' manifests, for the refusal: ``folds 5 -> 3``, the symbols
+    whose data changed, or another actions file."""
+    a, b = _flat(old.get("config") or {}), _flat(new.get("config") or {})
+    keys = sorted(k for k in set(a) | set(b) if k.split(".")[0] not in _NOT_IDENTITY and a.get(k) != b.get(k))
+    parts = [f"{k} {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}" for k in keys[:limit]]
+    if len(keys) > limit:
+        parts.append(f"{len(keys) - limit} more")
+    if (old.get("actions") or {}).get("sha256") != (new.get("actions") or {}).get("sha256"):
+        parts.append("another actions file")
+    ha, hb = old.get("data_hashes") or {}, new.get("data_hashes") or {}
+    changed = sorted(s for s in set(ha) | set(hb) if ha.get(s) != hb.get(s))
+    if changed:
+        parts.append(f"the data of {', '.join(changed[:limit])}")
+    return "; ".join(parts) or "settings that change results"
 
 
 def _update_thresholds(store: RunStore, existing: dict, manifest: dict) -> None:

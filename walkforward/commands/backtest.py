@@ -39,7 +39,9 @@ def _load_policy(checkpoint: str):
     from backtest.features import FeatureSchema
     from models.policy import load_policy
 
-    policy = load_policy(checkpoint)
+    from walkforward.commands.inspect import checkpoint_of
+
+    policy = load_policy(checkpoint_of(checkpoint))
     if not isinstance(policy.schema, FeatureSchema):
         raise UserError(f"walkforward backtest: checkpoint {checkpoint} was trained on a "
                         f"{type(policy.schema).__name__} (no feature formulas); only checkpoints trained on "
@@ -231,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         from backtest.data import load_bars
 
         series = load_bars(data, asset_class=None if args.asset_class == "auto" else args.asset_class,
-                           keep_extended=args.keep_extended)
+                           keep_extended=args.keep_extended, date_format=args.date_format or "auto")
     configs, notes = {}, []
     if policy is not None:
         from models.checkpoint import world_of
@@ -317,4 +319,7 @@ def register(subparsers) -> None:
     parser.add_argument("--keep-extended", action="store_true",
                         help="keep equity bars outside regular hours (and FX weekend bars) instead of dropping them")
     parser.add_argument("--sample", action="store_true", help="use the bundled sample data as DATA")
+    from walkforward.commands.run import add_date_format_argument
+
+    add_date_format_argument(parser)
     parser.set_defaults(func=run)

@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 
+from backtest.account import AccountConfig
 from backtest.errors import UserError
 
 ASSET_CLASSES = ("equity", "crypto", "fx")
@@ -37,6 +38,13 @@ DEFAULT_TIMEFRAMES = ("15min", "1h", "1D", "1W", "1mo")
 MARKETS = {"equity": (100.0, 2_000_000.0), "crypto": (30_000.0, 10_000.0), "fx": (1.08, 50_000.0)}
 _END = "2024-01-01"
 _HISTORY_DAYS = 45  # calendar days before the first round trip: 20+ sessions of impact history
+
+
+def typical_order() -> float:
+    """The default account's largest order in quote currency: BUY_75 of the initial equity
+    (1,000 x 0.7 x 0.15 x 0.75 = 78.75)."""
+    a = AccountConfig()
+    return float(a.initial_equity * a.buy_fraction * 0.75)
 
 
 def _calendar_days_per_bar(asset_class: str, tf) -> float:
@@ -150,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, TypeError):
             raise UserError(f"walkforward costs: --timeframe {tf!r} is not a timeframe; use e.g. 15min, 1h, 1D, "
                             f"1W, 1mo") from None
+    typical = args.notional is None
+    if typical:
+        args.notional = typical_order()
     if not (math.isfinite(args.notional) and args.notional > 0):
         raise UserError(f"walkforward costs: --notional must be a positive amount, got {args.notional!r}")
     if args.round_trips < 1:
@@ -161,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
     amount = f"{args.notional:,.0f}" if float(args.notional).is_integer() else f"{args.notional:,.2f}"
     print(f"default round-trip cost of a {amount} order (bp of notional; buy at one bar's open, "
           f"sell at the next; mean of the round trips)")
+    if typical:
+        a = AccountConfig()
+        print(f"({amount} is the default account's largest order, BUY_75: equity {a.initial_equity:,.0f} x "
+              f"(1 - safety_buffer {a.safety_buffer:g}) x base_allocation {a.base_allocation:g} x 0.75; "
+              f"--notional sets another)")
     print(f"{'class':<7} {'tf':>5} {'trips':>5} {'slippage':>8} {'spread':>7} {'impact':>7} {'commiss.':>8} "
           f"{'total':>7} {'max':>7}  impact model")
     for r in rows:
@@ -180,7 +196,9 @@ def register(subparsers) -> None:
                         help="equity, crypto, fx, a comma-separated list of them, or all (default)")
     parser.add_argument("--timeframe", default=None,
                         help=f"comma-separated timeframes (default: {','.join(DEFAULT_TIMEFRAMES)})")
-    parser.add_argument("--notional", type=float, default=100.0, help="order size in quote currency (default 100)")
+    parser.add_argument("--notional", type=float, default=None,
+                        help=f"order size in quote currency (default {typical_order():g}: the default account's "
+                             f"largest order, BUY_75)")
     parser.add_argument("--round-trips", type=int, default=200, help="round trips per row (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic bars and slippage draws")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     elif not args.data:
         raise UserError("walkforward data: give DATA files/directories or --sample")
     else:
-        series = load_bars(list(args.data), asset_class=asset_class, keep_extended=args.keep_extended)
+        series = load_bars(list(args.data), asset_class=asset_class, keep_extended=args.keep_extended,
+                           date_format=args.date_format or "auto")
     if wanted is not None:
         known = {b.symbol.upper(): b for b in series}
         missing = [s for s in wanted if s.upper() not in known]
@@ -96,4 +97,7 @@ def register(subparsers) -> None:
                         help="override asset-class detection")
     parser.add_argument("--keep-extended", action="store_true",
                         help="keep equity bars outside regular hours (and FX weekend bars) instead of dropping them")
+    from walkforward.commands.run import add_date_format_argument
+
+    add_date_format_argument(parser)
     parser.set_defaults(func=run)

@@ -1,7 +1,8 @@
 """`walkforward evaluate ACTIONS [DATA ...]`: judge any strategy's decisions like a trained model's.
 
 ACTIONS is a CSV of ``timestamp, action[, symbol]`` (action names such as BUY_50 or ids; the
-action at bar t is filled at t's open; see `backtest.actions_file`). Each test segment of the
+action at bar t is filled at t's open; see `backtest.actions_file`) or of ``timestamp,
+position[, symbol]`` (the target fraction of the position cap). Each test segment of the
 same folds as `walkforward run` (same flags) goes through the same simulator, costs, PDT,
 account, baselines, metrics, verdict, run directory and HTML. With no DATA it uses the
 bundled sample data.
@@ -45,13 +46,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_EPILOG = """\
+actions: BUY_25/50/75 buy 25/50/75% of the full buy, which is equity x (1 - safety_buffer) x
+base_allocation (10.5% of equity with the default account), capped at max_position (20% of
+equity) and by cash; SELL_25/50/75 sell 25/50/75% of the open position (with allow_short, a SELL
+from flat opens a short of the BUY notional). CLOSE (exit all) exists only with
+[account] include_close_action = true in the --config TOML.
+
+positions: a 'position' column instead of 'action' holds the target fraction of the position
+cap: 1 long at the cap, 0 flat, -1..1 with [account] allow_short. Targets become the same
+actions (each test segment starts flat; CLOSE is turned on). A numeric action column holding
+only 0 and 1 is refused: long/flat signals belong in 'position'."""
+
+
 def register(subparsers) -> None:
     from walkforward.commands.run import add_layout_arguments
     from walkforward.evaluation import DEFAULT_OUT
 
     p = subparsers.add_parser("evaluate", help="judge an actions file (any strategy) like a trained model",
-                              description=__doc__.split("\n\n")[0], epilog=FOLD_START)
-    p.add_argument("actions", metavar="ACTIONS", help="CSV of timestamp, action[, symbol]")
+                              description=__doc__.split("\n\n")[0], epilog=_EPILOG + "\n\n" + FOLD_START,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("actions", metavar="ACTIONS",
+                   help="CSV of timestamp, action[, symbol] or timestamp, position[, symbol]")
     p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
     add_layout_arguments(p, default_out=DEFAULT_OUT)
     p.set_defaults(func=run, argv=None)

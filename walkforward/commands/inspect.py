@@ -19,11 +19,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def checkpoint_of(path) -> str:
+    """``path`` when it is not a directory; a directory is refused with the checkpoint it holds
+    (a fold directory's ``checkpoint.pt``, or the first of a run or symbol directory's folds)."""
+    from backtest.errors import UserError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return str(path)
+    if (folder / "checkpoint.pt").is_file():
+        raise UserError(f"{folder} is a fold directory, not a checkpoint; pass its checkpoint: "
+                        f"{folder / 'checkpoint.pt'}")
+    found = sorted(folder.glob("fold_*/checkpoint.pt")) or sorted(folder.glob("*/fold_*/checkpoint.pt"))
+    hint = f", e.g. {found[0]}" if found else " (this directory holds none)"
+    raise UserError(f"{folder} is a directory, not a checkpoint; pass a fold's checkpoint.pt{hint}")
+
+
 def summarize(path: Path) -> dict:
     """Flat summary of a checkpoint (plain values only)."""
     from models.checkpoint import load_checkpoint
 
-    data = load_checkpoint(path)
+    data = load_checkpoint(checkpoint_of(path))
     net = data["network"]
     schema = data["schema"]
     best = data.get("best_validation") or None

@@ -30,6 +30,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "scheme": a("scheme"), "train_size": a("train_size"), "val_size": a("val_size"),
         "test_size": a("test_size"), "embargo": a("embargo"), "symbols": a("symbols"),
         "asset_class": a("asset_class"), "keep_extended": True if a("keep_extended") else None,
+        "date_format": a("date_format"),
         "device": a("device"), "engine": a("engine"),
         "n_workers": a("workers"), "ray_address": a("ray_address"), "seed": a("seed"), "threads": a("threads"),
         "quiet": True if a("quiet") else None, "verbose": True if a("verbose") else None,
@@ -74,12 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _int(text: str) -> int:
     """An integer flag; ranges are checked by `RunConfig` with a message naming the setting."""
-    from backtest.errors import UserError
-
     try:
         value = int(text)
-    except ValueError:
-        raise UserError(f"expected a whole number, got {text!r}") from None
+    except ValueError:  # argparse names the flag: "argument --folds: expected a whole number, got 'two'"
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     return value
 
 
@@ -98,6 +97,7 @@ def add_layout_arguments(p, default_out: str = "runs/latest") -> None:
     p.add_argument("--asset-class", choices=ASSET_CLASSES, default=None, help="override asset-class detection")
     p.add_argument("--keep-extended", action="store_true",
                    help="keep equity bars outside regular sessions (pre/after market) instead of refusing the file")
+    add_date_format_argument(p)
     p.add_argument("--seed", type=_int, default=None, help="master seed (default 0)")
     p.add_argument("--random-seeds", type=_int, default=None,
                    help="seeds of the random-policy baseline (default 100)")
@@ -118,6 +118,14 @@ def add_layout_arguments(p, default_out: str = "runs/latest") -> None:
     verbosity.add_argument("-v", "--verbose", action="store_true", help="print more progress")
 
 
+def add_date_format_argument(p) -> None:
+    """``--date-format`` (run, evaluate, data, backtest)."""
+    p.add_argument("--date-format", default=None, metavar="ORDER",
+                   help="dates in the files: auto (default: D/M/Y or M/D/Y decided by the whole column, an ambiguous "
+                        "one refused), dayfirst (31/12/2024), monthfirst (12/31/2024) or a strptime format such as "
+                        "'%%d.%%m.%%Y %%H:%%M'")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("run", help="walk-forward: retrain, select and test per fold and symbol",
                               description=__doc__.split("\n\n")[0])
@@ -135,4 +143,4 @@ def register(subparsers) -> None:
     p.set_defaults(func=run, argv=None)
 
 
-__all__ = ["register", "run", "load_config", "add_layout_arguments", "SAMPLE_FOLDS"]
+__all__ = ["register", "run", "load_config", "add_date_format_argument", "add_layout_arguments", "SAMPLE_FOLDS"]

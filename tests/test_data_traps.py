@@ -1,0 +1,88 @@
+"""Smaller traps of issue 25: duplicates, zero volume, line numbers, few folds, short files,
+fold directories, what differs in a refused run directory, a flag's name in its error."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from backtest.data import DataError, load_bars
+from tests.corpus import GOOD_CSV, HEADER, ROWS
+from walkforward.cli import main
+
+
+def _csv(tmp_path, text, name="X.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_exact_duplicates_dropped_with_a_warning_conflicting_refused(tmp_path):
+    text = "\n".join((HEADER, ROWS[0], ROWS[1], ROWS[1], ROWS[2], ROWS[3])) + "\n"
+    with pytest.warns(UserWarning, match=r"dropped 1 exact duplicate row\(s\).*line 4, data row 3 repeats line 3"):
+        (bars,) = load_bars(_csv(tmp_path, text), asset_class="equity", keep_extended=True)
+    assert len(bars) == 4
+    conflict = text.replace(ROWS[1] + "\n" + ROWS[1], ROWS[1] + "\n" + ROWS[1].replace(",200", ",201"))
+    with pytest.raises(DataError, match=r"lines 3 and 4, data rows 2 and 3 have the same timestamp"):
+        load_bars(_csv(tmp_path, conflict), asset_class="equity", keep_extended=True)
+
+
+def test_error_rows_give_the_file_line(tmp_path):
+    text = GOOD_CSV.replace(ROWS[2], ROWS[2].replace(",11.5,", ",99,"))
+    with pytest.raises(DataError, match=r"line 4, data row 3 \(2023-11-27 15:00:00\+00:00\) has close outside"):
+        load_bars(_csv(tmp_path, text))
+
+
+def test_zero_volume_is_said_for_equity_not_fx(tmp_path):
+    zero = "\n".join([HEADER] + [r.rsplit(",", 1)[0] + ",0" for r in ROWS]) + "\n"
+    with pytest.warns(UserWarning, match=r"volume is 0 on 100% of the bars.*impact is off"):
+        load_bars(_csv(tmp_path, zero), asset_class="equity", keep_extended=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_bars(_csv(tmp_path, zero), asset_class="fx")
+
+
+def test_folds_below_min_folds_warn_before_work_and_flags_are_named(tmp_path, capsys):
+    assert main(["run", "--folds", "two"]) == 2
+    assert "argument --folds: expected a whole number, got 'two'" in capsys.readouterr().err
+    from walkforward.config import RunConfig, warn_few_folds
+
+    with pytest.warns(UserWarning, match="--folds 2 is below the verdict's min_folds 3: every symbol will be "
+                                         "INCONCLUSIVE"):
+        warn_few_folds(RunConfig(folds=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_few_folds(RunConfig(folds=3))
+
+
+def test_too_short_data_names_the_window(tmp_path):
+    from walkforward.folds import WalkForwardSplit
+    from backtest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"shorter feature window \(window=100.*window = 20"):
+        list(WalkForwardSplit(n_folds=5, window=100, min_start=100).split(156))
+
+
+def test_fold_directory_is_explained(tmp_path, capsys):
+    fold = tmp_path / "run" / "AAA" / "fold_0"
+    fold.mkdir(parents=True)
+    (fold / "checkpoint.pt").write_bytes(b"")
+    for argv in (["inspect", str(fold)], ["backtest", str(fold), "x.csv"]):
+        assert main(argv) == 2
+        assert f"pass its checkpoint: {fold / 'checkpoint.pt'}" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "run")]) == 2
+    assert "e.g. " + str(fold / "checkpoint.pt") in capsys.readouterr().err
+
+
+def test_a_refused_run_directory_says_what_differs(tmp_path):
+    from backtest.errors import ConfigError
+    from walkforward.store import make_manifest, open_run
+
+    from walkforward.config import RunConfig
+
+    open_run(tmp_path / "r", make_manifest(RunConfig(folds=5), {"X": "a"}))
+    with pytest.raises(ConfigError, match=r"different config \(folds 5 -> 3\)"):
+        open_run(tmp_path / "r", make_manifest(RunConfig(folds=3), {"X": "a"}))
+    with pytest.raises(ConfigError, match=r"different data \(the data of X\)"):
+        open_run(tmp_path / "r", make_manifest(RunConfig(folds=5), {"X": "b"}))
