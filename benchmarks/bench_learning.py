@@ -140,6 +140,68 @@ def sb3_anchor(bars, config, steps: int, seed: int) -> dict:
     return {"sharpe": sharpe(np.concatenate(rets), plan.bars_per_year), "seconds": time.perf_counter() - t0}
 
 
+def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds: int = 5, device: str = "cpu",
+                   trainer_mode: str | None = None) -> dict:
+    """Fold 0 of a world trained in process with the mode's trainer, window and features (no
+    baselines): the selected checkpoint's figures on train / validation / test, the oracle's
+    on test, and how the greedy policy's decisions follow the planted rule on the test bars
+    (share of BUYs where the oracle is long minus where it is flat). The bounded CI check;
+    ``device``/``trainer_mode`` size the trainer for a GPU (`models.config.auto_config`) while
+    the window and features stay those of ``mode`` (`benchmarks.gpu_check`'s learning row)."""
+    import torch
+
+    from backtest.features import compute_features
+    from backtest.normaliser import Normaliser
+    from backtest.observation import BacktestObservationBuilder
+    from backtest.simulator import simulate
+    from benchmarks.learning_worlds import make_world, oracle_actions
+    from models.config import auto_config
+    from models.env import TradingEnv
+    from models.ppo import PPOTrainer
+    from walkforward.fold_job import episode_length, evaluate, validation_metrics
+    from walkforward.learning_check import segment_figures
+    from walkforward.orchestrator import plan_symbols
+
+    bars = make_world(name, seed)
+    config = run_config(write_config(Path(tempfile.mkdtemp()) / "run.toml"), mode, n_folds, seed, 20, 1)
+    plan = plan_symbols(config, [bars])[bars.symbol]
+    fold = plan.folds[0]
+    schema, sim_config = config.schema(), config.sim_config(bars.asset_class)
+    raw = compute_features(bars, schema)
+    builder = BacktestObservationBuilder(raw, schema, Normaliser.fit(raw, fold.train.start, fold.train.stop),
+                                         sim_config.account)
+    tc = auto_config(device, trainer_mode or mode, total_steps=steps, seed=seed)
+    env = TradingEnv(builder.features, bars, schema, sim_config=sim_config, n_envs=tc.n_envs,
+                     episode_len=episode_length(len(fold.train)), train_range=(fold.train.start, fold.train.stop),
+                     seed=seed, reward=config.reward, device=device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        trainer = PPOTrainer(env, schema, tc, verbose=0, device=device, action_meanings=list(sim_config.account.action_space.meanings),
+                             validate=lambda pol: validation_metrics(evaluate(pol, builder, bars, sim_config,
+                                                                              fold.val.start, fold.val.stop)))
+        result = trainer.train(resume=False)
+        seconds = time.perf_counter() - t0
+        if result.best_state is not None:
+            trainer.net.load_state_dict(result.best_state)
+        policy = trainer.policy()
+        runs = {k: evaluate(policy, builder, bars, sim_config, seg.start, seg.stop)
+                for k, seg in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    finally:
+        torch.set_num_threads(previous)
+    out = {k: segment_figures(r.sim, plan.bars_per_year) for k, r in runs.items()}
+    orc = oracle_actions(name, bars)[fold.test.start:fold.test.stop]
+    out["oracle_test"] = segment_figures(simulate(bars, orc, sim_config, start=fold.test.start, close_at_end=True),
+                                         plan.bars_per_year)
+    buys = np.isin(runs["test"].actions, [1, 2, 3])
+    long = orc[: len(buys)] == 3
+    out["follows_rule"] = float(buys[long].mean() - buys[~long].mean()) if long.any() and (~long).any() else 0.0
+    out["seconds"] = seconds
+    out["entropy"] = [h["entropy"] for h in result.history]
+    return out
+
+
 def case(name: str, seed: int, args, work: Path) -> dict:
     """One world and seed: the run, the oracle and (optionally) the SB3 anchor."""
     from benchmarks.learning_worlds import make_world
