@@ -45,6 +45,10 @@ MUTATIONS: list[Mutation] = [
     M("tr_figures_sharpe_ddof", "walkforward/learning_check.py", "sd = float(r.std(ddof=1)) if r.size >= 2 else 0.0",
       "sd = float(r.std()) if r.size >= 2 else 0.0", (_CHECK,),
       "the in-sample Sharpe uses a different deviation than the report's metrics"),
+    M("tr_ppo_ascends_loss", "models/ppo.py",
+      'loss = parts["pg_loss"] - cfg.ent_coef * parts["entropy"] + cfg.vf_coef * parts["v_loss"]',
+      'loss = -parts["pg_loss"] - cfg.ent_coef * parts["entropy"] + cfg.vf_coef * parts["v_loss"]',
+      ("tests/test_trainer_learns.py",), "the policy gradient's sign is flipped: the trainer stops learning"),
     M("tr_fold_figures_segment", "walkforward/fold_job.py", 'for name in ("train", "val")}',
       'for name in ("val", "val")}', (_CLI,), "the in-sample figures are the validation backtest's"),
 ]
