@@ -13,8 +13,12 @@ _CHECK = "tests/test_learning_check.py"
 _CLI = "tests/test_run_cli.py::test_each_fold_reports_its_checkpoint_in_sample_beside_validation_and_test"
 
 MUTATIONS: list[Mutation] = [
-    M("tr_default_reward_seeds", "models/reward.py", "    pnl: float = 0.95\n", "    pnl: float = 0.25\n",
-      ("tests/test_reward.py",), "the default reward's P&L weight drifts back toward the seeds' shaping"),
+    M("tr_default_reward_exploration", "models/reward.py",
+      "    pnl: float = 0.95\n" + '    """Weight of the net P&L component."""\n    stop_take: float = 0.0\n'
+      + '    """Weight of the stop-loss / take-profit component."""\n    exploration: float = 0.0\n',
+      "    pnl: float = 0.85\n" + '    """Weight of the net P&L component."""\n    stop_take: float = 0.0\n'
+      + '    """Weight of the stop-loss / take-profit component."""\n    exploration: float = 0.1\n',
+      ("tests/test_reward.py", _ALIGN), "the default reward pays for fills again (a tenth of it for exploration)"),
     M("tr_preset_seeds_exploration", "models/reward.py",
       '"seeds": {"direction": 0.35, "magnitude": 0.10, "pnl": 0.25, "stop_take": 0.15, "exploration": 0.10,',
       '"seeds": {"direction": 0.35, "magnitude": 0.10, "pnl": 0.25, "stop_take": 0.25, "exploration": 0.00,',

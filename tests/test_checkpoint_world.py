@@ -20,6 +20,7 @@ initial_equity = 5000
 [friction.spread]
 spread = 0.001
 [reward]
+preset = "seeds"
 direction = 0.30
 pnl = 0.30
 """
