@@ -252,11 +252,12 @@ def report(results: list[dict]) -> str:
         k = sum(r["verdict"] == "DEPLOY" for r in rs)
         lo, hi = wilson(k, len(rs))
         null = parse(w)[0].startswith("null")
+        deploy = f"{k}/{len(rs)}"
+        oracle_deploy = f"{sum(r['oracle_verdict'] == 'DEPLOY' for r in rs)}/{len(rs)}"
         iqr = (f"[{np.percentile(caps, 25):+.2f}, {np.percentile(caps, 75):+.2f}]" if caps else "n/a")
         lines.append(f"{w:<22} {len(rs):>5} {_fmt(float(np.median(caps)) if caps and not null else None):>11} "
                      f"{iqr if not null else 'n/a':>15} {_fmt(float(np.median(sb3)) if sb3 and not null else None):>11} "
-                     f"{k}/{len(rs):<5} [{lo:.2f}, {hi:.2f}] "
-                     f"{sum(r['oracle_verdict'] == 'DEPLOY' for r in rs)}/{len(rs):>11} "
+                     f"{deploy:>7} [{lo:.2f}, {hi:.2f}] {oracle_deploy:>13} "
                      f"{rs[0]['steps']:>10,} {np.mean([r['minutes_per_fold'] for r in rs]):>8.2f}")
     lines.append("\nper run: world seed verdict PF Sharpe oracle-Sharpe in-sample PF per fold | notes")
     for r in results:
