@@ -180,8 +180,8 @@ def _training_block(t: Mapping[str, Any] | None) -> str:
     if not t:
         return ""
     notes = "".join(f"<li>{esc(n)}</li>" for n in t.get("notes") or [])
-    learned = (f'<p id="training-notes-head"><b>Training may not have learned:</b></p><ul id="training-notes">{notes}'
-               "</ul>") if notes else '<p id="training-notes-head">No sign that training failed to learn.</p>'
+    learned = ('<p id="training-notes-head"><strong>Training may not have learned:</strong></p>'
+               f'<ul id="training-notes">{notes}</ul>') if notes else '<p id="training-notes-head">No sign that training failed to learn.</p>'
     rows = []
     for f in t.get("folds") or []:
         cells = "".join(f"<td>{esc(format_value((f.get(seg) or {}).get(k)))}</td>"
