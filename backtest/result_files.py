@@ -243,6 +243,9 @@ class FoldRecord:
     train_config: dict | None = None
     checkpoint: str | None = None
     warm_start_from: str | None = None
+    figures: dict | None = None  # the selected checkpoint's pf/net_return/sharpe/trades on train, val and test
+    reward: str | None = None  # the reward it was trained with (models.reward.RewardConfig.describe)
+    learning_notes: list | None = None  # signs that training did not learn (walkforward.learning_check)
     source: dict | None = None  # evaluate: the actions file
     format_version: int = RESULT_FORMAT
 

@@ -16,7 +16,13 @@ Rows:
 4. peak GPU memory of each PPO run against what ``auto`` picked for this device's free memory;
 5. a quick_test walk-forward of 2 symbols x 2 folds (steps capped by ``--wf-steps``);
 6. the same walk-forward again, and the largest difference in any summary metric: close, not
-   bit-identical, is expected on a GPU (atomic adds, cuBLAS algorithm choice); 0 on a CPU.
+   bit-identical, is expected on a GPU (atomic adds, cuBLAS algorithm choice); 0 on a CPU;
+7. learning (issue 24): fold 0 of the planted lag-1 world at 0.5 sigma
+   (`benchmarks.bench_learning.learn_one_fold`, the ``cpu`` mode's 5-bar window of compact
+   features) trained with the device's ``quick_test`` sizing for ``--learn-steps`` steps: the
+   checkpoint's test PF and Sharpe against the oracle's, and how its decisions follow the
+   planted rule; ok on a GPU when it follows the rule (> 0.2) with a test PF above 1; on the
+   CPU path a few updates only, so the row shows it runs.
 
 Each row prints as it completes, then the table; exit 1 when a row failed.
 """
@@ -174,6 +180,24 @@ def largest_difference(a: dict, b: dict) -> tuple[float, str]:
     return worst, where
 
 
+def learning_row(device: torch.device, smoke: bool, steps: int) -> dict:
+    """Row 7: does the trainer find a planted edge with this device's budget (see the module doc)."""
+    from benchmarks.bench_learning import learn_one_fold
+
+    t0 = time.perf_counter()
+    world = "lag1_daily_050"
+    steps = 8192 if smoke else steps
+    r = learn_one_fold(world, 7, steps, mode="cpu", device=str(device),
+                       trainer_mode="smoke" if smoke else "quick_test")
+    test, orc = r["test"], r["oracle_test"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    ok = smoke or (r["follows_rule"] > 0.2 and (test["pf"] or 0.0) > 1.0)
+    return {"ok": ok, "label": f"learning: {world}, fold 0, {steps:,} steps",
+            "value": f"test PF {fmt(test['pf'])}, Sharpe {fmt(test['sharpe'])} (oracle {fmt(orc['sharpe'])}), "
+                     f"in-sample PF {fmt(r['train']['pf'])}, follows the rule {r['follows_rule']:+.2f}, "
+                     f"{r['seconds']:.0f} s training", "seconds": time.perf_counter() - t0}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -181,7 +205,8 @@ def main(argv=None) -> int:
     ap.add_argument("--env-steps", type=int, default=20, help="timed env steps per size")
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per preset (median)")
     ap.add_argument("--wf-steps", type=int, default=1_000_000, help="training steps per fold of the walk-forward")
-    ap.add_argument("--skip", default="", help="comma-separated rows to skip: tests,env,ppo,wf")
+    ap.add_argument("--learn-steps", type=int, default=5_000_000, help="training steps of the learning row (GPU)")
+    ap.add_argument("--skip", default="", help="comma-separated rows to skip: tests,env,ppo,wf,learn")
     a = ap.parse_args(argv)
     device = torch.device(a.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -227,6 +252,8 @@ def main(argv=None) -> int:
                      f"{expect}", "seconds": second["seconds"]}, "same walk-forward twice")
             else:
                 add(second, "same walk-forward twice")
+    if "learn" not in skip:
+        add(learning_row(device, smoke, a.learn_steps))
     print(f"\n{'row':<58} {'':<4} result")
     for r in rows:
         print(f"{r['label'][:58]:<58} {'ok' if r['ok'] else 'FAIL':<4} {r['value']}")

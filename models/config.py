@@ -134,6 +134,9 @@ class TrainConfig:
 _MODES: dict[str, dict] = {
     # CPU-sized, seconds: the bundled sample data end to end on a laptop.
     "smoke": dict(total_steps=40_960, n_envs=64, n_steps=64, n_epochs=4, minibatch_size=1024, hidden="tiny"),
+    # CPU-sized and able to learn: at most 10 minutes a fold on 2 cores (BENCHMARKS.md, issue 24);
+    # the run gives it a 5-bar window of the compact features (walkforward.config.MODE_WINDOW).
+    "cpu": dict(total_steps=163_840, n_envs=64, n_steps=64, n_epochs=4, minibatch_size=1024, hidden="tiny"),
     "quick_test": dict(total_steps=10_000_000, n_envs=1024, n_steps=128, minibatch_size=16_384, hidden="small"),
     "standard": dict(total_steps=50_000_000, n_envs=2048, n_steps=128, minibatch_size=32_768, hidden="medium"),
     "production": dict(total_steps=200_000_000, n_envs=4096, n_steps=128, minibatch_size=65_536, hidden="medium"),
@@ -171,7 +174,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def auto_config(device, mode: str | None = None, **overrides) -> TrainConfig:
-    """A config sized for `device`: CUDA tiers by free memory, CPU gets smoke-sized defaults.
+    """A config sized for `device`: CUDA tiers by free memory, a CPU the ``cpu`` mode by default.
 
     The mode fixes the step budget; the tier fixes n_envs, the network size and AMP.
     Explicit overrides win over both.
@@ -181,7 +184,7 @@ def auto_config(device, mode: str | None = None, **overrides) -> TrainConfig:
     device = torch.device(device)
     if device.type != "cuda":
         cpu = dict(n_envs=64, hidden="tiny", amp=cpu_has_native_bf16())
-        return mode_config(mode or "smoke", **{**cpu, **overrides})
+        return mode_config(mode or "cpu", **{**cpu, **overrides})
     free, _total = torch.cuda.mem_get_info(device)
     free_gib = free / 2**30
     for min_gib, n_envs, hidden in _GPU_TIERS:

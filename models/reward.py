@@ -44,15 +44,15 @@ COMPONENTS = ("direction", "magnitude", "pnl", "stop_take", "exploration", "draw
 class RewardConfig:
     """Component weights (must sum to 1) and the parameters of each component."""
 
-    direction: float = 0.35
+    direction: float = 0.0
     """Weight of the direction component."""
-    magnitude: float = 0.10
+    magnitude: float = 0.0
     """Weight of the magnitude component."""
-    pnl: float = 0.25
+    pnl: float = 0.95
     """Weight of the net P&L component."""
-    stop_take: float = 0.15
+    stop_take: float = 0.0
     """Weight of the stop-loss / take-profit component."""
-    exploration: float = 0.10
+    exploration: float = 0.0
     """Weight of the exploration component."""
     drawdown: float = 0.05
     """Weight of the drawdown penalty."""
@@ -94,6 +94,39 @@ class RewardConfig:
     def weights(self) -> tuple[float, ...]:
         """Weights in `COMPONENTS` order."""
         return tuple(float(getattr(self, n)) for n in COMPONENTS)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "RewardConfig":
+        """The named preset's weights (`REWARD_PRESETS`), with keyword overrides."""
+        if name not in REWARD_PRESETS:
+            raise ConfigError(f"reward preset {name!r} is unknown; use one of {list(REWARD_PRESETS)}")
+        return cls(**{**REWARD_PRESETS[name], **overrides})
+
+    @property
+    def preset_name(self) -> str:
+        """The preset whose weights these are, or ``"custom"``."""
+        for name, weights in REWARD_PRESETS.items():
+            if all(abs(getattr(self, k) - weights.get(k, 0.0)) <= 1e-12 for k in COMPONENTS):
+                return name
+        return "custom"
+
+    def describe(self) -> str:
+        """One line for reports: the preset name and the non-zero weights."""
+        parts = ", ".join(f"{k} {getattr(self, k):g}" for k in COMPONENTS if getattr(self, k))
+        return f"{self.preset_name} ({parts})"
+
+
+#: Named weight sets. ``net_pnl`` (the default): the step's net return after every cost,
+#: with a small penalty for drawdowns beyond 15%; the episode reward then ranks policies as
+#: their net P&L does (`benchmarks.reward_alignment`). ``seeds``: the seeds' shaped
+#: weights, kept to reproduce them; they pay for trading (a filled order scores, a
+#: rejected one costs) and score holding a position at the cap below random trading.
+REWARD_PRESETS: dict[str, dict[str, float]] = {
+    "net_pnl": {"direction": 0.0, "magnitude": 0.0, "pnl": 0.95, "stop_take": 0.0, "exploration": 0.0,
+                "drawdown": 0.05},
+    "seeds": {"direction": 0.35, "magnitude": 0.10, "pnl": 0.25, "stop_take": 0.15, "exploration": 0.10,
+              "drawdown": 0.05},
+}
 
 
 def reward_components(cfg: RewardConfig, *, equity_before, equity_after, position, entry_price, open_, close,

@@ -180,6 +180,28 @@ def _verdict_block(s: Mapping[str, Any]) -> str:
             f'{esc(s["verdict"])}</span></h2><ul id="verdict-reasons">{reasons}</ul>{table}{note}')
 
 
+def _training_block(t: Mapping[str, Any] | None) -> str:
+    """Beside the verdict: how the models were trained, whether training learned (in words)
+    and each fold's selected checkpoint in sample, on validation and on test."""
+    if not t:
+        return ""
+    notes = "".join(f"<li>{esc(n)}</li>" for n in t.get("notes") or [])
+    learned = ('<p id="training-notes-head"><strong>Training may not have learned:</strong></p>'
+               f'<ul id="training-notes">{notes}</ul>') if notes else '<p id="training-notes-head">No sign that training failed to learn.</p>'
+    rows = []
+    for f in t.get("folds") or []:
+        cells = "".join(f"<td>{esc(format_value((f.get(seg) or {}).get(k)))}</td>"
+                        for seg in ("train", "val", "test") for k in ("pf", "sharpe"))
+        rows.append(f'<tr data-fold="{esc(str(f.get("fold")))}"><td class="name">{esc(str(f.get("fold")))}</td>{cells}</tr>')
+    table = ('<table id="in-sample"><thead><tr><th class="name">Fold</th><th>Train PF</th><th>Train Sharpe</th>'
+             '<th>Val PF</th><th>Val Sharpe</th><th>Test PF</th><th>Test Sharpe</th></tr></thead><tbody>'
+             + "".join(rows) + "</tbody></table>")
+    return (f'<h2>Training</h2><p id="training-setup">Mode {esc(str(t.get("mode")))}, reward '
+            f'{esc(str(t.get("reward")))}.</p>{learned}{table}<p>The selected checkpoint of each fold backtested '
+            "on its own training bars, its validation bars and its test bars: an in-sample PF far above the test's "
+            "is memorisation.</p>")
+
+
 def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
                loaded: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
     """The run's index page: sortable table of the key evidence per symbol, every symbol's
@@ -291,7 +313,7 @@ def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], su
     body = (
         f'<p><a href="../index.html">&larr; all symbols</a></p><h1 id="symbol">{esc(s["symbol"])}</h1>'
         f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
-        + _verdict_block(s)
+        + _verdict_block(s) + _training_block(s.get("training"))
         + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
         + (f'<p id="n-trials-basis">Deflated Sharpe trials: {esc(str(s["n_trials_basis"]))}</p>'
            if s.get("n_trials_basis") else "")

@@ -289,6 +289,27 @@ def default_n_trials(manifest: Mapping[str, Any]) -> tuple[int, str]:
     return n, f"{n} configuration(s) tried on this data (the run's own)"
 
 
+def training_summary(folds: list, manifest: dict) -> dict | None:
+    """How the symbol's models were trained and whether training learned (issue 24): the
+    mode and reward, per fold the selected checkpoint's train / validation / test figures,
+    and the signs of not learning in words (`walkforward.learning_check`); None for an
+    actions file (nothing trained)."""
+    from walkforward.learning_check import symbol_training_notes
+
+    trained = [f for f in folds if f.get("training_log")]
+    if not trained:
+        return None
+    config = manifest.get("config") or {}
+    mode = config.get("mode")
+    notes = []
+    if mode == "smoke":
+        notes.append("mode smoke is a quick demo of the pipeline, too small to judge a market: a DROP here says "
+                     "more about the training budget than about the market; use --mode cpu (or larger) for that")
+    return {"mode": mode, "reward": trained[0].get("reward"),
+            "folds": [{"fold": f.get("fold"), **(f.get("figures") or {})} for f in trained],
+            "notes": notes + symbol_training_notes(trained)}
+
+
 def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) -> tuple[dict, dict]:
     """(summary, loaded) for a run directory; ``loaded`` maps symbol dir -> folds, for HTML."""
     run_dir = Path(run_dir)
@@ -309,6 +330,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
                            initial_equity=init, n_trials=n_sym, action_meanings=meanings,
                            trial_sharpe_var=e.get("trial_sharpe_var") if n_sym >= 2 else None,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
+        s["training"] = training_summary(folds, manifest)
         s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])
         s["asset_class"] = e.get("asset_class")

@@ -20,6 +20,7 @@ initial_equity = 5000
 [friction.spread]
 spread = 0.001
 [reward]
+preset = "seeds"
 direction = 0.30
 pnl = 0.30
 """
@@ -76,6 +77,7 @@ def test_inspect_shows_the_world(world_run, capsys):
     text = capsys.readouterr().out
     assert "PDT on, slippage seed 3" in text and "max_position=0.1" in text and "initial_equity=5000" in text
     assert "spread: spread=0.001" in text and "direction=0.3" in text and "resolved     device cpu" in text
+    assert "reward       custom: direction=0.3" in text  # the seeds preset with two weights changed
     assert main(["inspect", str(run / "SMPA" / "fold_0" / "checkpoint.pt"), "--json"]) == 0
     world = json.loads(capsys.readouterr().out)["world"]
     assert world["account"]["max_position"] == 0.1 and world["reward"]["pnl"] == 0.3 and world["pdt"] == "on"

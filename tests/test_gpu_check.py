@@ -18,7 +18,8 @@ def test_cpu_smoke_path_prints_every_row(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout[proc.stdout.index("\nrow "):]
     for label in ("CUDA tests (pytest -m cuda)", "env steps/s at 64 envs", "env steps/s at 256 envs",
-                  "matmul rate", "PPO tiny", "GPU memory", "walk-forward smoke", "same walk-forward twice"):
+                  "matmul rate", "PPO tiny", "GPU memory", "walk-forward smoke", "same walk-forward twice",
+                  "learning: lag1_daily_050, fold 0, 8,192 steps"):
         assert label in table, label
     assert "FAIL" not in table
     assert "largest summary-metric difference 0 " in table  # two CPU runs agree exactly

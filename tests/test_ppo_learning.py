@@ -4,8 +4,8 @@ The bundled sample generator plants ``signal * sigma * sign(previous return)`` i
 bar's return (`backtest.sample_data`), so the last row of the observation window (the
 previous bar's return) predicts the direction of the bar the decision trades. A short,
 seeded PPOTrainer run on the first part of the series must then beat random policies
-(same env, same costs) on a held-out later part: higher mean reward, and a positive
-net return above every random seed's.
+(same env, same costs) on a held-out later part: a mean reward and a positive net return
+above every random seed's.
 """
 
 from __future__ import annotations
@@ -66,5 +66,6 @@ def test_ppo_beats_random_policy_out_of_sample(data):
     g = torch.Generator().manual_seed(1)
     rand_net, rand_reward = evaluate(bars, fn, lo, hi, lambda o: torch.randint(0, 7, (o.shape[0],), generator=g),
                                      n_envs=16)
-    assert reward[0] > rand_reward.mean() + 0.05, (reward, rand_reward)
+    # the default reward pays the net return (models.reward, preset net_pnl): above every random seed's
+    assert reward[0] > rand_reward.max(), (reward, rand_reward)
     assert net[0] > 0.0 and net[0] > rand_net.max(), (net, rand_net)

@@ -36,8 +36,24 @@ HOLDS4 = fills([0] * 4, [0] * 4, [0.0] * 4, [0.0] * 4, [0.0] * 4)
 
 
 def test_defaults_match_design():
-    assert CFG.weights == (0.35, 0.10, 0.25, 0.15, 0.10, 0.05)
+    """The default pays net P&L (with a small drawdown penalty); the seeds' weights are a preset."""
+    assert CFG.weights == (0.0, 0.0, 0.95, 0.0, 0.0, 0.05) and CFG.preset_name == "net_pnl"
+    assert RewardConfig.preset("seeds").weights == (0.35, 0.10, 0.25, 0.15, 0.10, 0.05)
+    assert RewardConfig.preset("seeds").preset_name == "seeds"
+    assert RewardConfig(pnl=0.5, direction=0.5, drawdown=0.0).preset_name == "custom"
+    assert RewardConfig.preset("seeds").describe().startswith("seeds (direction 0.35, magnitude 0.1, pnl 0.25")
     assert CFG.drawdown_threshold == 0.15 and CFG.pnl_scale == 100.0 and CFG.pnl_clip == 2.0
+    with pytest.raises(ConfigError, match="reward preset 'sharpe' is unknown"):
+        RewardConfig.preset("sharpe")
+
+
+def test_reward_preset_from_the_run_config():
+    from walkforward.config import RunConfig
+
+    assert RunConfig(reward={"preset": "seeds"}).reward == RewardConfig.preset("seeds")
+    assert RunConfig().reward.preset_name == "net_pnl"
+    with pytest.raises(ConfigError, match=r"reward.preset='nope' is unknown"):
+        RunConfig(reward={"preset": "nope"})
 
 
 def test_pnl_is_clamped_100x_net_return_not_tanh():

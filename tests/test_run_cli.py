@@ -204,3 +204,43 @@ def test_cost_sensitivity_reruns_the_trained_model(reference_run):
         assert cs["trades"][2] == record["test"]["trades"]
     sym = json.loads((run / "summary.json").read_text())["symbols"][0]
     assert sym["metrics"]["cost_sensitivity"]["net_return"][2] == pytest.approx(sym["metrics"]["net_return"], rel=1e-12)
+
+
+def test_each_fold_reports_its_checkpoint_in_sample_beside_validation_and_test(reference_run):
+    """Issue 24: the selected checkpoint backtested on its own training segment too, its PF and
+    Sharpe beside validation and test in result.json, summary.json, the symbol page and the
+    terminal, with the reward it was trained with and the smoke mode's warning in words."""
+    from models.policy import load_policy
+    from walkforward.config import RunConfig
+    from walkforward.fold_job import evaluate
+
+    run, proc = reference_run
+    summary = json.loads((run / "summary.json").read_text())
+    training = summary["symbols"][0]["training"]
+    assert training["mode"] == "smoke" and training["reward"].startswith("net_pnl (pnl 0.95, drawdown 0.05)")
+    assert any("too small to judge a market" in n for n in training["notes"])
+    result = json.loads((run / "SMPA" / "fold_0" / "result.json").read_text())
+    figs = result["figures"]
+    assert set(figs) == {"train", "val", "test"}
+    assert figs["test"]["net_return"] == pytest.approx(result["test"]["net_return"])
+    assert figs["test"]["pf"] == result["test"]["pf"] and figs["test"]["trades"] == result["test"]["trades"]
+    assert [f["fold"] for f in training["folds"]] == [0, 1] and training["folds"][0]["train"] == figs["train"]
+    # the in-sample figures are the checkpoint's own backtest on its training bars
+    from backtest.features import compute_features, default_schema
+    from backtest.normaliser import Normaliser
+    from backtest.observation import BacktestObservationBuilder
+    from backtest.sample_data import sample_bars
+
+    bars = next(b for b in sample_bars(seed=0) if b.symbol == "SMPA")
+    schema = default_schema()
+    raw = compute_features(bars, schema)
+    train = result["segments"]["train"]
+    sim_config = RunConfig().sim_config("equity")
+    builder = BacktestObservationBuilder(raw, schema, Normaliser.fit(raw, *train), sim_config.account)
+    policy = load_policy(run / "SMPA" / "fold_0" / "checkpoint.pt", expected_schema=schema)
+    again = evaluate(policy, builder, bars, sim_config, *train).sim
+    assert figs["train"]["net_return"] == pytest.approx(again.net_return, abs=1e-12)
+    page = (run / "SMPA" / "report.html").read_text()
+    assert 'id="in-sample"' in page and 'data-fold="1"' in page and "too small to judge a market" in page
+    assert "SMPA: DROP; NOT LEARNED? mode smoke is a quick demo" in proc.stdout or \
+        "; NOT LEARNED? mode smoke is a quick demo" in proc.stdout  # -q: the notes still print

@@ -53,7 +53,7 @@ def test_toml_loads_tables_and_coerces(toml_file):
         'data = "bars.csv"\nmode = "quick_test"\nfolds = 6\nsymbols = ["AAPL", "MSFT"]\ntrain_size = "365D"\n'
         "[verdict]\ndeploy_pf = 2\n[friction.slippage]\nmax_slippage = 0.001\n[friction.commission]\nper_share = 0.005\n"
         "[trainer]\ntotal_steps = 2_000_000\n[account]\nmax_position = 0.1\ninitial_equity = 5000\n"
-        "[reward]\ndirection = 0.30\nmagnitude = 0.15\n"
+        "[reward]\npreset = \"seeds\"\ndirection = 0.30\nmagnitude = 0.15\n"
     )
     cfg = RunConfig.from_sources(path, {})
     assert cfg.data == (str(path.parent / "bars.csv"),) and cfg.symbols == ("AAPL", "MSFT") and cfg.folds == 6
@@ -67,7 +67,7 @@ def test_toml_loads_tables_and_coerces(toml_file):
     fx = cfg.sim_config("fx")
     assert fx.friction.slippage.max_slippage == 0.001 and fx.friction.commission.per_share == 0.005
     assert fx.friction.spread.spread == FrictionConfig.for_asset_class("fx").spread.spread  # class default kept
-    assert fx.account == cfg.account and cfg.schema().window == 100
+    assert fx.account == cfg.account and cfg.schema().window == 100 and cfg.features == "all"
 
 
 @pytest.mark.parametrize(
@@ -199,9 +199,19 @@ def test_precedence_cli_over_toml_over_defaults(toml_file):
     assert RunConfig.from_sources(None, {"folds": 2}).folds == 2
 
 
+def test_mode_cpu_gets_a_short_window_of_compact_features_unless_told():
+    cpu = RunConfig(mode="cpu")
+    assert cpu.window == 5 and cpu.features == "compact"
+    assert cpu.schema().n_market == 13 and cpu.schema().window == 5
+    assert RunConfig(mode="cpu", window=20, features="all").schema().n_market == 58
+    assert RunConfig().window == 100 and RunConfig().schema().n_market == 58
+    with pytest.raises(ConfigError, match=r"features='small' is not a feature set; use one of \['all', 'compact'\]"):
+        RunConfig(features="small")
+
+
 def test_round_trip_through_dict_and_json():
     cfg = RunConfig(data=("a.csv",), symbols=("X",), friction={"spread": {"spread": 0.0003}}, verdict={"paper_pf": 1.2},
-                    account={"max_position": 0.1}, reward={"direction": 0.3, "pnl": 0.3}, window=50)
+                    account={"max_position": 0.1}, reward={"direction": 0.3, "pnl": 0.65}, window=50)
     d = json.loads(json.dumps(cfg.to_dict()))
     again = RunConfig.from_dict(d)
     assert again == cfg and again.fingerprint() == cfg.fingerprint()
@@ -220,6 +230,6 @@ def test_fingerprint_stable_and_sensitive():
     for change in (dict(seed=1), dict(folds=4), dict(scheme="anchored"), dict(mode="standard"),
                    dict(trainer={"total_steps": 11, "n_envs": 4}), dict(null_draws=500),
                    dict(friction={"spread": {"spread": 0.001}}), dict(account={"max_position": 0.1}),
-                   dict(reward={"direction": 0.3, "pnl": 0.3}), dict(window=50)):
+                   dict(reward={"direction": 0.3, "pnl": 0.65}), dict(window=50)):
         assert dataclasses.replace(base, **change).fingerprint() != base.fingerprint(), change
     assert set(NON_RESULT_FIELDS) <= {f.name for f in dataclasses.fields(RunConfig)}

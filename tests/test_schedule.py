@@ -51,12 +51,14 @@ def test_mode_step_budgets():
 
 
 @pytest.mark.parametrize("native_bf16", [False, True])
-def test_auto_config_on_cpu_is_smoke_sized_with_amp_where_bf16_is_native(native_bf16, monkeypatch):
+def test_auto_config_on_cpu_is_the_cpu_mode_with_amp_where_bf16_is_native(native_bf16, monkeypatch):
     import models.config
 
     monkeypatch.setattr(models.config, "cpu_has_native_bf16", lambda: native_bf16)
     cfg = auto_config("cpu")
-    assert cfg.mode == "smoke" and cfg.n_envs == 64 and cfg.hidden == (256, 128, 64) and cfg.amp is native_bf16
+    assert cfg.mode == "cpu" and cfg.n_envs == 64 and cfg.hidden == (256, 128, 64) and cfg.amp is native_bf16
+    assert cfg.total_steps == mode_config("cpu").total_steps > mode_config("smoke").total_steps
+    assert auto_config("cpu", "smoke").mode == "smoke"
 
 
 def test_native_bf16_detection_reads_the_cpu_flags(monkeypatch, tmp_path):

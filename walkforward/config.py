@@ -48,7 +48,7 @@ from models.reward import RewardConfig
 from reports.verdict import RETIRED as RETIRED_VERDICT_KEYS
 from reports.verdict import VerdictThresholds  # one definition of the thresholds, shared with reports
 
-MODES = ("smoke", "quick_test", "standard", "production", "extended")
+MODES = ("smoke", "cpu", "quick_test", "standard", "production", "extended")
 SCHEMES = ("rolling", "anchored")
 ASSET_CLASSES = ("auto", "equity", "crypto", "fx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -67,6 +67,11 @@ NON_RESULT_FIELDS = ("data", "out", "quiet", "verbose", "engine", "n_workers", "
 NON_TRIAL_FIELDS = ("null_draws", "n_random_seeds")
 #: Typed tables: field name -> config class (built from a TOML table, stored as one).
 _TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
+#: Window and feature set of a mode when the config gives none (others: 100 and ``all``).
+#: ``cpu``: 5 bars of the 13 ``compact`` features (65 market inputs): on a planted lag-1
+#: world the default 100 x 58 memorised its 858 training bars (BENCHMARKS.md, issue 24).
+MODE_WINDOW = {"cpu": 5}
+MODE_FEATURES = {"cpu": "compact"}
 #: Trainer settings that come from the run itself, not from [trainer].
 _TRAINER_FIXED = ("mode", "seed")
 
@@ -78,7 +83,7 @@ class RunConfig:
 
     data: tuple[str, ...] = ()  # bar files or directories; empty: the bundled sample data
     out: str = "runs/latest"  # run directory (created; resumed when the settings match)
-    mode: str = "smoke"  # training budget: smoke|quick_test|standard|production|extended
+    mode: str = "smoke"  # training budget: smoke|cpu|quick_test|standard|production|extended
     folds: int = 5  # walk-forward folds (test segments) per symbol
     scheme: str = "rolling"  # rolling (fixed train size) or anchored (train grows from the start)
     train_size: int | str | None = None  # bars or duration ("365D"); None: derived from data and folds
@@ -101,7 +106,8 @@ class RunConfig:
     n_random_seeds: int = 100  # seeds of the random-policy baseline (model percentile among them)
     null_draws: int = 1000  # draws of the timing null per fold (p-value resolution 1/(draws+1))
     pdt: str = "auto"  # pattern-day-trader rule: auto (equities before 2026-06-04), on, off
-    window: int = 100  # feature window W: bars of market features in each observation
+    window: int | None = None  # feature window W (bars of market features per observation); None: the mode's
+    features: str | None = None  # feature set (backtest.features.FEATURE_SETS); None: the mode's
     verdict: VerdictThresholds = field(default_factory=VerdictThresholds)  # verdict thresholds ([verdict])
     account: AccountConfig = field(default_factory=AccountConfig)  # sizing rules and actions ([account])
     reward: RewardConfig = field(default_factory=RewardConfig)  # training reward weights ([reward])
@@ -117,6 +123,14 @@ class RunConfig:
             else:
                 value = coerce(f.name, value, hints[f.name])
             object.__setattr__(self, f.name, value)
+        if self.window is None:  # the mode's: a short window of compact features for the CPU budget
+            object.__setattr__(self, "window", MODE_WINDOW.get(self.mode, 100))
+        if self.features is None:
+            object.__setattr__(self, "features", MODE_FEATURES.get(self.mode, "all"))
+        from backtest.features import FEATURE_SETS
+
+        if self.features not in FEATURE_SETS:
+            raise ConfigError(f"features={self.features!r} is not a feature set; use one of {list(FEATURE_SETS)}")
         for name, allowed in (
             ("mode", MODES), ("scheme", SCHEMES), ("asset_class", ASSET_CLASSES),
             ("device", DEVICES), ("engine", ENGINES), ("pdt", PDT_MODES),
@@ -173,10 +187,10 @@ class RunConfig:
         return SimConfig(account=self.account, friction=self.friction_for(asset_class), pdt=self.pdt, seed=self.seed)
 
     def schema(self):
-        """The feature schema of the run (`backtest.features.default_schema` with `window`)."""
-        from backtest.features import default_schema
+        """The feature schema of the run (`backtest.features.named_schema` of `features` with `window`)."""
+        from backtest.features import named_schema
 
-        return default_schema(window=self.window)
+        return named_schema(self.features, window=self.window)
 
     # ---- construction ---------------------------------------------------------
     @classmethod
@@ -285,6 +299,15 @@ def _typed_table(name: str, value: Any):
     cls = _TYPED[name]
     if isinstance(value, cls):
         return value
+    if isinstance(value, Mapping) and name == "reward" and "preset" in value:
+        from models.reward import REWARD_PRESETS
+
+        value = dict(value)
+        preset = value.pop("preset")
+        if preset not in REWARD_PRESETS:
+            raise ConfigError(f"reward.preset={preset!r} is unknown; use one of {list(REWARD_PRESETS)} "
+                              "(or give the six weights)")
+        value = {**REWARD_PRESETS[preset], **value}
     if isinstance(value, Mapping) and name == "verdict":
         for key in value:
             if key in RETIRED_VERDICT_KEYS:

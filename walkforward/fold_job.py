@@ -14,7 +14,10 @@ function with plain, picklable arguments, so the process pool and Ray can ship i
    account), then the baselines of `walkforward.fold_evidence` (buy and hold at the cap and
    exposure-matched, flat, the random policy with the model's action frequencies, the
    timing null);
-5. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
+5. the selected checkpoint is also backtested on its own training and validation segments:
+   PF, net return and Sharpe of each beside the test's (``figures``), and the signs that
+   training did not learn in words (``learning_notes``, `walkforward.learning_check`);
+6. ``trades.csv``, ``equity.csv``, ``train_log.jsonl`` and, last, ``result.json``
    (the completion marker, `walkforward.store.RunStore.mark_fold_complete`).
 
 A fold interrupted before its marker was written resumes its training on the rerun from
@@ -169,6 +172,7 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
 
     fold_evidence.write_fold_files(store, spec.symbol, fold_id, bars, run.sim, run.actions)
     record = _result_record(spec, bars, run, trainer, result, base, meanings, costs)
+    record.update(_learning_record(spec, policy, builder, run, record))
     store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
     shutil.rmtree(scratch, ignore_errors=True)
     return FoldOutcome(spec.symbol, fold_id, True, time.perf_counter() - t0, net_return=run.sim.net_return,
@@ -268,6 +272,21 @@ def _result_record(spec, bars, run, trainer, result, baselines, meanings, costs)
         "global_step": int(result.global_step), "train_config": trainer.cfg.to_dict(),
         "checkpoint": CHECKPOINT, "warm_start_from": spec.warm_start_from,
     }
+
+
+def _learning_record(spec, policy, builder, run, record: dict) -> dict:
+    """The selected checkpoint backtested on its own training and validation segments beside
+    the test (``figures``), and the plain-words signs that training did not learn
+    (``learning_notes``, `walkforward.learning_check`)."""
+    from walkforward.learning_check import diagnose, segment_figures
+
+    bpy = float(spec.bars_per_year)
+    figures = {name: segment_figures(evaluate(policy, builder, spec.bars, spec.sim_config, *spec.fold[name]).sim, bpy)
+               for name in ("train", "val")}
+    figures["test"] = segment_figures(run.sim, bpy)
+    out = {"figures": figures, "reward": spec.reward.describe()}
+    out["learning_notes"] = diagnose({**record, **out})
+    return out
 
 
 def record_failure(spec: FoldSpec, error: str, traceback_text: str | None) -> None:

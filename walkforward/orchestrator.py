@@ -215,6 +215,9 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
                              f"{len(plans)} symbol(s), {sum(len(p.folds) for p in plans.values())} fold(s), "
                              f"{len(skipped)} already complete, device {device}, engine {config.engine}")
+        if config.mode == "smoke" and batches:
+            _say(stream, config, "mode smoke: a quick demo of the pipeline, too small to judge a market (a DROP "
+                                 "says more about the budget than the market); --mode cpu trains one that can learn")
         outcomes = skipped + _execute(engine, batches, progress, stream)
     failures = _collect_failures(store, plans)
     _write_failures(store, failures)
@@ -372,7 +375,28 @@ def summary_table(summary: dict | None, criteria: bool = False) -> str:
             lines.append(f"\n{s['symbol']}: {s.get('verdict')}")
             for row in s.get("criteria", []):
                 lines.append(f"  {row['level']:<8} {'ok  ' if row['passed'] else 'FAIL'} {row['text']}")
+            lines.extend(training_lines(s.get("training")))
+    else:  # the signs that training did not learn are printed even then, beside the verdict
+        for s in summary["symbols"]:
+            lines.extend(f"{s['symbol']}: {s.get('verdict')}; NOT LEARNED? {n}"
+                         for n in (s.get("training") or {}).get("notes") or [])
     return "\n".join(lines)
+
+
+def training_lines(training: dict | None) -> list[str]:
+    """Under the verdict: the reward, each fold's train / validation / test PF, and in words
+    the signs that training did not learn (`reports.summary.training_summary`)."""
+    from reports.metrics import format_value
+
+    if not training:
+        return []
+    out = [f"  training: mode {training.get('mode')}, reward {training.get('reward')}"]
+    for f in training.get("folds") or []:
+        out.append(f"    fold {f.get('fold')}: PF train {format_value((f.get('train') or {}).get('pf'))}, "
+                   f"val {format_value((f.get('val') or {}).get('pf'))}, test "
+                   f"{format_value((f.get('test') or {}).get('pf'))}")
+    out.extend(f"  NOT LEARNED? {n}" for n in training.get("notes") or [])
+    return out
 
 
 def breakeven_text(costs) -> str:

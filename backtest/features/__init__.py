@@ -8,15 +8,19 @@ specs in ``SPECS``.
 """
 
 from backtest.features.schema import DEFAULT_ACCOUNT_FEATURES, DEFAULT_WINDOW, FeatureSchema, FeatureSpec
-from backtest.features.pipeline import compute_features, default_schema, default_specs, neutral_values
+from backtest.features.pipeline import (
+    FEATURE_SETS, compute_features, default_schema, default_specs, named_schema, neutral_values,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNT_FEATURES",
     "DEFAULT_WINDOW",
+    "FEATURE_SETS",
     "FeatureSchema",
     "FeatureSpec",
     "compute_features",
     "default_schema",
     "default_specs",
+    "named_schema",
     "neutral_values",
 ]

@@ -126,12 +126,24 @@ def _text(s: dict) -> str:
         "account      " + ", ".join(f"{k}={_number(v)}" for k, v in (world.get("account") or {}).items()),
         "friction     " + "; ".join(f"{m}: " + ", ".join(f"{k}={_number(v)}" for k, v in p.items())
                                     for m, p in (world.get("friction") or {}).items()),
-        "reward       " + ", ".join(f"{k}={_number(v)}" for k, v in (world.get("reward") or {}).items()),
+        "reward       " + _reward_label(world.get("reward")) + ": "
+        + ", ".join(f"{k}={_number(v)}" for k, v in (world.get("reward") or {}).items()),
         f"resolved     device {res.get('device')}, n_envs {(res.get('trainer') or {}).get('n_envs')}, hidden "
         f"{(res.get('trainer') or {}).get('hidden')}, amp {(res.get('trainer') or {}).get('amp')}, machine "
         f"{res.get('machine')}",
     ]
     return "\n".join(lines)
+
+
+def _reward_label(reward: dict | None) -> str:
+    """The reward preset a checkpoint was trained with (``custom`` for other weights)."""
+    from backtest.errors import ConfigError
+    from models.reward import RewardConfig
+
+    try:
+        return RewardConfig(**(reward or {})).preset_name
+    except (ConfigError, TypeError):
+        return "unreadable"
 
 
 def run(args) -> int:
