@@ -211,7 +211,19 @@ def null_threshold(draws: Sequence[float], alpha: float) -> float | None:
     if d.size == 0:
         return None
     k = math.floor(alpha * (d.size + 1) + 1e-9) - 1
-    return math.inf if k < 0 else float(d[d.size - 1 - k]) + NULL_TIE_TOL
+    return math.inf if k < 0 else _largest_tie(float(d[d.size - 1 - k]))
+
+
+def _largest_tie(draw: float, tol: float = NULL_TIE_TOL) -> float:
+    """The largest value that still ties with ``draw`` in `null_p_value` (``value - tol <=
+    draw`` in floating point), so that beating the null is exactly ``value > threshold``:
+    ``draw + tol`` nudged by a few ulps where the subtraction rounds the other way."""
+    t = draw + tol
+    while t - tol > draw:
+        t = float(np.nextafter(t, -np.inf))
+    while float(np.nextafter(t, np.inf)) - tol <= draw:
+        t = float(np.nextafter(t, np.inf))
+    return t
 
 
 def newey_west_mean_test(x: np.ndarray, lags: int | None = None) -> dict[str, float | int | None]:

@@ -241,11 +241,11 @@ def _threshold_property(data):
     """A value beats a null (p <= alpha) exactly when it exceeds `null_threshold`. The value is
     drawn at random, from the draws (ties) or at / just above the threshold, so that both sides
     of the boundary are checked, not only values far from it."""
+    kind = data.draw(st.sampled_from(["a draw", "at the threshold", "just above it", "random"]))
     alpha = data.draw(st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]))
     n = data.draw(st.integers(1, 200))
     draws = data.draw(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=n, max_size=n))
     threshold = null_threshold(draws, alpha)
-    kind = data.draw(st.sampled_from(["random", "a draw", "at the threshold", "just above it"]))
     if kind == "a draw":
         value = data.draw(st.sampled_from(draws))
     elif kind != "random" and math.isfinite(threshold):
