@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -236,22 +236,33 @@ def test_null_p_value_and_threshold_are_one_definition():
 THRESHOLD_CASES: collections.Counter = collections.Counter()
 
 
-@given(st.data())
-def _threshold_property(data):
+_KINDS = ["a draw", "at the threshold", "just above it", "random"]
+_DRAWS_40 = [round(0.05 * k - 1.0, 2) for k in range(40)]
+
+
+@given(kind=st.sampled_from(_KINDS), alpha=st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]),
+       draws=st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=1, max_size=200),
+       pick=st.integers(0, 10**6), other=st.floats(-1.2, 1.2, allow_nan=False))
+@example(kind="a draw", alpha=0.05, draws=_DRAWS_40, pick=39, other=0.0)  # the top draw: p = 2/41
+@example(kind="a draw", alpha=0.25, draws=_DRAWS_40, pick=5, other=0.0)
+@example(kind="at the threshold", alpha=0.05, draws=_DRAWS_40, pick=0, other=0.0)
+@example(kind="at the threshold", alpha=0.1, draws=[-7.375763226085655e-26], pick=0, other=0.0)
+@example(kind="just above it", alpha=0.05, draws=_DRAWS_40, pick=0, other=0.0)
+@example(kind="just above it", alpha=0.5, draws=[0.3, -0.2, 0.1], pick=0, other=0.0)
+@example(kind="random", alpha=0.05, draws=_DRAWS_40, pick=0, other=1.1)  # beats
+@example(kind="random", alpha=0.05, draws=_DRAWS_40, pick=0, other=1.1 - 0.2)
+def _threshold_property(kind, alpha, draws, pick, other):
     """A value beats a null (p <= alpha) exactly when it exceeds `null_threshold`. The value is
     drawn at random, from the draws (ties) or at / just above the threshold, so that both sides
-    of the boundary are checked, not only values far from it."""
-    kind = data.draw(st.sampled_from(["a draw", "at the threshold", "just above it", "random"]))
-    alpha = data.draw(st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5]))
-    n = data.draw(st.integers(1, 200))
-    draws = data.draw(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=n, max_size=n))
+    of the boundary are checked, not only values far from it; the explicit examples reach every
+    case whatever the generated ones do."""
     threshold = null_threshold(draws, alpha)
     if kind == "a draw":
-        value = data.draw(st.sampled_from(draws))
+        value = draws[pick % len(draws)]
     elif kind != "random" and math.isfinite(threshold):
         value = threshold if kind == "at the threshold" else float(np.nextafter(threshold, np.inf))
     else:
-        kind, value = "random", data.draw(st.floats(-1.2, 1.2, allow_nan=False))
+        kind, value = "random", other
     beats = null_p_value(value, draws) <= alpha + 1e-12
     assert (value > threshold) == beats
     THRESHOLD_CASES[kind] += 1
