@@ -70,14 +70,19 @@ def _trading_env(device, n_envs: int, episode_len: int = 128):
 
 def cuda_tests(device: torch.device) -> dict:
     """``pytest -m cuda`` in a subprocess: passed / failed / skipped counts."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", "tests"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", "-rfE", "--tb=line",
+           "tests"]
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    tail = lines[-1:] or [""]
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|deselected|error)", tail[0])}
     ok = proc.returncode in (0, 5) and not counts.get("failed") and not counts.get("error")
     where = "" if device.type == "cuda" else " (no CUDA device: skipped, as expected on a CPU)"
-    return {"ok": ok, "value": ", ".join(f"{n} {k}" for k, n in counts.items()) + where,
+    # A failure names its tests and first lines, so a FAIL on a lent machine says why without a rerun.
+    failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))][:5]
+    why = ("; " + " | ".join(ln[:200] for ln in failed)) if failed and not ok else ""
+    return {"ok": ok, "value": ", ".join(f"{n} {k}" for k, n in counts.items()) + where + why,
             "seconds": time.perf_counter() - t}
 
 

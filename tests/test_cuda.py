@@ -41,7 +41,7 @@ def test_ppo_trains_on_cuda_with_and_without_amp_and_compile(amp, compile_, tmp_
                       compile=compile_, seed=3)
     trainer = PPOTrainer(env, env.schema, cfg, device="cuda", verbose=0, run_dir=tmp_path)
     result = trainer.train(resume=False)
-    assert result.update == 3 and all(math.isfinite(h["pg_loss"]) and math.isfinite(h["v_loss"])
+    assert result.updates == 3 and all(math.isfinite(h["pg_loss"]) and math.isfinite(h["v_loss"])
                                       for h in result.history)
     assert trainer.amp == (amp and torch.cuda.is_bf16_supported())
     assert next(trainer.net.parameters()).dtype == torch.float32  # master weights stay float32
