@@ -5,7 +5,8 @@ plus the backend-generic `backtest.arith` selects, clips and tanh. `account_feat
 takes a mapping of field -> array (a structured `ACCOUNT_STATE_DTYPE` record array, a
 dict of numpy arrays, or a dict of torch tensors with the same field names); the fast
 policy runner's compiled loop calls `feature_values` on scalars inside numba. ``+ - * /``,
-comparisons and selects are exact IEEE operations everywhere, and ``tanh`` is evaluated by
+comparisons and selects are exact IEEE operations everywhere (a divisor is always an array,
+since CUDA torch divides by a host scalar through its reciprocal), and ``tanh`` is evaluated by
 torch on the numpy and torch paths (numpy's and torch's tanh may differ by one ulp), so the
 training environment and the backtest get bit-identical float64 features (numba's tanh
 may differ by one ulp, which the runner's tie tolerance absorbs).
@@ -64,8 +65,11 @@ def feature_values(cash, position, entry_price, mark_price, bars_in_position, da
     direction = select(position < 0.0, position * 0.0 - 1.0, position * 0.0 + 1.0)
     ret = select(open_pos, (mark_price / safe_entry - 1.0) * direction, mark_price * 0.0)
     unrealised = tanh(ret * UNREALISED_SCALE)
-    held = clip(bars_in_position, 0.0, float(BARS_IN_POSITION_CAP)) / float(BARS_IN_POSITION_CAP)
-    left = clip(day_trades_left / float(PDT_MAX_DAY_TRADES), 0.0, 1.0)
+    # Divisors are arrays of the operand's shape, never Python numbers: torch on CUDA divides by a
+    # host scalar as a multiplication by its reciprocal (35 / 100 != 35 * 0.01), seen on an H200.
+    held = clip(bars_in_position, 0.0, float(BARS_IN_POSITION_CAP)) / (
+        bars_in_position * 0.0 + float(BARS_IN_POSITION_CAP))
+    left = clip(day_trades_left / (day_trades_left * 0.0 + float(PDT_MAX_DAY_TRADES)), 0.0, 1.0)
     return position_fraction, cash_share, unrealised, held, left
 
 
