@@ -330,6 +330,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
                            initial_equity=init, n_trials=n_sym, action_meanings=meanings,
                            trial_sharpe_var=e.get("trial_sharpe_var") if n_sym >= 2 else None,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
+        s["fold_start"] = folds[0].get("fold_start") or "flat"  # flat, or carry (walkforward.fold_carry)
         s["training"] = training_summary(folds, manifest)
         s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])

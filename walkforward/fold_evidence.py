@@ -25,30 +25,43 @@ def baseline_seed(run_seed: int, fold_id: int) -> int:
 
 
 def baselines(bars, sim_config, test: range, sim, actions: np.ndarray, *, seed: int, fold_id: int,
-              n_random_seeds: int, null_draws: int) -> dict:
+              n_random_seeds: int, null_draws: int, carried=None) -> dict:
     """Every baseline of one test segment, as result.json stores it.
 
     ``sim``: the segment's `SimResult` (its executed actions and positions feed the timing
-    null and the exposure match); ``actions``: the decisions (ids) behind it.
+    null and the exposure match); ``actions``: the decisions (ids) behind it. ``carried``: a
+    `walkforward.fold_carry.CarriedBaselines` when the fold continues the previous fold's
+    account (the random and null draws continue it; buy and hold is cut from one account over
+    the whole test path); None: every baseline starts flat at the fold's first bar.
     """
     from backtest.baselines import (buy_hold_matched, exposure_fraction, random_distribution, run_baseline,
                                     timing_null)
 
     n_actions = sim_config.account.action_space.n
-    bh = run_baseline("buy_hold", bars, sim_config, start=test.start, stop=test.stop)
-    fraction = exposure_fraction(sim)
-    matched = buy_hold_matched(bars, sim_config, fraction, start=test.start, stop=test.stop)
+    if carried is None:
+        bh = run_baseline("buy_hold", bars, sim_config, start=test.start, stop=test.stop)
+        fraction = exposure_fraction(sim)
+        matched = buy_hold_matched(bars, sim_config, fraction, start=test.start, stop=test.stop)
+        bh = {"net_return": bh.net_return, "equity": bh.equity}
+        matched = {"net_return": matched.net_return, "equity": matched.equity, "target_exposure": fraction,
+                   "exposure": exposure_fraction(matched)}
+        account = None
+    else:
+        bh, matched, account = carried.buy_and_hold, carried.matched, carried.account
     freq = np.bincount(actions, minlength=n_actions)[:n_actions].astype(np.float64)
     base = baseline_seed(seed, fold_id)
     dist = random_distribution(bars, sim_config, frequencies=freq, start=test.start, stop=test.stop,
-                               seeds=range(base + _RANDOM_SEED_OFFSET, base + _RANDOM_SEED_OFFSET + n_random_seeds))
-    null = timing_null(bars, sim_config, sim, n_draws=null_draws, seed=base + _NULL_SEED_OFFSET)
+                               seeds=range(base + _RANDOM_SEED_OFFSET, base + _RANDOM_SEED_OFFSET + n_random_seeds),
+                               account=account)
+    null = timing_null(bars, sim_config, sim, n_draws=null_draws, seed=base + _NULL_SEED_OFFSET, account=account)
     pf = [None if v is None else float(v) for v in dist["profit_factor"]]
     return {
-        "buy_and_hold": {"net_return": bh.net_return, "equity": bh.equity.tolist(),
+        "buy_and_hold": {"net_return": float(bh["net_return"]), "equity": np.asarray(bh["equity"]).tolist(),
                          "position_cap": float(sim_config.account.max_position)},
-        "buy_and_hold_matched": {"net_return": matched.net_return, "equity": matched.equity.tolist(),
-                                 "target_exposure": fraction, "exposure": exposure_fraction(matched)},
+        "buy_and_hold_matched": {"net_return": float(matched["net_return"]),
+                                 "equity": np.asarray(matched["equity"]).tolist(),
+                                 "target_exposure": float(matched["target_exposure"]),
+                                 "exposure": float(matched["exposure"])},
         "flat": {"net_return": 0.0},
         "random": {"net_returns": dist["net_return"].tolist(), "pf": pf,
                    "trades": dist["trades"].tolist(), "frequencies": (freq / freq.sum()).tolist()},
@@ -150,9 +163,11 @@ def write_fold_files(store, symbol: str, fold_id: int, bars, sim, actions: np.nd
 
 
 def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_year: float, data_hash: str,
-                   costs: dict | None = None) -> dict:
+                   costs: dict | None = None, fold_start: str = "flat", start_position: float = 0.0) -> dict:
     """The part of ``result.json`` every fold has: segment times, account, baselines, test
-    figures and the `cost_sensitivity` of the decisions (``costs``)."""
+    figures, the `cost_sensitivity` of the decisions (``costs``) and how the fold's account
+    started (``fold_start``: flat, or carried from the previous fold, `walkforward.fold_carry`, with
+    ``start_position`` units held before its first bar)."""
     idx = bars.index
     train, val, test = (range(*fold[k]) for k in ("train", "val", "test"))
     return {
@@ -161,7 +176,9 @@ def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_y
         "train_start": idx[train.start].isoformat(), "train_end": idx[train.stop - 1].isoformat(),
         "val_start": idx[val.start].isoformat(), "val_end": idx[val.stop - 1].isoformat(),
         "segments": {k: list(fold[k]) for k in ("train", "val", "test", "warmup")},
-        "initial_equity": float(sim.initial_equity), "bars_per_year": float(bars_per_year),
+        "initial_equity": float(sim.initial_equity), "fold_start": fold_start,
+        "start_position": float(start_position),
+        "bars_per_year": float(bars_per_year),
         "pdt_rejections": int(sim.pdt_rejections), "action_meanings": list(meanings),
         "baselines": baselines_,
         "cost_sensitivity": costs,
