@@ -92,7 +92,7 @@ from backtest.costs import FrictionConfig, impact_inputs, prior_volume
 from backtest.errors import ConfigError
 from backtest.pdt import check_mode, pdt_applies
 from backtest.state import ACCOUNT_STATE_DTYPE
-from backtest.trades import COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor, trades_frame
+from backtest.trades import COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor, round_trip_pnl, trades_frame
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,7 @@ class SimResult:
     position: np.ndarray
     pdt_rejections: int  # PDT rejections during these bars
     start_equity: float | None = None  # the account's equity before the first bar (None: the config's initial)
+    start_position: float = 0.0  # units held before the first bar (a position carried in)
 
     @property
     def initial_equity(self) -> float:
@@ -176,10 +177,19 @@ class SimResult:
         filled = self.fills[self.fills["status"] == STATUS_FILLED]
         return {c: float(filled[c].sum()) for c in COST_COMPONENTS}
 
+    def round_trip_ends(self) -> np.ndarray:
+        """Per trade record: the position is flat after its exit bar (it ends a round trip)."""
+        return self.position[self.trades["exit_bar"] - self.start] == 0.0
+
+    def round_trip_pnl(self) -> np.ndarray:
+        """Net P&L per round trip (`backtest.trades.round_trip_pnl`): partial exits of one
+        position add up to one trade."""
+        return round_trip_pnl(self.trades["net_pnl"], self.round_trip_ends())
+
     def profit_factor(self) -> float | None:
-        """`backtest.trades.profit_factor` of the trades' NET P&L: inf with no losers, None
-        with no trades."""
-        return profit_factor(self.trades["net_pnl"])
+        """`backtest.trades.profit_factor` over round trips (`round_trip_pnl`), net of costs: inf
+        with no losers, None with no trades. The same definition as the reports' PF."""
+        return profit_factor(self.round_trip_pnl())
 
     def max_drawdown(self) -> float:
         """Largest fall from a running peak of equity (initial equity included), as a fraction."""
@@ -324,6 +334,7 @@ class Simulator:
         """
         start = self.t
         equity0, rejected0 = float(self._state[0]["equity"]), int(self._state[0]["pdt_rejections"])
+        position0 = float(self._state[0]["position"])
         if internal_close:
             acts = np.ascontiguousarray(actions, dtype=np.int64)
             if acts.ndim != 1 or np.any((acts < 0) | (acts > self.n_actions)):
@@ -344,7 +355,7 @@ class Simulator:
         nf, nt = kernel.run(self._state, acts, self.market, self.action_table, self.params, self._lots, fills, trades,
                             eq, cash, pos)
         return SimResult(self.bars, self.config, start, stop, acts, fills[:nf], trades[:nt], eq, cash, pos,
-                         int(self._state[0]["pdt_rejections"]) - rejected0, equity0)
+                         int(self._state[0]["pdt_rejections"]) - rejected0, equity0, position0)
 
 
 def simulate(bars, actions, config: SimConfig | None = None, *, start: int = 0,

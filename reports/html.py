@@ -233,7 +233,8 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         f"</span>{': ' + esc(basis) if basis else ''}; verdict thresholds: {th}</p>"
         '<table id="symbols" class="sortable"><thead><tr><th class="name" data-col="symbol">Symbol</th>'
         f'<th data-col="verdict">Verdict</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        "<p>Click a column title to sort. PF = profit factor over closed trades net of costs; "
+        "<p>Click a column title to sort. PF = profit factor over closed round trips (partial exits of one position "
+        "count as one trade) net of costs; "
         "consistency = share of test folds with positive net P&amp;L; B&amp;H at cap = buy and hold at the "
         "account's position cap; exposure-matched B&amp;H = buy and hold at the model's average share of equity "
         "in the market (excess p-value: Newey-West, one-sided); timing null = the model's own positions moved "

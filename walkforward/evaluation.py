@@ -134,10 +134,9 @@ def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *
         carried = fold_carry.carried_baselines(bars, sim_config, actions, tests, k, account, sim.initial_equity)
         costs = fold_evidence.cost_sensitivity(lambda m: fold_carry.carried_segment(
             bars, fold_evidence.scaled_config(sim_config, bars.asset_class, m), actions, tests, k)[0])
-        start_position = float(account[0][0]["position"])
     else:
         sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)
-        carried, start_position = None, 0.0
+        carried = None
         costs = fold_evidence.cost_sensitivity(lambda m: simulate(
             bars, decisions, fold_evidence.scaled_config(sim_config, bars.asset_class, m), start=test.start,
             close_at_end=True))
@@ -146,7 +145,7 @@ def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *
                                    carried=carried)
     meanings = sim_config.account.action_space.meanings
     record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash, costs,
-                                          fold_start="carry" if carry else "flat", start_position=start_position)
+                                          fold_start="carry" if carry else "flat")
     return record, sim, decisions
 
 
@@ -214,7 +213,7 @@ def _evaluate_fold(store: RunStore, symbol: str, plan, fold, input_hash: str, ev
     store.mark_fold_complete(symbol, fold.id, input_hash, {**record, "source": {"actions_file": ev.source}})
     pf = record["test"]["pf"]
     return FoldOutcome(symbol, fold.id, True, time.perf_counter() - t0, net_return=sim.net_return,
-                       trades=int(len(sim.trades)), pf=pf)
+                       trades=int(len(sim.round_trip_pnl())), pf=pf)
 
 
 def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) -> dict:

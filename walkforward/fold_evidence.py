@@ -85,10 +85,16 @@ BREAKEVEN_METHOD = ("bisection on the cost multiple between the last grid multip
 
 
 def _pnl_point(sim) -> dict:
-    pnl = sim.trades["net_pnl"]
+    """Net return and P&L of a re-run, and its round trips (`SimResult.round_trip_pnl`: what every
+    PF is over) with whether the first continues a position carried in and the last goes on
+    into the next fold (the stitched PF joins those two pieces into one round trip)."""
+    pnl = sim.round_trip_pnl()
+    n = len(sim.trades)
     return {"net_return": sim.net_return, "net_pnl": float(sim.equity[-1] - sim.initial_equity) if len(sim.equity)
             else 0.0, "wins": float(pnl[pnl > 0].sum()), "losses": float(-pnl[pnl < 0].sum()),
-            "trades": int(len(pnl))}
+            "trades": int(len(pnl)), "round_trips": pnl.tolist(),
+            "open_in": bool(n and sim.start_position != 0.0),
+            "open_out": bool(n and not sim.round_trip_ends()[-1])}
 
 
 def cost_sensitivity(rerun) -> dict:
@@ -96,7 +102,8 @@ def cost_sensitivity(rerun) -> dict:
     decision maker with every cost scaled (a policy re-decides on its own account at each
     multiple; fixed decisions are re-simulated).
 
-    Returns net return, net P&L, winning and losing P&L at `COST_MULTIPLES` and on `COST_GRID`
+    Returns net return, net P&L, winning and losing P&L and the round trips' P&L (with
+    ``open_in``/``open_out``, see `_pnl_point`) at `COST_MULTIPLES`, net return on `COST_GRID`
     (cut where a scaled cost leaves its model's bounds), and ``breakeven_multiple``: the
     smallest multiple at which net P&L reaches zero (0 when it is not positive even without
     costs; None with ``breakeven_above`` when still positive at the grid's end), found by
@@ -140,7 +147,8 @@ def cost_sensitivity(rerun) -> dict:
         "multiples": [m for m in COST_MULTIPLES if m in grid],
         "net_return": [p["net_return"] for p in fixed], "net_pnl": [p["net_pnl"] for p in fixed],
         "wins": [p["wins"] for p in fixed], "losses": [p["losses"] for p in fixed],
-        "trades": [p["trades"] for p in fixed],
+        "trades": [p["trades"] for p in fixed], "round_trips": [p["round_trips"] for p in fixed],
+        "open_in": [p["open_in"] for p in fixed], "open_out": [p["open_out"] for p in fixed],
         "curve_multiples": knots, "curve_net_return": [points[m]["net_return"] for m in knots],
         "breakeven_multiple": breakeven, "breakeven_above": above, "method": BREAKEVEN_METHOD,
     }
@@ -163,7 +171,7 @@ def write_fold_files(store, symbol: str, fold_id: int, bars, sim, actions: np.nd
 
 
 def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_year: float, data_hash: str,
-                   costs: dict | None = None, fold_start: str = "flat", start_position: float = 0.0) -> dict:
+                   costs: dict | None = None, fold_start: str = "flat") -> dict:
     """The part of ``result.json`` every fold has: segment times, account, baselines, test
     figures, the `cost_sensitivity` of the decisions (``costs``) and how the fold's account
     started (``fold_start``: flat, or carried from the previous fold, `walkforward.fold_carry`, with
@@ -177,12 +185,13 @@ def segment_record(fold: dict, bars, sim, baselines_: dict, meanings, bars_per_y
         "val_start": idx[val.start].isoformat(), "val_end": idx[val.stop - 1].isoformat(),
         "segments": {k: list(fold[k]) for k in ("train", "val", "test", "warmup")},
         "initial_equity": float(sim.initial_equity), "fold_start": fold_start,
-        "start_position": float(start_position),
+        "start_position": float(sim.start_position),
         "bars_per_year": float(bars_per_year),
         "pdt_rejections": int(sim.pdt_rejections), "action_meanings": list(meanings),
         "baselines": baselines_,
         "cost_sensitivity": costs,
-        "test": {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": sim.profit_factor(),
+        "test": {"net_return": sim.net_return, "trades": int(len(sim.round_trip_pnl())),
+                 "exit_fills": int(len(sim.trades)), "pf": sim.profit_factor(),
                  "costs": sim.costs(), "max_drawdown": sim.max_drawdown()},
         "data_hash": data_hash,
     }
