@@ -206,6 +206,8 @@ def test_buy_three_then_hold_holds_through_every_fold(tmp_path, buy_then_hold):
     s = summary["symbols"][0]
     assert s["fold_start"] == "carry" and summary["run"]["config"]["fold_start"] == "carry"
     assert s["metrics"]["trades"] == 1  # one round trip, from fold 0's first bars to the last bar
+    # buy and hold is one holding over the test path too: the same three BUY_75s, held, closed at the end
+    assert s["metrics"]["buy_and_hold_net_return"] == pytest.approx(s["metrics"]["net_return"], rel=1e-9)
     for k in range(5):
         eq = pd.read_csv(out / "ACME" / f"fold_{k}" / "equity.csv")
         rec = json.loads((out / "ACME" / f"fold_{k}" / "result.json").read_text())
