@@ -120,6 +120,12 @@ def test_carry_equals_flat_when_every_fold_ends_flat(seed):
     # over all folds with carry, one per fold with flat: only the policy's own figures must agree
     for key in ("net_return", "timing_null_p", "sharpe", "max_drawdown"):
         assert carry["metrics"][key] == pytest.approx(flat["metrics"][key], rel=1e-9, abs=1e-12), key
+    # with carry, buy and hold is one holding over the whole test path
+    from backtest.baselines import run_baseline
+
+    one = run_baseline("buy_hold", bars, RunConfig(**base).sim_config("equity"), start=plan.folds[0].test.start,
+                       stop=plan.folds[-1].test.stop)
+    assert carry["metrics"]["buy_and_hold_net_return"] == pytest.approx(one.net_return, rel=1e-9)
     assert (carry["fold_start"], flat["fold_start"]) == ("carry", "flat")
 
 
@@ -153,6 +159,31 @@ def test_carried_timing_null_keeps_the_carried_episode_at_the_start():
     assert len({tuple(p[41:]) for p in paths}) > 1
     assert arrangements_log10(res.actions, res.position, initial=initial) < arrangements_log10(
         res.actions, res.position)
+
+
+def test_a_carried_position_closed_at_the_first_bar_is_an_episode_there():
+    """The carried position exited by the fold's first order: that one-bar episode stays at bar
+    0 in every draw (a draw starts holding it), so the draws hold as long as the policy."""
+    from backtest.baselines import position_episodes, timing_null
+    from backtest.simulator import Simulator
+
+    rng = np.random.default_rng(9)
+    bars = _hourly(100.0 * np.cumprod(1.0 + rng.normal(0, 0.01, 200)))
+    config = SimConfig(account=AccountConfig(include_close_action=True), friction=FrictionConfig.zero())
+    sim = Simulator(bars, config)
+    sim.reset(0)
+    sim.run(np.r_[3, np.zeros(49, np.int64)])
+    account = sim.snapshot()
+    acts = np.zeros(150, np.int64)
+    acts[[0, 60, 120]] = 7  # CLOSE the carried position at the first bar; two more round trips
+    acts[[30, 100]] = 3
+    res = sim.run(acts)
+    assert res.position[0] == 0.0
+    starts, ends = position_episodes(res.position, initial=float(account[0][0]["position"]))
+    assert list(starts) == [0, 30, 100] and list(ends) == [0, 60, 120]
+    null = timing_null(bars, config, res, n_draws=40, seed=1, account=account)
+    assert np.all(null["bars_in_position"] == np.count_nonzero(res.position))
+    assert np.ptp(null["net_return"]) > 0
 
 
 def test_position_targets_carry_across_segments():
