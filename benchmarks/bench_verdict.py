@@ -28,6 +28,10 @@ return with accuracy p and
   (a quarter of the position stays: it never goes flat);
 - ``short_edge``: shorting allowed, short (SELL_75) when it predicts a fall, flat otherwise.
 
+Each edge family's accuracy is `EDGE_P` (the planted strength whose median Sharpe after costs
+is at least 1.3, the goals' level) unless ``--edge-p`` sets one for all. Test folds carry the
+account from one to the next, as `walkforward evaluate` does by default (``--fold-start``).
+
 Per family: DEPLOY rate with its Wilson 95% interval (false DEPLOY for nulls, power for
 edges), PAPER rate, median Sharpe after costs. ``--cases`` sizes the run (cases per family).
 """
@@ -197,7 +201,7 @@ def report(results: list[dict]) -> str:
     """The per-family table, the share of each family passing each DEPLOY criterion, totals."""
     groups = defaultdict(list)
     for r in results:
-        groups[r["policy"] if r["p"] is None else f"{r['policy']} p={r['p']:.2f}"].append(r)
+        groups[r["policy"] if r["p"] is None else f"{r['policy']} p={r['p']:g}"].append(r)
     lines = ["", "Per family: DEPLOY rate (Wilson 95% interval; false DEPLOY for nulls, power for edges), "
                  "PAPER rate, median Sharpe after costs",
              "goals: null DEPLOY <= 5%; long/flat and short edges >= 80%, resizing >= 50%; PAPER <= 20% of nulls", "",
