@@ -175,7 +175,7 @@ MUTATIONS: list[Mutation] = [
     M("ver_carry_bh_unscaled", "walkforward/fold_carry.py",
       "    return {\"equity\": part.equity * (float(model_start_equity) / before),",
       "    return {\"equity\": part.equity,",
-      (f"{CARRY}::test_carry_equals_flat_when_every_fold_ends_flat",),
+      (f"{CARRY}::test_carried_buy_and_hold_is_one_holding_over_the_test_path",),
       "a fold's piece of the one buy-and-hold holding is chained from the model's equity: the stitched B&H jumps"),
     M("ver_carry_default_flat", "walkforward/evaluation.py",
       'DEFAULT_FOLD_START = "carry"',

@@ -129,6 +129,29 @@ def test_carry_equals_flat_when_every_fold_ends_flat(seed):
     assert (carry["fold_start"], flat["fold_start"]) == ("carry", "flat")
 
 
+def test_carried_buy_and_hold_is_one_holding_over_the_test_path():
+    """With carry each fold's buy and hold is its piece of one holding over all test folds:
+    compounded, the folds' pieces are that holding's return, whatever the policy did."""
+    from backtest.baselines import run_baseline
+    from backtest.sample_data import generate_equity_bars
+    from walkforward.config import RunConfig
+    from walkforward.evaluation import evaluate_arrays
+    from walkforward.orchestrator import plan_symbols
+
+    bars = generate_equity_bars("ACME", "2018-01-01", "2021-01-01", seed=2, timeframe="1D", annual_drift=0.1)
+    config = RunConfig(folds=3, test_size=80, null_draws=20, n_random_seeds=3)
+    acts = np.random.default_rng(2).choice(7, size=len(bars), p=[0.7] + [0.05] * 6).astype(np.int64)
+    s = evaluate_arrays(bars, acts, config)
+    folds = plan_symbols(config, [bars])[bars.symbol].folds
+    one = run_baseline("buy_hold", bars, config.sim_config("equity"), start=folds[0].test.start,
+                       stop=folds[-1].test.stop)
+    assert s["fold_start"] == "carry"
+    assert s["metrics"]["buy_and_hold_net_return"] == pytest.approx(one.net_return, rel=1e-9)
+    assert s["metrics"]["net_return"] != pytest.approx(one.net_return, rel=1e-3)  # not the policy's own
+    folds_bh = [f["buy_and_hold_net_return"] for f in s["fold_metrics"]]
+    assert np.prod([1.0 + r for r in folds_bh]) - 1.0 == pytest.approx(one.net_return, rel=1e-9)
+
+
 def test_carried_timing_null_keeps_the_carried_episode_at_the_start():
     """A fold entered holding a position: every draw continues the carried account and keeps its
     episode at bar 0 (the other episodes move), the model's replay is its own path, and the
@@ -267,6 +290,15 @@ def test_fold_start_from_toml_and_bad_values(tmp_path, buy_then_hold, capsys):
     assert main(["evaluate", str(actions), str(data), "--out", str(out), "--config", str(toml), *SMALL]) == 0
     assert json.loads((out / "summary.json").read_text())["symbols"][0]["fold_start"] == "flat"
     capsys.readouterr()
+    import walkforward
+    from backtest.errors import ConfigError
+
+    outcome = walkforward.evaluate(actions, data, out=str(tmp_path / "py"), folds=5, test_size=100, null_draws=30,
+                                   n_random_seeds=4, quiet=True, fold_start="flat")
+    assert outcome.summary["symbols"][0]["fold_start"] == "flat"
+    with pytest.raises(ConfigError, match=r"fold_start='sideways' is unknown; use one of \['carry', 'flat'\]"):
+        walkforward.evaluate(actions, data, out=str(tmp_path / "never_py"), fold_start="sideways")
+    assert not (tmp_path / "never_py").exists()
     toml.write_text('fold_start = "sideways"\n')
     never = tmp_path / "never"
     assert main(["evaluate", str(actions), str(data), "--out", str(never), "--config", str(toml), *SMALL]) == 2
