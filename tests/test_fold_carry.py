@@ -273,6 +273,8 @@ def test_buy_three_then_hold_holds_through_every_fold(tmp_path, buy_then_hold):
     assert main(["evaluate", str(actions), str(data), "--out", str(flat), "--fold-start", "flat", *SMALL]) == 0
     sf = json.loads((flat / "summary.json").read_text())["symbols"][0]
     assert sf["fold_start"] == "flat" and sf["metrics"]["trades"] == 1  # fold 0 only: folds 1-4 never enter
+    assert "as one account" in (out / "ACME" / "report.html").read_text()
+    assert "each started flat" in (flat / "ACME" / "report.html").read_text()
     assert sf["metrics"]["net_return"] != s["metrics"]["net_return"]
     man_c = json.loads((out / "manifest.json").read_text())
     man_f = json.loads((flat / "manifest.json").read_text())
