@@ -311,14 +311,20 @@ def targets_for(table: ActionsTable, bars) -> np.ndarray:
     return out
 
 
-def segment_actions(table: ActionsTable, bars, account, segments) -> np.ndarray:
+def segment_actions(table: ActionsTable, bars, account, segments, carry: bool = False) -> np.ndarray:
     """Action ids per bar of ``bars`` for ``table``: ids as given, or, for a position file, the
-    targets translated (`positions_to_actions`) separately over each test segment (each starts
-    flat); `NO_ACTION` elsewhere."""
+    targets translated (`positions_to_actions`) over the test segments: separately per segment
+    (each starts flat), or, with ``carry``, over the segments one after the other (each starts
+    from the position the one before left: the account carries across test folds);
+    `NO_ACTION` elsewhere."""
     if table.kind == "action":
         return actions_for(table, bars, account.action_space.meanings)
     targets = targets_for(table, bars)
     out = np.full(len(bars), NO_ACTION, dtype=np.int64)
+    if carry and len(segments):
+        bars_ = np.concatenate([np.arange(seg.start, seg.stop) for seg in segments])
+        out[bars_] = positions_to_actions(targets[bars_], account)
+        return out
     for seg in segments:
         out[seg.start:seg.stop] = positions_to_actions(targets[seg.start:seg.stop], account)
     return out

@@ -109,11 +109,14 @@ def run_baseline(name: str, bars, config: SimConfig | None = None, *, start: int
 
 
 def random_distribution(bars, config: SimConfig | None = None, *, frequencies=None, seeds=range(100),
-                        start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+                        start: int = 0, stop: int | None = None, account=None) -> dict[str, np.ndarray]:
     """Net return, profit factor and trade count of the random policy for each seed.
 
     One `Simulator` serves every seed (``reset`` + ``run``), which gives exactly what
     `run_baseline` gives per seed without recomputing the market inputs each time.
+    ``account``: a `Simulator.snapshot` at bar ``start`` that every draw continues (a position
+    carried into the segment; its return is measured from that account's equity), instead of
+    a fresh, flat account. Every draw's position is closed at the segment's last bar.
     """
     config = config if config is not None else SimConfig()
     stop = len(bars) if stop is None else stop
@@ -126,7 +129,7 @@ def random_distribution(bars, config: SimConfig | None = None, *, frequencies=No
     sim = Simulator(bars, config)
     rows = []
     for s in seeds:
-        sim.reset(start)
+        _begin(sim, start, account)
         rows.append(sim.run(random_actions(n, freq, s), close_at_end=True))
     return {
         "seed": np.asarray(list(seeds), dtype=np.int64),
@@ -189,18 +192,33 @@ def buy_hold_matched(bars, config: SimConfig | None, fraction: float, *, start: 
     return result
 
 
+def _begin(sim: Simulator, start: int, account) -> None:
+    """Start ``sim`` at bar ``start``: a fresh, flat account, or the `Simulator.snapshot` ``account``."""
+    if account is None:
+        sim.reset(start)
+        return
+    if int(account[0][0]["t"]) != int(start):
+        raise ConfigError(f"the carried account decides next at bar {int(account[0][0]['t'])}, not at {start}")
+    sim.restore(account)
+
+
 # ---- the timing null ----------------------------------------------------------------------
-def position_episodes(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def position_episodes(position: np.ndarray, initial: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, ends)``: bar offsets of the flat-to-flat episodes of a position path
     (position after each bar's fill). An episode starts at the fill that opens a position from
     flat and ends, inclusive, at the fill that makes it flat again (a position still open at
-    the last bar ends there). A fill never flips long to short, so episodes never touch."""
+    the last bar ends there). A fill never flips long to short, so episodes never touch.
+    ``initial``: the position held before the first bar (carried into the segment); when it
+    is not 0 the first episode starts at bar 0, the bar it was carried into (it may end there)."""
     held = np.asarray(position, dtype=np.float64) != 0.0
     if held.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    before = np.r_[False, held[:-1]]
+    carried = float(initial) != 0.0
+    before = np.r_[carried, held[:-1]]
     starts = np.flatnonzero(held & ~before)
     ends = np.flatnonzero(~held & before)
+    if carried:
+        starts = np.r_[0, starts]
     if held[-1]:
         ends = np.r_[ends, held.size - 1]
     return starts.astype(np.int64), ends.astype(np.int64)
@@ -213,8 +231,9 @@ def inner_block_length(n_bars: int) -> int:
     return max(1, int(round(math.sqrt(max(int(n_bars), 1)))))
 
 
-def episode_blocks(position: np.ndarray, block: int | None = None):
-    """The pieces a timing-null draw rearranges, from a position path (module doc).
+def episode_blocks(position: np.ndarray, block: int | None = None, initial: float = 0.0):
+    """The pieces a timing-null draw rearranges, from a position path (module doc); ``initial``:
+    the position carried in before the first bar (`position_episodes`).
 
     Returns ``(starts, ends, blocks)``: the episodes (`position_episodes`) and, per bar
     range, blocks ``[(episode, first, stop, movable)]`` covering every episode bar in order:
@@ -222,9 +241,9 @@ def episode_blocks(position: np.ndarray, block: int | None = None):
     part cut into `inner_block_length` blocks (movable within the episode) and its last bar
     (the exit, not movable)."""
     pos = np.abs(np.asarray(position, dtype=np.float64))
-    starts, ends = position_episodes(pos)
+    starts, ends = position_episodes(pos, initial)
     block = inner_block_length(pos.size) if block is None else int(block)
-    prev = np.r_[0.0, pos[:-1]]
+    prev = np.r_[abs(float(initial)), pos[:-1]]
     reducing = pos < prev
     out = []
     for e, (s, t) in enumerate(zip(starts, ends)):
@@ -249,17 +268,21 @@ def _log_multinomial(keys) -> float:
     return math.lgamma(len(keys) + 1) - float(sum(math.lgamma(c + 1) for c in counts))
 
 
-def arrangements_log10(actions: np.ndarray, position: np.ndarray, block: int | None = None) -> float:
+def arrangements_log10(actions: np.ndarray, position: np.ndarray, block: int | None = None,
+                       initial: float = 0.0) -> float:
     """log10 of the number of distinct action paths the timing null can lay out for this
     policy: orderings of its episodes (equal episodes count once), of its flat-gap lengths and
     of each episode's movable blocks. Below ``log10(1/alpha)`` no p-value of the null can reach
-    alpha however many draws are made: the null cannot separate the policy from its draws."""
+    alpha however many draws are made: the null cannot separate the policy from its draws.
+    A position carried in (``initial`` not 0) pins the first episode and the empty gap before
+    it: only the others are counted as movable."""
     actions = np.asarray(actions, dtype=np.int64)
-    starts, ends, blocks = episode_blocks(position, block)
+    starts, ends, blocks = episode_blocks(position, block, initial)
     n = actions.size
     gaps = (np.r_[starts[0], starts[1:] - ends[:-1] - 1, n - 1 - ends[-1]] if starts.size else np.array([n]))
-    total = _log_multinomial(tuple(actions[s:t + 1]) for s, t in zip(starts, ends))
-    total += _log_multinomial(int(g) for g in gaps)
+    pinned = 1 if float(initial) != 0.0 and starts.size else 0
+    total = _log_multinomial(tuple(actions[s:t + 1]) for s, t in list(zip(starts, ends))[pinned:])
+    total += _log_multinomial(int(g) for g in gaps[pinned:])
     for e in range(starts.size):
         total += _log_multinomial(tuple(actions[b0:b1]) for ep, b0, b1, mov in blocks if ep == e and mov)
     return total / math.log(10.0)
@@ -303,17 +326,18 @@ NULL_CHUNK = 64
 
 
 def _null_layout(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: int, close_id: int | None,
-                 block: int | None = None, identity: bool = False):
+                 block: int | None = None, identity: bool = False, initial: float = 0.0):
     """What every draw is made of: the executed actions (each episode's last order replaced by
     ``close_id``), the blocks of the episodes (`episode_blocks`), the gap lengths, and each
     draw's orders of blocks within episodes, of episodes and of gaps (drawn all at once, so a
     path does not depend on how draws are chunked). ``identity``: one draw, nothing moved
-    (the policy's own replay under the draws' rules)."""
+    (the policy's own replay under the draws' rules). ``initial``: a position carried in; its
+    episode (the first, from bar 0) and the empty gap before it stay in place."""
     actions = np.array(actions, dtype=np.int64)
     n = actions.size
     if int(n_draws) < 1:
         raise ConfigError(f"timing null: n_draws must be >= 1, got {n_draws!r}")
-    starts, ends, blocks = episode_blocks(position, block)
+    starts, ends, blocks = episode_blocks(position, block, initial)
     if close_id is not None:
         actions[ends] = close_id
     lengths = ends - starts + 1
@@ -331,8 +355,13 @@ def _null_layout(actions: np.ndarray, position: np.ndarray, n_draws: int, seed: 
                 np.arange(m + 1, dtype=np.int64)[None, :], b_first, b_len,
                 np.arange(len(blocks), dtype=np.int64)[None, :])
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x7141]))
-    block_order = np.argsort(rng.random((n_draws, m)), axis=1).astype(np.int64)
-    gap_order = np.argsort(rng.random((n_draws, m + 1)), axis=1).astype(np.int64)
+    if float(initial) != 0.0 and m:  # the carried episode can only be where it was carried in: at bar 0
+        block_order = np.c_[np.zeros((n_draws, 1), np.int64), 1 + np.argsort(rng.random((n_draws, m - 1)), axis=1)]
+        gap_order = np.c_[np.zeros((n_draws, 1), np.int64), 1 + np.argsort(rng.random((n_draws, m)), axis=1)]
+    else:
+        block_order = np.argsort(rng.random((n_draws, m)), axis=1)
+        gap_order = np.argsort(rng.random((n_draws, m + 1)), axis=1)
+    block_order, gap_order = block_order.astype(np.int64), gap_order.astype(np.int64)
     # a sort key per block: 3 x episode, + 0 head, + 1..2 movable (random), + 2.5 exit
     ep = np.array([b[0] for b in blocks], dtype=np.float64)
     movable = np.array([b[3] for b in blocks], dtype=bool)
@@ -374,15 +403,20 @@ NULL_TIE_TOL = 1e-9
 
 
 def timing_null(bars, config: SimConfig | None, result: SimResult, *, n_draws: int = 1000,
-                seed: int = 0, block: int | None = None) -> dict:
+                seed: int = 0, block: int | None = None, account=None) -> dict:
     """Net return, trade count and bars in position of ``n_draws`` timing-null replays of a
     policy's simulation ``result`` (its executed actions and position path; module doc), laid
     out `NULL_CHUNK` draws at a time, plus ``model_net_return``: the policy's own path replayed
     under exactly the draws' rules (the value its p-value is computed at) and
-    ``arrangements_log10`` (`arrangements_log10`)."""
+    ``arrangements_log10`` (`arrangements_log10`).
+
+    ``account``: the `Simulator.snapshot` ``result`` started from when a position was carried
+    into the segment; every draw and the replay continue it, and the carried episode stays at
+    the segment's start (it cannot move: the position is held when the segment begins)."""
     config = config if config is not None else SimConfig()
     close_id = config.account.action_space.n
-    layout = _null_layout(result.actions, result.position, n_draws, seed, close_id, block)
+    initial = 0.0 if account is None else float(account[0][0]["position"])
+    layout = _null_layout(result.actions, result.position, n_draws, seed, close_id, block, initial=initial)
     # the replay keeps every rule of the model's run (the minimum order included): the draws and
     # the model's own replay below differ only in where the pieces are
     sim = Simulator(bars, config)
@@ -390,12 +424,13 @@ def timing_null(bars, config: SimConfig | None, result: SimResult, *, n_draws: i
     net, trades, held = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
     for d0 in range(0, n, NULL_CHUNK):
         for d, acts in enumerate(_null_paths(layout, d0, min(n, d0 + NULL_CHUNK)), start=d0):
-            sim.reset(result.start)
+            _begin(sim, result.start, account)
             r = sim.run(acts, close_at_end=True, internal_close=True)
             net[d], trades[d], held[d] = r.net_return, len(r.trades), np.count_nonzero(r.position)
-    own = _null_paths(_null_layout(result.actions, result.position, 1, seed, close_id, block, identity=True), 0, 1)
-    sim.reset(result.start)
+    own = _null_paths(_null_layout(result.actions, result.position, 1, seed, close_id, block, identity=True,
+                                   initial=initial), 0, 1)
+    _begin(sim, result.start, account)
     model = sim.run(own[0], close_at_end=True, internal_close=True)
     return {"net_return": net, "trades": trades, "bars_in_position": held,
             "model_net_return": float(model.net_return),
-            "arrangements_log10": float(arrangements_log10(result.actions, result.position, block))}
+            "arrangements_log10": float(arrangements_log10(result.actions, result.position, block, initial))}

@@ -221,7 +221,9 @@ class FoldRecord:
     fold: int
     test_start: str
     test_end: str
-    initial_equity: float | None = None  # each fold's account starts afresh with it (None: the manifest's)
+    initial_equity: float | None = None  # the fold account's equity before its first bar (None: the manifest's)
+    fold_start: str | None = None  # flat (a fresh account) or carry (the previous fold's account); None: older runs
+    start_position: float | None = None  # units held before the first bar (0 flat; carried in with carry)
     bars_per_year: float | None = None
     pdt_rejections: int = 0
     action_meanings: list | None = None

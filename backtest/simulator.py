@@ -61,6 +61,11 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
 7. Mark: ``equity = cash + pos * close[t]``, mark_price = close[t], bars_in_position
    += 1 if pos != 0 else 0.
 
+`Simulator.snapshot()` copies the whole account (state and lots) and `Simulator.restore`
+continues from such a copy: a position carried into the next test fold keeps its cost basis,
+lots and PDT history, and a second `run` continues where the first stopped (its `SimResult`
+measures from the equity it started with, ``SimResult.initial_equity``).
+
 `Simulator.reset(t0)`: cash = equity = prev_close_equity = initial equity, position 0,
 sessions (current, pending, dt0..dt2) = `backtest.pdt.NO_SESSION`, mark_price =
 ``close[t0-1]`` (``open[0]`` when t0 = 0). `Simulator.account_state()` for the next
@@ -87,7 +92,7 @@ from backtest.costs import FrictionConfig, impact_inputs, prior_volume
 from backtest.errors import ConfigError
 from backtest.pdt import check_mode, pdt_applies
 from backtest.state import ACCOUNT_STATE_DTYPE
-from backtest.trades import COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor, trades_frame
+from backtest.trades import COST_COMPONENTS, FILL_DTYPE, STATUS_FILLED, TRADE_DTYPE, fills_frame, profit_factor, round_trip_pnl, trades_frame
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,15 @@ class SimResult:
     equity: np.ndarray  # per bar, marked at the close
     cash: np.ndarray
     position: np.ndarray
-    pdt_rejections: int
+    pdt_rejections: int  # PDT rejections during these bars
+    start_equity: float | None = None  # the account's equity before the first bar (None: the config's initial)
+    start_position: float = 0.0  # units held before the first bar (a position carried in)
 
     @property
     def initial_equity(self) -> float:
-        return float(self.config.account.initial_equity)
+        """Equity before the first bar: the config's initial equity for a fresh account, the
+        carried equity for a run that continues an account (`Simulator.restore`, a second `run`)."""
+        return float(self.config.account.initial_equity if self.start_equity is None else self.start_equity)
 
     @property
     def net_return(self) -> float:
@@ -168,10 +177,19 @@ class SimResult:
         filled = self.fills[self.fills["status"] == STATUS_FILLED]
         return {c: float(filled[c].sum()) for c in COST_COMPONENTS}
 
+    def round_trip_ends(self) -> np.ndarray:
+        """Per trade record: the position is flat after its exit bar (it ends a round trip)."""
+        return self.position[self.trades["exit_bar"] - self.start] == 0.0
+
+    def round_trip_pnl(self) -> np.ndarray:
+        """Net P&L per round trip (`backtest.trades.round_trip_pnl`): partial exits of one
+        position add up to one trade."""
+        return round_trip_pnl(self.trades["net_pnl"], self.round_trip_ends())
+
     def profit_factor(self) -> float | None:
-        """`backtest.trades.profit_factor` of the trades' NET P&L: inf with no losers, None
-        with no trades."""
-        return profit_factor(self.trades["net_pnl"])
+        """`backtest.trades.profit_factor` over round trips (`round_trip_pnl`), net of costs: inf
+        with no losers, None with no trades. The same definition as the reports' PF."""
+        return profit_factor(self.round_trip_pnl())
 
     def max_drawdown(self) -> float:
         """Largest fall from a running peak of equity (initial equity included), as a fraction."""
@@ -264,6 +282,24 @@ class Simulator:
         previous-close equity, PDT sessions and rejections... beyond `account_state`)."""
         return self._state.copy()[0]
 
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of the whole account (state record and lot ring) before the next decision:
+        `restore` continues from it (a carried position, its costs basis and PDT history)."""
+        return self._state.copy(), self._lots.copy()
+
+    def restore(self, snapshot: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Continue the account of a `snapshot` (of a simulator over the same bars); returns
+        `account_state()`."""
+        state, lots = snapshot
+        if state.dtype != kernel.STATE_DTYPE or state.shape != (1,) or lots.shape != self._lots.shape:
+            raise ConfigError("restore: the snapshot is not from a Simulator with this lot capacity")
+        if not 0 <= int(state[0]["t"]) < len(self.bars):
+            raise ConfigError(f"restore: the snapshot's next bar {int(state[0]['t'])} is outside the "
+                              f"{len(self.bars)} bars")
+        self._state, self._lots = state.copy(), lots.copy()
+        self.trades = []
+        return self.account_state()
+
     def kernel_args(self) -> KernelArgs:
         """The live kernel inputs and state (`KernelArgs`)."""
         return KernelArgs(self.market, self.action_table, self.params, self._state, self._lots)
@@ -297,6 +333,8 @@ class Simulator:
         replayed as it is (the timing null does).
         """
         start = self.t
+        equity0, rejected0 = float(self._state[0]["equity"]), int(self._state[0]["pdt_rejections"])
+        position0 = float(self._state[0]["position"])
         if internal_close:
             acts = np.ascontiguousarray(actions, dtype=np.int64)
             if acts.ndim != 1 or np.any((acts < 0) | (acts > self.n_actions)):
@@ -317,7 +355,7 @@ class Simulator:
         nf, nt = kernel.run(self._state, acts, self.market, self.action_table, self.params, self._lots, fills, trades,
                             eq, cash, pos)
         return SimResult(self.bars, self.config, start, stop, acts, fills[:nf], trades[:nt], eq, cash, pos,
-                         int(self._state[0]["pdt_rejections"]))
+                         int(self._state[0]["pdt_rejections"]) - rejected0, equity0, position0)
 
 
 def simulate(bars, actions, config: SimConfig | None = None, *, start: int = 0,

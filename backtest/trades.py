@@ -87,10 +87,27 @@ def fills_frame(fills: np.ndarray) -> pd.DataFrame:
     return df
 
 
+def round_trip_ids(ends_episode) -> np.ndarray:
+    """Round-trip number of each trade record (in exit order): a round trip runs from the fill
+    that opens a position from flat to the fill that makes it flat again, and every partial
+    exit in between belongs to it. ``ends_episode[i]``: the position is flat after trade i's
+    exit. The records after the last flat exit (a position still open) form one round trip."""
+    ends = np.asarray(ends_episode, dtype=bool)
+    return np.r_[0, np.cumsum(ends[:-1])].astype(np.int64) if ends.size else np.zeros(0, np.int64)
+
+
+def round_trip_pnl(pnl, ends_episode) -> np.ndarray:
+    """Net P&L per round trip (`round_trip_ids`): what every profit factor the user reads is over."""
+    ids = round_trip_ids(ends_episode)
+    pnl = np.asarray(pnl, dtype=np.float64)
+    return np.bincount(ids, weights=pnl, minlength=int(ids.max()) + 1) if ids.size else np.zeros(0)
+
+
 def profit_factor(pnl) -> float | None:
     """THE profit factor (DESIGN 3.8), used by checkpoint selection, the fold records, the
     baselines and the reports: sum of winning P&L over |sum of losing P&L|, inf with no
-    losers, None with no trades (or no P&L at all). Pass net P&L."""
+    losers, None with no trades (or no P&L at all). Pass net P&L per round trip
+    (`round_trip_pnl`): partial exits of one position are one trade."""
     pnl = np.asarray(pnl, dtype=np.float64)
     wins = pnl[pnl > 0].sum()
     losses = -pnl[pnl < 0].sum()
@@ -101,4 +118,4 @@ def profit_factor(pnl) -> float | None:
 
 __all__ = ["FILL_DTYPE", "TRADE_DTYPE", "TRADES_CSV_COLUMNS", "EQUITY_CSV_COLUMNS", "COST_COMPONENTS",
            "STATUS_HOLD", "STATUS_FILLED", "STATUS_REJECTED", "KIND_NAMES", "trades_frame", "fills_frame",
-           "profit_factor"]
+           "profit_factor", "round_trip_ids", "round_trip_pnl"]

@@ -113,6 +113,12 @@ def _value_attr(x: Any) -> str:
     return repr(float(x)) if isinstance(x, float) else str(x)
 
 
+#: How the symbol page says the test folds started (`walkforward.fold_carry`).
+_FOLD_START = {"carry": " as one account (the position carries from one test fold into the next; only the last is "
+                        "closed at its end)",
+               "flat": ", each started flat and closed at its last bar"}
+
+
 def metric_cell(key: str, value: Any, kind: str, m: Mapping[str, Any] | None = None) -> str:
     """One table cell; the breakeven cost multiple (``kind`` "breakeven") is shown by
     `reports.metrics.format_breakeven` with ``m``'s ``breakeven_cost_above``."""
@@ -233,7 +239,8 @@ def index_html(summary: Mapping[str, Any], manifest: Mapping[str, Any],
         f"</span>{': ' + esc(basis) if basis else ''}; verdict thresholds: {th}</p>"
         '<table id="symbols" class="sortable"><thead><tr><th class="name" data-col="symbol">Symbol</th>'
         f'<th data-col="verdict">Verdict</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        "<p>Click a column title to sort. PF = profit factor over closed trades net of costs; "
+        "<p>Click a column title to sort. PF = profit factor over closed round trips (partial exits of one position "
+        "count as one trade) net of costs; "
         "consistency = share of test folds with positive net P&amp;L; B&amp;H at cap = buy and hold at the "
         "account's position cap; exposure-matched B&amp;H = buy and hold at the model's average share of equity "
         "in the market (excess p-value: Newey-West, one-sided); timing null = the model's own positions moved "
@@ -312,7 +319,8 @@ def symbol_html(s: Mapping[str, Any], folds_raw: Sequence[Mapping[str, Any]], su
     matched_label = f"buy and hold at the model's average exposure ({format_value(m.get('exposure_avg'), 'pct')})"
     body = (
         f'<p><a href="../index.html">&larr; all symbols</a></p><h1 id="symbol">{esc(s["symbol"])}</h1>'
-        f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds</p>'
+        f'<p>{esc(str(s.get("asset_class")))}, {esc(str(s.get("timeframe")))}, {len(folds_raw)} test folds'
+        f'{_FOLD_START.get(s.get("fold_start"), "")}</p>'
         + _verdict_block(s) + _training_block(s.get("training"))
         + f'<h2>Metrics (stitched out-of-sample)</h2><table id="metrics"><tbody>{metrics}</tbody></table>'
         + (f'<p id="n-trials-basis">Deflated Sharpe trials: {esc(str(s["n_trials_basis"]))}</p>'

@@ -30,7 +30,7 @@ from scipy import stats as sps
 
 from backtest.errors import ConfigError, DataError
 from backtest.result_files import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS
-from backtest.trades import profit_factor  # THE profit factor, shared with checkpoint selection
+from backtest.trades import profit_factor, round_trip_ids  # THE profit factor, shared with checkpoint selection
 
 COST_COMPONENTS = ("slippage", "spread", "impact", "commission")
 EULER_GAMMA = 0.5772156649015329
@@ -302,7 +302,7 @@ def round_trip_episodes(trades: pd.DataFrame, equity: pd.DataFrame) -> np.ndarra
     at = stamps.get_indexer(pd.DatetimeIndex(pd.to_datetime(trades["exit_time"], utc=True)))
     pos = equity["position"].to_numpy(np.float64)
     ends = (at < 0) | (pos[np.clip(at, 0, len(pos) - 1)] == 0.0) if len(pos) else np.ones(n, dtype=bool)
-    return np.r_[0, np.cumsum(ends[:-1])].astype(np.int64)
+    return round_trip_ids(ends)
 
 
 def resizing_orders(equity: pd.DataFrame) -> int:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from backtest.errors import DataError, UserError
 from backtest.result_files import EQUITY_CSV_COLUMNS, TRADES_CSV_COLUMNS, FoldRecord, read_json
+from backtest.trades import profit_factor
 from reports.metrics import bar_returns, compute_stats, consistency
 from reports.verdict import VerdictThresholds, verdict
 
@@ -159,11 +160,27 @@ def _arrangements(folds: Sequence[Mapping[str, Any]]) -> float | None:
 BREAKEVEN_TOL = 1e-4
 
 
+def _stitched_round_trips(recs: Sequence[Mapping[str, Any]], ks: Sequence[int]) -> list[float]:
+    """The folds' round-trip P&L at one cost multiple, in order, a round trip still open at a
+    fold's end joined with its rest in the next fold (positions carried across folds)."""
+    out: list[float] = []
+    pending = False  # the last round trip in ``out`` goes on into the next fold
+    for r, k in zip(recs, ks):
+        trips = list(r["round_trips"][k])
+        if not trips:
+            continue  # no exit in this fold: an open round trip stays open
+        if pending and r["open_in"][k]:
+            out[-1] += trips.pop(0)
+        out.extend(trips)
+        pending = bool(r["open_out"][k])
+    return out
+
+
 def stitch_costs(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Cost sensitivity of the stitched folds, from each fold's ``cost_sensitivity`` record.
 
-    Net return at a multiple compounds the folds' net returns at it, PF sums their winning and
-    losing P&L. The breakeven multiple is found by bisection on the stitched net return, with
+    Net return at a multiple compounds the folds' net returns at it; PF is over the folds'
+    round trips at it (`_stitched_round_trips`), as the headline PF. The breakeven multiple is found by bisection on the stitched net return, with
     each fold's net return linear between the multiples it was re-run at (its grid, its own
     bisection points and its breakeven). None when a fold has no record (an older run).
     """
@@ -175,7 +192,10 @@ def stitch_costs(folds: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     for m in multiples:
         ks = [r["multiples"].index(m) for r in recs]
         net.append(float(np.prod([1.0 + r["net_return"][k] for r, k in zip(recs, ks)]) - 1.0))
-        wins = sum(r["wins"][k] for r, k in zip(recs, ks))
+        if all("round_trips" in r for r in recs):
+            pf.append(profit_factor(_stitched_round_trips(recs, ks)))
+            continue
+        wins = sum(r["wins"][k] for r, k in zip(recs, ks))  # a record without round trips (an older run)
         losses = sum(r["losses"][k] for r, k in zip(recs, ks))
         pf.append(wins / losses if losses > 0 else (math.inf if wins > 0 else None))
     curves = []
@@ -330,6 +350,7 @@ def build_summary(run_dir: Path, thresholds: VerdictThresholds | None = None) ->
                            initial_equity=init, n_trials=n_sym, action_meanings=meanings,
                            trial_sharpe_var=e.get("trial_sharpe_var") if n_sym >= 2 else None,
                            thresholds=th, bootstrap_seed=int(manifest.get("seed") or 0))
+        s["fold_start"] = folds[0].get("fold_start") or "flat"  # flat, or carry (walkforward.fold_carry)
         s["training"] = training_summary(folds, manifest)
         s["n_trials_basis"] = str(e.get("n_trials_basis") or n_trials_basis)
         s["dir"] = str(e["dir"])

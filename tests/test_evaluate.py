@@ -105,7 +105,7 @@ def test_same_decisions_as_a_trained_model_give_the_same_results(tmp_path, refer
     out = tmp_path / "ev"
     from tests.run_helpers import run_cli
 
-    proc = run_cli(["evaluate", str(actions), "--symbols", "SMPA", "--folds", "2", "--random-seeds", "5",
+    proc = run_cli(["evaluate", str(actions), "--symbols", "SMPA", "--folds", "2", "--random-seeds", "5", "--fold-start", "flat",
                     "--out", str(out), "-q"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     for k in (0, 1):

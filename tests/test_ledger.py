@@ -276,8 +276,10 @@ def test_recorded_returns_are_the_stitched_out_of_sample_returns(tmp_path, daily
     assert _evaluate(rules[5], data, tmp_path / "a") == 0
     [stored] = Ledger(research_ledger.resolve()).trials(Ledger(research_ledger.resolve()).data_sets()[0]["data_key"])
     eq = pd.concat([pd.read_csv(tmp_path / "a" / "ACME" / f"fold_{k}" / "equity.csv") for k in range(3)])
-    r = np.concatenate([bar_returns(pd.read_csv(tmp_path / "a" / "ACME" / f"fold_{k}" / "equity.csv")["equity"]
-                                    .to_numpy(), 1000.0) for k in range(3)])
+    fold = tmp_path / "a" / "ACME"  # each fold measured from the equity it started with (carried in)
+    r = np.concatenate([bar_returns(pd.read_csv(fold / f"fold_{k}" / "equity.csv")["equity"].to_numpy(),
+                                    json.loads((fold / f"fold_{k}" / "result.json").read_text())["initial_equity"])
+                        for k in range(3)])
     np.testing.assert_allclose(stored.returns, r, rtol=1e-12, atol=1e-15)
     assert stored.times.tolist() == pd.DatetimeIndex(pd.to_datetime(eq["timestamp"], utc=True)).as_unit("ns").asi8.tolist()
     assert stored.verdict == _summary(tmp_path / "a")["symbols"][0]["verdict"] and stored.metrics["trades"] > 0

@@ -105,6 +105,7 @@ class RunConfig:
     warm_start: bool = False  # initialise each fold's policy from the previous fold's checkpoint
     n_random_seeds: int = 100  # seeds of the random-policy baseline (model percentile among them)
     null_draws: int = 1000  # draws of the timing null per fold (p-value resolution 1/(draws+1))
+    fold_start: str | None = None  # evaluate: carry (default; the position carries into the next test fold) or flat
     pdt: str = "auto"  # pattern-day-trader rule: auto (equities before 2026-06-04), on, off
     window: int | None = None  # feature window W (bars of market features per observation); None: the mode's
     features: str | None = None  # feature set (backtest.features.FEATURE_SETS); None: the mode's
@@ -163,6 +164,10 @@ class RunConfig:
             check_date_format(self.date_format)
         except DataError as exc:
             raise ConfigError(str(exc)) from None
+        if self.fold_start is not None:
+            from walkforward.fold_carry import check_fold_start
+
+            check_fold_start(self.fold_start)
         if self.quiet and self.verbose:
             raise ConfigError("quiet=True and verbose=True contradict each other; pick one of -q / -v")
         if not self.out:
@@ -237,7 +242,7 @@ class RunConfig:
         Left out: where the data and output live (the data's content is hashed
         separately) and how the run is executed or printed (`NON_RESULT_FIELDS`).
         """
-        payload = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        payload = _without_unset(self.to_dict(), NON_RESULT_FIELDS)
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -245,9 +250,20 @@ class RunConfig:
         """sha256 of the settings that can change the returns: `fingerprint` without
         `NON_TRIAL_FIELDS` (null draws, random-policy seeds; verdict thresholds are already
         out). Two configurations with the same trial fingerprint are one trial in the ledger."""
-        payload = {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS + NON_TRIAL_FIELDS}
+        payload = _without_unset(self.to_dict(), NON_RESULT_FIELDS + NON_TRIAL_FIELDS)
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: Settings left out of a fingerprint while unset (None), so that adding them kept the
+#: fingerprints of runs made before them: `walkforward run` has no fold start (each fold is its
+#: own trained policy, started flat); `walkforward evaluate` resolves it before fingerprinting.
+_OMIT_UNSET = ("fold_start",)
+
+
+def _without_unset(settings: dict[str, Any], leave_out) -> dict[str, Any]:
+    return {k: v for k, v in settings.items()
+            if k not in leave_out and not (k in _OMIT_UNSET and v is None)}
 
 
 def warn_few_folds(config: RunConfig) -> None:

@@ -3,16 +3,22 @@
 The decisions come from an actions file (`backtest.actions_file`). Everything after them
 is what `walkforward run` does with a trained model's decisions: the same fold layout
 (`walkforward.orchestrator.plan_symbols`, same flags), the same simulator, costs, PDT and
-account on each test segment (decision at bar t filled at t's open, positions closed at the
-segment's last bar), the same baselines (`walkforward.fold_evidence`), metrics, verdict,
+account on each test segment (decision at bar t filled at t's open), the same baselines (`walkforward.fold_evidence`), metrics, verdict,
 run directory and HTML. Only training is missing: a fold's ``result.json`` has no training
 log and no checkpoint.
+
+Test folds form one continuous account by default (``fold_start = "carry"``: the position,
+cash and cost basis carry from one test fold into the next, only the last fold's position is
+closed at its end, each fold's figures are measured from its first bar; `walkforward.fold_carry`);
+``fold_start = "flat"`` starts every fold flat with the initial equity and closes it at its last
+bar, as `walkforward run` does with each fold's trained policy.
 
 Bad input (a row naming no bar, an unknown action, a test bar without an action) is refused
 before the run directory is created. Python: `evaluate(actions, data, **settings)` (files,
 DataFrames or Series, as the CLI) or `evaluate_arrays(bars, actions, config)` (in memory,
-nothing written). A ``position`` file's targets become actions per test segment
-(`backtest.actions_file.segment_actions`, each segment starting flat).
+nothing written). A ``position`` file's targets become actions over the test segments
+(`backtest.actions_file.segment_actions`: from the position carried in, or from flat in each
+segment with ``fold_start = "flat"``).
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ def prepare(config: RunConfig, actions_path) -> Evaluation:
     from backtest.actions_file import check_covered, read_actions, segment_actions
 
     table = read_actions(actions_path, config.date_format)
-    config = for_positions(config, table.kind)
+    config = resolve_fold_start(for_positions(config, table.kind))
     series = load_series(config)
     names = {b.symbol for b in series}
     if table.symbol is None and len(series) > 1:
@@ -91,7 +97,8 @@ def prepare(config: RunConfig, actions_path) -> Evaluation:
     plans = plan_symbols(config, series, fingerprint=fingerprint)
     actions = {}
     for symbol, plan in plans.items():
-        acts = segment_actions(table, plan.bars, config.account, [fold.test for fold in plan.folds])
+        acts = segment_actions(table, plan.bars, config.account, [fold.test for fold in plan.folds],
+                               carry=config.fold_start == "carry")
         for fold in plan.folds:
             check_covered(table, plan.bars, acts, fold.test, f"test segment of fold {fold.id}")
         actions[symbol] = acts
@@ -99,24 +106,46 @@ def prepare(config: RunConfig, actions_path) -> Evaluation:
     return Evaluation(plans, actions, fingerprint, {"path": where, "sha256": table.sha256}, config)
 
 
+def resolve_fold_start(config: RunConfig) -> RunConfig:
+    """``config`` with its fold start decided: ``carry`` unless set (`walkforward.fold_carry`)."""
+    import dataclasses
+
+    return config if config.fold_start is not None else dataclasses.replace(config, fold_start=DEFAULT_FOLD_START)
+
+
 def evaluate_segment(bars, actions: np.ndarray, fold: dict, config: RunConfig, *, bars_per_year: float,
-                     data_hash: str):
+                     data_hash: str, tests=None):
     """One fold's test segment: ``(record, sim, decisions)`` with ``record`` the result.json
     content (`walkforward.fold_evidence.segment_record` plus the source) and ``sim`` the
-    segment's `SimResult`."""
+    segment's `SimResult`. ``tests``: every fold's test range in order; with ``fold_start =
+    "carry"`` (the default) the fold continues the account of the folds before it
+    (`walkforward.fold_carry`), with ``"flat"`` (or without ``tests``) it starts flat."""
     from backtest.simulator import simulate
+    from walkforward import fold_carry
 
     sim_config = config.sim_config(bars.asset_class)
     test = range(*fold["test"])
     decisions = np.ascontiguousarray(actions[test.start:test.stop], dtype=np.int64)
-    sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)
-    costs = fold_evidence.cost_sensitivity(lambda m: simulate(
-        bars, decisions, fold_evidence.scaled_config(sim_config, bars.asset_class, m), start=test.start,
-        close_at_end=True))
+    carry = resolve_fold_start(config).fold_start == "carry" and tests is not None
+    if carry:
+        tests = [range(t.start, t.stop) for t in tests]
+        k = tests.index(test)
+        sim, account = fold_carry.carried_segment(bars, sim_config, actions, tests, k)
+        carried = fold_carry.carried_baselines(bars, sim_config, actions, tests, k, account, sim.initial_equity)
+        costs = fold_evidence.cost_sensitivity(lambda m: fold_carry.carried_segment(
+            bars, fold_evidence.scaled_config(sim_config, bars.asset_class, m), actions, tests, k)[0])
+    else:
+        sim = simulate(bars, decisions, sim_config, start=test.start, close_at_end=True)
+        carried = None
+        costs = fold_evidence.cost_sensitivity(lambda m: simulate(
+            bars, decisions, fold_evidence.scaled_config(sim_config, bars.asset_class, m), start=test.start,
+            close_at_end=True))
     base = fold_evidence.baselines(bars, sim_config, test, sim, decisions, seed=config.seed, fold_id=int(fold["id"]),
-                                   n_random_seeds=config.n_random_seeds, null_draws=config.null_draws)
+                                   n_random_seeds=config.n_random_seeds, null_draws=config.null_draws,
+                                   carried=carried)
     meanings = sim_config.account.action_space.meanings
-    record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash, costs)
+    record = fold_evidence.segment_record(fold, bars, sim, base, meanings, bars_per_year, data_hash, costs,
+                                          fold_start="carry" if carry else "flat")
     return record, sim, decisions
 
 
@@ -178,12 +207,13 @@ def _evaluate_fold(store: RunStore, symbol: str, plan, fold, input_hash: str, ev
                    config: RunConfig) -> FoldOutcome:
     t0 = time.perf_counter()
     record, sim, decisions = evaluate_segment(plan.bars, ev.actions[symbol], fold.to_dict(), config,
-                                              bars_per_year=plan.bars_per_year, data_hash=plan.data_hash)
+                                              bars_per_year=plan.bars_per_year, data_hash=plan.data_hash,
+                                              tests=[f.test for f in plan.folds])
     fold_evidence.write_fold_files(store, symbol, fold.id, plan.bars, sim, decisions)
     store.mark_fold_complete(symbol, fold.id, input_hash, {**record, "source": {"actions_file": ev.source}})
     pf = record["test"]["pf"]
     return FoldOutcome(symbol, fold.id, True, time.perf_counter() - t0, net_return=sim.net_return,
-                       trades=int(len(sim.trades)), pf=pf)
+                       trades=int(len(sim.round_trip_pnl())), pf=pf)
 
 
 def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) -> dict:
@@ -199,7 +229,7 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
     from backtest.result_files import equity_frame
     from reports.summary import symbol_summary
 
-    config = config or RunConfig(**settings)
+    config = resolve_fold_start(config or RunConfig(**settings))
     if isinstance(bars, pd.DataFrame):
         from backtest.data import load_bars
 
@@ -212,7 +242,8 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
     if isinstance(actions, (pd.Series, pd.DataFrame)):
         table = read_actions(actions)
         config = for_positions(config, table.kind)
-        actions = segment_actions(table, bars, config.account, [fold.test for fold in plan.folds])
+        actions = segment_actions(table, bars, config.account, [fold.test for fold in plan.folds],
+                                  carry=config.fold_start == "carry")
     actions = np.asarray(actions, dtype=np.int64)
     if actions.shape != (len(bars),):
         raise DataError(f"evaluate_arrays: {actions.shape} actions for {len(bars)} bars; give one per bar")
@@ -221,12 +252,15 @@ def evaluate_arrays(bars, actions, config: RunConfig | None = None, **settings) 
         if np.any(actions[fold.test.start:fold.test.stop] == NO_ACTION):
             raise DataError(f"evaluate_arrays: the test segment of fold {fold.id} has bars without an action")
         record, sim, decisions = evaluate_segment(bars, actions, fold.to_dict(), config,
-                                                  bars_per_year=plan.bars_per_year, data_hash=plan.data_hash)
+                                                  bars_per_year=plan.bars_per_year, data_hash=plan.data_hash,
+                                                  tests=[f.test for f in plan.folds])
         folds.append({**record, "fold": fold.id, "trades": sim.trades_frame(),
                       "equity": equity_frame(bars, sim, decisions)})
-    return symbol_summary(bars.symbol, folds, bars_per_year=plan.bars_per_year,
-                          initial_equity=float(folds[0]["initial_equity"]), action_meanings=_meanings(config),
-                          thresholds=config.verdict, bootstrap_seed=config.seed)
+    out = symbol_summary(bars.symbol, folds, bars_per_year=plan.bars_per_year,
+                         initial_equity=float(folds[0]["initial_equity"]), action_meanings=_meanings(config),
+                         thresholds=config.verdict, bootstrap_seed=config.seed)
+    out["fold_start"] = config.fold_start
+    return out
 
 
 def frames_to_files(data) -> list[str]:
@@ -276,6 +310,9 @@ def evaluate(actions, data=(), **settings) -> RunOutcome:
     return run_evaluate(config, actions, force=force, progress=progress, ledger=ledger, trials=trials)
 
 
+#: How `evaluate` starts test folds when ``fold_start`` is not set (`walkforward.fold_carry`).
+DEFAULT_FOLD_START = "carry"
+
 #: Where `evaluate` writes when no --out is given (not runs/latest: a trained run lives there).
 DEFAULT_OUT = "runs/evaluate"
 
@@ -286,5 +323,5 @@ def default_out(toml_path) -> str | None:
 
     return None if toml_path is not None and "out" in load_toml(toml_path) else DEFAULT_OUT
 
-__all__ = ["DEFAULT_OUT", "Evaluation", "default_out", "evaluate", "evaluate_arrays", "evaluate_segment", "for_positions",
+__all__ = ["DEFAULT_FOLD_START", "DEFAULT_OUT", "Evaluation", "resolve_fold_start", "default_out", "evaluate", "evaluate_arrays", "evaluate_segment", "for_positions",
            "frames_to_files", "prepare", "run_evaluate"]

@@ -108,9 +108,13 @@ def evaluate(policy, builder, bars, sim_config, start: int, stop: int):
 
 
 def validation_metrics(run) -> dict:
-    """The dict `models.ppo.validation_score` ranks checkpoints by."""
+    """The dict `models.ppo.validation_score` ranks checkpoints by: its trade count and PF are
+    over exit fills, as when the selection rule was fixed (a ranking rule, not a figure the
+    reports show; changing it would change which checkpoint every trained run selects)."""
+    from backtest.trades import profit_factor
+
     sim = run.sim
-    return {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": sim.profit_factor(),
+    return {"net_return": sim.net_return, "trades": int(len(sim.trades)), "pf": profit_factor(sim.trades["net_pnl"]),
             "hold_share": float(np.mean(run.actions == 0)) if len(run.actions) else 1.0}
 
 
@@ -176,7 +180,7 @@ def _run_fold(spec: FoldSpec) -> FoldOutcome:
     store.mark_fold_complete(spec.symbol, fold_id, spec.input_hash, record)
     shutil.rmtree(scratch, ignore_errors=True)
     return FoldOutcome(spec.symbol, fold_id, True, time.perf_counter() - t0, net_return=run.sim.net_return,
-                       trades=int(len(run.sim.trades)), pf=run.sim.profit_factor())
+                       trades=int(len(run.sim.round_trip_pnl())), pf=run.sim.profit_factor())
 
 
 def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, scratch, fold_dir, resume):

@@ -32,7 +32,7 @@ def segment_figures(sim, bars_per_year: float) -> dict:
     sharpe = float(r.mean() / sd * math.sqrt(bars_per_year)) if sd > 0 else None
     pf = sim.profit_factor()
     return {"pf": None if pf is None else float(pf), "net_return": float(sim.net_return), "sharpe": sharpe,
-            "trades": int(len(sim.trades))}
+            "trades": int(len(sim.round_trip_pnl()))}
 
 
 def _pf(value) -> float:

@@ -193,6 +193,9 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
     from walkforward import ledger as research_ledger
 
     trials = research_ledger.check_trials(trials)
+    if config.fold_start == "carry":
+        raise ConfigError("fold_start='carry' is for `walkforward evaluate`; `walkforward run` trains a policy per "
+                          "fold and starts each test fold flat; remove fold_start or set it to 'flat'")
     stream = stream if stream is not None else sys.stderr
     progress = (not config.quiet) if progress is None else progress
     t0 = time.perf_counter()

@@ -17,10 +17,14 @@ import shlex
 
 
 #: How test folds start, as `--help` and the README say it.
-FOLD_START = ("How folds start: every test fold starts flat with the initial equity and its position is closed "
-              "at the fold's last bar, as a trained model's fold is; nothing carries from one fold to the next. "
-              "A strategy whose decisions rely on a position opened in an earlier fold (BUY_75 three times, then "
-              "HOLD) must repeat its entry in each fold: the rows of a fold's test bars are all it is judged on.")
+FOLD_START = ("How folds start: by default (--fold-start carry) the test folds are one continuous account: the "
+              "position, cash and cost basis at the end of a test fold carry into the next, only the last fold's "
+              "position is closed at its last bar, and each fold's figures are measured from its first bar (a round "
+              "trip held across a boundary is a trade of the fold it ends in). BUY_75 three times, then HOLD, holds "
+              "one position through every fold. The timing null's and random policy's draws of a fold start from "
+              "the account carried in; buy and hold is one holding over all test folds. --fold-start flat (TOML "
+              "fold_start = \"flat\") starts every fold flat with the initial equity and closes it at its last bar, "
+              "as `walkforward run` does with each fold's trained policy.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,13 +59,15 @@ from flat opens a short of the BUY notional). CLOSE (exit all) exists only with
 
 positions: a 'position' column instead of 'action' holds the target fraction of the position
 cap: 1 long at the cap, 0 flat, -1..1 with [account] allow_short. Targets become the same
-actions (each test segment starts flat; CLOSE is turned on). A numeric action column holding
+actions (from the position carried in; each test segment starts flat with --fold-start flat;
+CLOSE is turned on). A numeric action column holding
 only 0 and 1 is refused: long/flat signals belong in 'position'."""
 
 
 def register(subparsers) -> None:
     from walkforward.commands.run import add_layout_arguments
     from walkforward.evaluation import DEFAULT_OUT
+    from walkforward.fold_carry import FOLD_STARTS
 
     p = subparsers.add_parser("evaluate", help="judge an actions file (any strategy) like a trained model",
                               description=__doc__.split("\n\n")[0], epilog=_EPILOG + "\n\n" + FOLD_START,
@@ -70,6 +76,9 @@ def register(subparsers) -> None:
                    help="CSV of timestamp, action[, symbol] or timestamp, position[, symbol]")
     p.add_argument("data", nargs="*", metavar="DATA", help="bar files or directories (default: bundled sample)")
     add_layout_arguments(p, default_out=DEFAULT_OUT)
+    p.add_argument("--fold-start", choices=FOLD_STARTS, default=None,
+                   help="carry (default): the position carries from one test fold into the next; flat: every test "
+                        "fold starts flat and is closed at its last bar")
     p.set_defaults(func=run, argv=None)
 
 

@@ -35,7 +35,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "n_workers": a("workers"), "ray_address": a("ray_address"), "seed": a("seed"), "threads": a("threads"),
         "quiet": True if a("quiet") else None, "verbose": True if a("verbose") else None,
         "warm_start": True if a("warm_start") else None, "n_random_seeds": a("random_seeds"), "pdt": a("pdt"),
-        "null_draws": a("null_draws"),
+        "null_draws": a("null_draws"), "fold_start": a("fold_start"),
         "trainer": {"total_steps": steps} if steps is not None else None,
     }
 
