@@ -27,9 +27,9 @@ impact))``; commission is charged in cash. Formulas, for one fill of ``qty`` uni
 - commission (cash)  ``fee = per_order + per_share * qty + per_notional * (qty * exec)``, then
   ``max(fee, min_per_order)``, then ``min(.., cap)`` with ``cap`` the smaller of
   ``max_per_order`` and ``max_per_notional * (qty * exec)`` (each 0 = none): the minimum
-  first, then the maximum, so a maximum below the minimum wins (IBKR Pro Fixed's
+  first, then the maximum, so a maximum below the minimum wins (IBKR-Pro-Fixed-style
   "USD 1 minimum, at most 1% of trade value" on an order under USD 100 pays the 1%);
-  with both 0 it is ``fee`` to the bit (`commission_cash`). The cash check of a buy
+  with all three 0 it is ``fee`` to the bit (`commission_cash`). The cash check of a buy
   accounts for them exactly (`affordable_buy`);
 - volume cap         ``qty <= max_volume_share * prior_volume[bar]`` (0 = off), where
   ``prior_volume[t] = volume[t-1]``: the last bar's volume, the latest one known at bar
@@ -334,7 +334,7 @@ class CommissionModel:
     """Most commission of a filled order, in cash; 0 = no cash maximum."""
     max_per_notional: float = 0.0
     """Most commission of a filled order as a fraction of its executed notional (e.g. 0.01:
-    IBKR Pro Fixed's 1% of trade value); 0 = none. Wins over ``min_per_order`` on small orders."""
+    IBKR-Pro-Fixed-style 1% of trade value); 0 = none. Wins over ``min_per_order`` on small orders."""
 
     def __post_init__(self) -> None:
         _nonneg("CommissionModel", "per_share", self.per_share)
