@@ -98,7 +98,7 @@ from backtest.io_formats import (
     row_numbers,
 )
 from backtest.resample import resample as resample_bars
-from backtest.sniff import describe, likely_cause
+from backtest.sniff import describe, likely_cause, name_numbered_columns
 from backtest.sessions import calendar_sessions, tag_sessions
 from backtest.timeframes import DAY, MONTH, QUARTER, WEEK, is_coarse, parse_timeframe_arg, split_symbol
 
@@ -578,6 +578,8 @@ def load_bars(
         raw = item if isinstance(item, pd.DataFrame) else read_table(item)
         if isinstance(item, pd.DataFrame) and not isinstance(raw.index, pd.RangeIndex):
             raw = raw.reset_index()
+        if isinstance(item, pd.DataFrame):
+            raw = name_numbered_columns(raw, name)
         if len(raw) == 0:
             raise DataError(f"{name}: has no data rows; add bars")
         stem = "DATA" if isinstance(item, pd.DataFrame) else file_stem(item)
