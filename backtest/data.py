@@ -528,7 +528,8 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
     _warn_zero_volume(values["volume"], ac, name, symbol)
     dropped = len(index) - len(tagged)
     _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, len(index), dropped, keep_extended)
-    if dropped:
+    if dropped:  # what an actions file naming a dropped bar is told (`backtest.actions_file`)
+        tagged.attrs["dropped_outside_sessions"] = (dropped, int(index.min().value), int(index.max().value))
         warnings.warn(f"{name}: dropped {dropped} {symbol} bar(s) outside regular {ac} sessions"
                       f"{' (' + calendar + ')' if ac == 'equity' else ''}; pass --keep-extended "
                       f"(keep_extended=True) to keep them",

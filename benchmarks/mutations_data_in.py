@@ -140,6 +140,11 @@ MUTATIONS: list[Mutation] = [
       "fields = [str(v).strip() for v in frame.iloc[0].tolist()]",
       ("tests/test_data_numbered_columns.py::test_binance_klines_read_with_header_none_load_as_the_file_does",),
       "the first row read across columns upcasts the epoch to a float ('1672531200000.0'): klines not recognised"),
+    M("din_dropped_bar_no_hint", "backtest/actions_file.py",
+      "within = dropped is not None and dropped[1] <= int(ns[k]) <= dropped[2]",
+      "within = False",
+      (f"{TRAPS}::test_an_action_on_a_bar_dropped_outside_sessions_names_keep_extended",),
+      "an actions row at a bar the loader dropped outside sessions is refused without naming the cause"),
     # ---- commission minimum and maximum per order --------------------------------------------
     M("din_comm_min_ignored", "backtest/costs.py",
       "fee = select(fee < min_per_order, min_per_order + 0.0 * fee, fee)",
