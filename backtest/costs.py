@@ -100,13 +100,15 @@ Sources:
   10,000 balance in the US; IC Markets "Raw Spread" and Pepperstone "Razor": USD 3.50 per
   100,000 a side, smallest order 0.01 lot, about USD 1,080 of EUR/USD) do not fit a
   USD 1,000 account, and Interactive Brokers' 0.2 bp with a USD 2 minimum per order costs
-  about 254 bp a side on a USD 79 order: model those with ``CommissionModel(per_notional=
-  0.00002, min_per_order=2.0)`` and a larger ``initial_equity`` (README, "Commission
+  about 254 bp a side on a USD 79 order. To model IBKR: ``CommissionModel(per_notional=
+  0.00002, min_per_order=2.0)``; an ECN account: ``CommissionModel(per_notional=0.000035)``
+  and its raw spread; either with an ``initial_equity`` its orders fit (README, "Commission
   minimums and maximums").
 - FX spread 1.2 bp (about 1.3 pip on EUR/USD at 1.08; a pip is 0.0001): OANDA lists
   spread-only EUR/USD spreads "from" 0.6-0.8 pip by region (the tightest, in liquid
-  hours), and reviews measuring its average report about 1.4 pip; bar opens include
-  thin hours, so the default sits near the average, not the minimum.
+  hours), and a review measuring its US average reports about 1.4 pip (bestbrokers.com,
+  "OANDA spreads, fees and commissions"); bar opens include thin hours, so the default
+  sits near the average, not the minimum.
 - FX impact none: the "volume" of retail FX files is a tick count, not traded size, and
   spot FX turns over about USD 7.5 trillion a day (BIS Triennial Central Bank Survey
   2022); a retail order does not move EUR/USD.
