@@ -214,6 +214,8 @@ def test_scaled_scales_the_limits_and_the_kernel_carries_them():
     assert CommissionModel().minimum_binds_below() == 0.0
     assert LIMITS.minimum_binds_below() == pytest.approx(1.0 / 0.003)
     assert CommissionModel(min_per_order=1.0).minimum_binds_below() == math.inf
+    assert CommissionModel(per_order=0.5, per_notional=0.001, min_per_order=1.0).minimum_binds_below() == 500.0
+    assert CommissionModel(per_order=1.0, per_notional=0.001, min_per_order=1.0).minimum_binds_below() == 0.0
 
 
 def test_a_stored_world_without_the_limits_reads_as_no_limits():
@@ -277,3 +279,40 @@ def test_bad_limits_in_toml_are_one_line_exit_2_with_nothing_written(tmp_path, c
     out = tmp_path / "run"
     assert_bad_input(main(["run", "--config", str(toml), "--out", str(out)]), capsys.readouterr().err, pattern)
     assert not out.exists()
+
+
+def test_a_minimum_that_binds_on_the_account_is_said_before_any_run(tmp_path, capsys):
+    """`walkforward evaluate` with IBKR's FX minimum on the default account: one warning line
+    with the bp a side of the largest order (2 / 78.75 = 254 bp), before the run; none once
+    initial_equity is large enough that the minimum does not bind (2 / 0.00002 = 100,000)."""
+    import warnings
+
+    from backtest.sample_data import generate_equity_bars
+    from walkforward.config import RunConfig, warn_commission_minimum
+
+    cfg = RunConfig.from_dict({"friction": {"commission": {"per_notional": 0.00002, "min_per_order": 2.0}}})
+    with pytest.warns(UserWarning, match=r"min_per_order 2 binds on fx orders of this account: 254.0 bp a side of "
+                                         r"its largest \(78.75, BUY_75 of initial_equity 1,000\)") as seen:
+        warn_commission_minimum(cfg, ["fx", "fx"])
+    assert len(seen) == 1  # once per asset class
+    big = RunConfig.from_dict({"friction": {"commission": {"per_notional": 0.00002, "min_per_order": 2.0}},
+                               "account": {"initial_equity": 2_000_000}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_commission_minimum(big, ["fx"])  # largest order 157,500: above 100,000, the minimum does not bind
+        warn_commission_minimum(RunConfig(), ["equity", "crypto", "fx"])  # the defaults have no minimum
+    # through the CLI: evaluate a daily file under a 1.00 minimum (binds below 100 of notional)
+    bars = generate_equity_bars("ACME", "2019-01-01", "2021-01-01", seed=3, timeframe="1D")
+    path = tmp_path / "ACME.csv"
+    frame = bars.frame[["open", "high", "low", "close", "volume"]].copy()
+    frame.to_csv(path)
+    actions = tmp_path / "a.csv"
+    import pandas as pd
+
+    pd.DataFrame({"timestamp": bars.frame.index, "action": "HOLD"}).to_csv(actions, index=False)
+    toml = tmp_path / "min.toml"
+    toml.write_text("[friction.commission]\nmin_per_order = 1.0\n")
+    rc = main(["evaluate", str(actions), str(path), "--out", str(tmp_path / "ev"), "--config", str(toml), "--folds",
+               "3", "--null-draws", "20", "--random-seeds", "4", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 0 and err.count("min_per_order 1 binds on equity orders of this account: 127.0 bp a side") == 1
