@@ -274,9 +274,14 @@ def _bar_positions(table: ActionsTable, bars, sel: np.ndarray, ok: np.ndarray, w
         if not ok[k]:
             raise DataError(f"{table.path}: {row_label(table.rows, sel[k])}: {why(k)}")
         stamp = pd.Timestamp(int(table.ns[sel[k]]), unit="ns", tz="UTC" if table.aware else None)
+        dropped = bars.frame.attrs.get("dropped_outside_sessions")  # (count, first ns, last ns) of the file
+        within = dropped is not None and dropped[1] <= int(ns[k]) <= dropped[2]
+        hint = (f"; if DATA has a bar there, it is one of the {dropped[0]} dropped as outside regular "
+                f"{bars.asset_class} sessions (see the warning): pass --keep-extended (keep_extended=True) to keep "
+                f"them, or leave their rows out" if within else "")
         raise DataError(f"{table.path}: {row_label(table.rows, sel[k])}: timestamp {stamp} matches no {bars.symbol} bar; "
                         f"each row must name the time stamp of a bar in DATA ({bars.index[0]} .. {bars.index[-1]}, "
-                        f"{bars.timeframe_label} bars)")
+                        f"{bars.timeframe_label} bars){hint}")
     order = np.argsort(pos, kind="stable")
     dup = np.flatnonzero(np.diff(pos[order]) == 0)
     if dup.size:

@@ -24,7 +24,13 @@ impact))``; commission is charged in cash. Formulas, for one fill of ``qty`` uni
   (``notional = qty * open``, ``equity`` at the open; ``notional`` in place of a
   non-positive equity), an explicit opt-in for reproducing the seeds' numbers and never
   a default: impact depends on the market's size, not the account's. Mode ``none``: 0;
-- commission (cash)  ``per_order + per_share * qty + per_notional * (qty * exec)``;
+- commission (cash)  ``fee = per_order + per_share * qty + per_notional * (qty * exec)``, then
+  ``max(fee, min_per_order)``, then ``min(.., cap)`` with ``cap`` the smaller of
+  ``max_per_order`` and ``max_per_notional * (qty * exec)`` (each 0 = none): the minimum
+  first, then the maximum, so a maximum below the minimum wins (IBKR-Pro-Fixed-style
+  "USD 1 minimum, at most 1% of trade value" on an order under USD 100 pays the 1%);
+  with all three 0 it is ``fee`` to the bit (`commission_cash`). The cash check of a buy
+  accounts for them exactly (`affordable_buy`);
 - volume cap         ``qty <= max_volume_share * prior_volume[bar]`` (0 = off), where
   ``prior_volume[t] = volume[t-1]``: the last bar's volume, the latest one known at bar
   t's open (0 for the first bar of the series, so the cap rejects there). Never the
@@ -51,17 +57,19 @@ mainstream broker pays; round trip = two fills:
 parameter                       equity       crypto       fx
 ==============================  ===========  ===========  ===========
 slippage max (uniform; mean)    4 bp; 2 bp   5 bp; 2.5bp  0.5bp;.25bp
-spread (full quoted; half/fill) 3 bp; 1.5bp  2 bp; 1 bp   0.7bp;.35bp
+spread (full quoted; half/fill) 3 bp; 1.5bp  2 bp; 1 bp   1.2bp; .6bp
 impact mode                     auto (sqrt)  auto (sqrt)  none
 impact y / k / lookback         0.6/0.01/20  0.6/0.01/20  (unused)
-commission per notional         0            0.25%        0.35 bp
+commission per notional         0            0.25%        0
 commission per share / order    0 / 0        0 / 0        0 / 0
+commission min / max per order  none         none         none
 volume cap (share of prior bar) off          off          off
 ==============================  ===========  ===========  ===========
 
-A $100 round trip at these defaults (`walkforward costs`, on synthetic bars): equity
-about 7 bp, crypto about 57 bp, FX about 2 bp; impact is a small fraction of a bp for
-such an order.
+A round trip of the default account's largest order (USD 78.75) at these defaults
+(`walkforward costs`, on synthetic bars): equity about 7 bp, crypto about 57 bp, FX about
+1.7 bp; impact is a small fraction of a bp for such an order, and no default has a
+commission minimum, so the same figures hold at any size until impact grows.
 
 Sources:
 
@@ -83,18 +91,24 @@ Sources:
 - Crypto spread 2 bp: BTC and ETH quote about 1 bp wide or less on the large USD venues
   (exchange market-quality research such as Kaiko's); 2 bp leaves room for smaller coins,
   which are wider still.
-- FX spread 0.7 bp (about 0.75 pip on EUR/USD at 1.08; a pip is 0.0001): brokers publish
-  EUR/USD spreads of 0.6-1 pip on standard accounts (e.g. IG's 0.6 pip minimum).
-- FX commission 0.35 bp per side: ECN accounts (IC Markets "Raw Spread", Pepperstone
-  "Razor") charge USD 3.50 per 100,000 units per side, pro rata, with no minimum charge
-  per order; the defaults follow these terms, not Interactive Brokers'. Their smallest
-  order is 0.01 lot (1,000 units, about USD 1,080 of EUR/USD), above the default account's
-  largest order (BUY_75 of 1,000 equity: USD 78.75, `walkforward costs`): for FX, give an
-  ``initial_equity`` of at least about 14,000 so that orders are ones a broker fills.
-  Interactive Brokers charges 0.2 bp with a USD 2 minimum per order (about 254 bp per side
-  of a USD 79 order): its minimum applies to every order below USD 1 million, so
-  ``CommissionModel(per_notional=0.0, per_order=2.0)`` models it up to that size (the
-  model has no per-order minimum or maximum yet).
+- FX: a spread-only retail account, OANDA's "spread-only" pricing (oanda.com, "Our
+  pricing"; help.oanda.com, "Do you offer micro lots?"): no commission and no minimum
+  charge, the cost is in the spread, and fxTrade takes orders of any size from 1 unit of
+  the base currency, so the default account's largest order (BUY_75 of 1,000 equity: USD
+  78.75, `walkforward costs`) is one this broker fills, at these costs. Commission-plus-
+  raw-spread accounts (OANDA's core pricing: USD 0.70 per 10,000 units a side and a USD
+  10,000 balance in the US; IC Markets "Raw Spread" and Pepperstone "Razor": USD 3.50 per
+  100,000 a side, smallest order 0.01 lot, about USD 1,080 of EUR/USD) do not fit a
+  USD 1,000 account, and Interactive Brokers' 0.2 bp with a USD 2 minimum per order costs
+  about 254 bp a side on a USD 79 order. To model IBKR: ``CommissionModel(per_notional=
+  0.00002, min_per_order=2.0)``; an ECN account: ``CommissionModel(per_notional=0.000035)``
+  and its raw spread; either with an ``initial_equity`` its orders fit (README, "Commission
+  minimums and maximums").
+- FX spread 1.2 bp (about 1.3 pip on EUR/USD at 1.08; a pip is 0.0001): OANDA lists
+  spread-only EUR/USD spreads "from" 0.6-0.8 pip by region (the tightest, in liquid
+  hours), and a review measuring its US average reports about 1.4 pip (bestbrokers.com,
+  "OANDA spreads, fees and commissions"); bar opens include thin hours, so the default
+  sits near the average, not the minimum.
 - FX impact none: the "volume" of retail FX files is a tick count, not traded size, and
   spot FX turns over about USD 7.5 trillion a day (BIS Triennial Central Bank Survey
   2022); a retail order does not move EUR/USD.
@@ -180,9 +194,50 @@ def impact(mode, qty, open_, equity, sigma, adv, y, k):
 
 
 @register_jitable
-def commission_cash(qty, exec_notional, per_share, per_order, per_notional):
-    """Commission in cash: ``per_order + per_share * qty + per_notional * exec_notional``."""
-    return per_order + per_share * qty + per_notional * exec_notional
+def commission_cash(qty, exec_notional, per_share, per_order, per_notional, min_per_order, max_cash):
+    """Commission in cash of one order (module doc): the fee ``per_order + per_share * qty +
+    per_notional * exec_notional``, raised to ``min_per_order``, then lowered to the order's
+    maximum ``max_cash`` (`commission_max`; the maximum wins where both bind). With
+    ``min_per_order = 0`` and ``max_cash = inf`` it is the fee itself, to the bit."""
+    fee = per_order + per_share * qty + per_notional * exec_notional
+    fee = select(fee < min_per_order, min_per_order + 0.0 * fee, fee)
+    return select(fee > max_cash, max_cash + 0.0 * fee, fee)
+
+
+@register_jitable
+def commission_max(exec_notional, max_per_order, max_per_notional):
+    """The largest commission of an order of ``exec_notional``: ``max_per_order`` (cash; ``inf``
+    for none) or ``max_per_notional * exec_notional`` when ``max_per_notional > 0`` and that
+    is smaller."""
+    frac = max_per_notional * exec_notional
+    return select((max_per_notional > 0.0) & (frac < max_per_order), frac, max_per_order + 0.0 * frac)
+
+
+@register_jitable
+def affordable_buy(q, u0, unit, cash, per_order, min_per_order, max_per_order, max_per_notional):
+    """``(too_dear, largest)`` for a buy of ``q`` units at most ``u0`` each (the execution price
+    with impact at ``q``), ``unit = u0 * (1 + per_notional) + per_share``: whether ``q`` units
+    and their commission (`commission_cash`, maximum ``max_per_order``, ``inf`` for none)
+    cost more than ``cash``, and the largest quantity that does not. The cost
+    ``q * u0 + commission`` is ``min(max(q * unit + per_order, q * u0 + min_per_order),
+    q * u0 + max_per_order, q * u0 * (1 + max_per_notional))``, increasing in ``q``, so the
+    largest affordable quantity is ``max(min((cash - per_order) / unit, (cash - min_per_order)
+    / u0), (cash - max_per_order) / u0, cash / (u0 + max_per_notional * u0))`` (the last term
+    only when ``max_per_notional > 0``). With no minimum and no maximum these are
+    ``q * unit + per_order > cash`` and ``(cash - per_order) / unit``, to the bit."""
+    a = q * u0
+    lin = q * unit + per_order
+    floor_cost = select(lin > a + min_per_order, lin, a + min_per_order)
+    too_dear = (floor_cost > cash) & (a + max_per_order > cash) & (
+        (max_per_notional <= 0.0) | (a + max_per_notional * a > cash))
+    q_fee = (cash - per_order) / unit
+    q_min = (cash - min_per_order) / u0
+    largest = select(q_min < q_fee, q_min, q_fee)
+    q_max = (cash - max_per_order) / u0
+    largest = select(q_max > largest, q_max, largest)
+    q_frac = select(max_per_notional > 0.0, cash / (u0 + max_per_notional * u0), -math.inf + 0.0 * u0)
+    largest = select(q_frac > largest, q_frac, largest)
+    return too_dear, largest
 
 
 def _nonneg(owner: str, name: str, value, upper: float | None = None) -> None:
@@ -266,7 +321,8 @@ class ImpactModel:
 
 @dataclass(frozen=True)
 class CommissionModel:
-    """Commission per share, per order and per notional (charged in cash)."""
+    """Commission per share, per order and per notional (charged in cash), with an optional
+    minimum and maximum per order (module doc: the minimum first, then the maximum)."""
 
     per_share: float = 0.0
     """Cash per unit traded."""
@@ -274,14 +330,47 @@ class CommissionModel:
     """Cash per filled order."""
     per_notional: float = 0.0
     """Fraction of the executed notional (e.g. 0.0025 = 0.25% taker fee)."""
+    min_per_order: float = 0.0
+    """Least commission of a filled order, in cash (e.g. 2.0: IBKR's USD 2 on FX); 0 = none."""
+    max_per_order: float = 0.0
+    """Most commission of a filled order, in cash; 0 = no cash maximum."""
+    max_per_notional: float = 0.0
+    """Most commission of a filled order as a fraction of its executed notional (e.g. 0.01:
+    IBKR-Pro-Fixed-style 1% of trade value); 0 = none. Wins over ``min_per_order`` on small orders."""
 
     def __post_init__(self) -> None:
         _nonneg("CommissionModel", "per_share", self.per_share)
         _nonneg("CommissionModel", "per_order", self.per_order)
         _nonneg("CommissionModel", "per_notional", self.per_notional, 0.1)
+        _nonneg("CommissionModel", "min_per_order", self.min_per_order)
+        _nonneg("CommissionModel", "max_per_order", self.max_per_order)
+        _nonneg("CommissionModel", "max_per_notional", self.max_per_notional, 1.0)
+        if self.max_per_order > 0 and self.min_per_order > self.max_per_order:
+            raise ConfigError(
+                f"CommissionModel.min_per_order ({self.min_per_order!r}) must not exceed max_per_order "
+                f"({self.max_per_order!r}); lower min_per_order, raise max_per_order, or set max_per_order = 0 "
+                f"for no cash maximum")
+
+    @property
+    def max_cash(self) -> float:
+        """``max_per_order`` with 0 read as none (``inf``): what the simulator kernel carries."""
+        return self.max_per_order if self.max_per_order > 0 else math.inf
 
     def cash(self, qty, exec_notional):
-        return commission_cash(qty, exec_notional, self.per_share, self.per_order, self.per_notional)
+        """Commission of an order of ``qty`` units and ``exec_notional`` (elementwise)."""
+        cap = commission_max(exec_notional, self.max_cash, self.max_per_notional)
+        return commission_cash(qty, exec_notional, self.per_share, self.per_order, self.per_notional,
+                               self.min_per_order, cap)
+
+    def minimum_binds_below(self) -> float:
+        """The order notional below which ``min_per_order`` binds for a commission of
+        ``per_order + per_notional * notional`` (per-share fees left out; 0 with no minimum,
+        ``inf`` when the fee never reaches it)."""
+        if self.min_per_order <= 0 or self.min_per_order <= self.per_order:
+            return 0.0
+        if self.per_notional <= 0:
+            return math.inf
+        return (self.min_per_order - self.per_order) / self.per_notional
 
 
 @dataclass(frozen=True)
@@ -304,7 +393,7 @@ class VolumeCap:
 DEFAULTS = {
     "equity": dict(max_slippage=0.0004, spread=0.0003, impact="auto", per_notional=0.0),
     "crypto": dict(max_slippage=0.0005, spread=0.0002, impact="auto", per_notional=0.0025),
-    "fx": dict(max_slippage=0.00005, spread=0.00007, impact="none", per_notional=0.000035),
+    "fx": dict(max_slippage=0.00005, spread=0.00012, impact="none", per_notional=0.0),
 }
 
 
@@ -346,13 +435,14 @@ class FrictionConfig:
 
     def scaled(self, multiple: float) -> "FrictionConfig":
         """Every cost times ``multiple`` (>= 0): slippage max, spread, impact y and k, and the
-        per-share, per-order and per-notional commission; modes, look-backs and the volume
+        per-share, per-order and per-notional commission with its minimum and maximums (so
+        a clipped commission scales too); modes, look-backs and the volume
         cap stay. ``scaled(0)`` is frictionless; a fill's components scale linearly as long
         as its quantity is not set by the cash cap (commission on the executed notional
         also moves with the other components' price change). A scaled value beyond its
         model's bound (slippage, spread or per-notional commission above 10% of price, y
         above 100, k above 1) raises `ConfigError`: the defaults scale up to 40x (crypto's
-        0.25% fee reaches 10%), equity's to 166x, FX's to over 1000x."""
+        0.25% fee reaches 10%), equity's to 166x, FX's to 833x (its spread)."""
         if isinstance(multiple, bool) or not isinstance(multiple, (int, float, np.floating, np.integer)) \
                 or not math.isfinite(multiple) or multiple < 0:
             raise ConfigError(f"FrictionConfig.scaled: multiple must be a finite number >= 0, got {multiple!r}")
@@ -365,7 +455,10 @@ class FrictionConfig:
                 impact=replace(self.impact, y=self.impact.y * m, k=self.impact.k * m),
                 commission=replace(self.commission, per_share=self.commission.per_share * m,
                                    per_order=self.commission.per_order * m,
-                                   per_notional=self.commission.per_notional * m),
+                                   per_notional=self.commission.per_notional * m,
+                                   min_per_order=self.commission.min_per_order * m,
+                                   max_per_order=self.commission.max_per_order * m,
+                                   max_per_notional=self.commission.max_per_notional * m),
             )
         except ConfigError as exc:
             raise ConfigError(f"FrictionConfig.scaled({multiple!r}): {exc}") from None

@@ -98,7 +98,7 @@ from backtest.io_formats import (
     row_numbers,
 )
 from backtest.resample import resample as resample_bars
-from backtest.sniff import describe, likely_cause
+from backtest.sniff import describe, likely_cause, name_numbered_columns
 from backtest.sessions import calendar_sessions, tag_sessions
 from backtest.timeframes import DAY, MONTH, QUARTER, WEEK, is_coarse, parse_timeframe_arg, split_symbol
 
@@ -528,7 +528,8 @@ def _build(symbol, frame, rows, cols, name, asset_class, timeframe, calendar, ke
     _warn_zero_volume(values["volume"], ac, name, symbol)
     dropped = len(index) - len(tagged)
     _refuse_if_mostly_dropped(name, symbol, ac, how, calendar, len(index), dropped, keep_extended)
-    if dropped:
+    if dropped:  # what an actions file naming a dropped bar is told (`backtest.actions_file`)
+        tagged.attrs["dropped_outside_sessions"] = (dropped, int(index.min().value), int(index.max().value))
         warnings.warn(f"{name}: dropped {dropped} {symbol} bar(s) outside regular {ac} sessions"
                       f"{' (' + calendar + ')' if ac == 'equity' else ''}; pass --keep-extended "
                       f"(keep_extended=True) to keep them",
@@ -578,6 +579,8 @@ def load_bars(
         raw = item if isinstance(item, pd.DataFrame) else read_table(item)
         if isinstance(item, pd.DataFrame) and not isinstance(raw.index, pd.RangeIndex):
             raw = raw.reset_index()
+        if isinstance(item, pd.DataFrame):
+            raw = name_numbered_columns(raw, name)
         if len(raw) == 0:
             raise DataError(f"{name}: has no data rows; add bars")
         stem = "DATA" if isinstance(item, pd.DataFrame) else file_stem(item)

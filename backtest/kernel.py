@@ -44,7 +44,8 @@ from numba import njit
 
 from backtest.account import BUY, HOLD, REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE, REASON_NOTHING_TO_SELL
 from backtest.account import REASON_PDT, REASON_VOLUME_CAP, SELL
-from backtest.costs import IMPACT_NONE, commission_cash, impact, slippage_fraction, spread_fraction
+from backtest.costs import (IMPACT_NONE, affordable_buy, commission_cash, commission_max, impact, slippage_fraction,
+                           spread_fraction)
 from backtest.pdt import NO_SESSION, PDT_EQUITY_THRESHOLD, day_trades_left, is_day_trade, pdt_blocks
 from backtest.rng import uniform_scalar
 from backtest.trades import STATUS_FILLED, STATUS_HOLD, STATUS_REJECTED
@@ -77,6 +78,8 @@ PARAMS_DTYPE = np.dtype([
     ("seed", I8), ("max_slippage", F8), ("slippage_fixed", np.bool_), ("spread", F8),
     ("impact_mode", I8), ("y", F8), ("k", F8),  # backtest.costs.IMPACT_MODE_* and its coefficients
     ("per_share", F8), ("per_order", F8), ("per_notional", F8), ("volume_cap", F8),  # volume_cap 0 = off
+    ("min_commission", F8), ("max_commission", F8),  # cash per order: 0 = none, inf = none
+    ("max_commission_frac", F8),  # of the executed notional, 0 = none
 ], align=True)
 
 
@@ -127,7 +130,9 @@ def params(account, friction, seed: int) -> np.ndarray:
                   slippage_fixed=friction.slippage.mode == "fixed", spread=friction.spread.spread,
                   impact_mode=friction.impact.code, y=friction.impact.y, k=friction.impact.k,
                   per_share=friction.commission.per_share, per_order=friction.commission.per_order,
-                  per_notional=friction.commission.per_notional, volume_cap=friction.volume_cap.max_share)
+                  per_notional=friction.commission.per_notional, volume_cap=friction.volume_cap.max_share,
+                  min_commission=friction.commission.min_per_order, max_commission=friction.commission.max_cash,
+                  max_commission_frac=friction.commission.max_per_notional)
     for name, value in values.items():
         p[name] = value
     return p
@@ -178,9 +183,12 @@ def size_order(side, increase, q, reason, e, o, pos, cash, slip, half, market, t
             reason = REASON_MAX_POSITION
         if side == 1 and q > 0.0:
             imp, _code = impact(p.impact_mode, q, o, e, market.sigma[t], market.adv[t], p.y, p.k)
-            unit = (o * (1.0 + ((slip + half) + imp))) * (1.0 + p.per_notional) + p.per_share
-            if q * unit + p.per_order > cash:
-                q = ((cash - p.per_order) / unit) * p.cash_margin
+            u0 = o * (1.0 + ((slip + half) + imp))
+            unit = u0 * (1.0 + p.per_notional) + p.per_share
+            too_dear, largest = affordable_buy(q, u0, unit, cash, p.per_order, p.min_commission, p.max_commission,
+                                               p.max_commission_frac)
+            if too_dear:
+                q = largest * p.cash_margin
                 q = q if q > 0.0 else 0.0
                 reason = REASON_CASH
     if p.volume_cap > 0.0:  # measured on the previous bar's volume, known at this open
@@ -344,7 +352,8 @@ def execute(st, side, increase, q, e, slip, half, day_trade, p, lots, fill, mark
     imp, code = impact(p.impact_mode, q, o, e, market.sigma[t], market.adv[t], p.y, p.k)
     px = o * (1.0 + side * ((slip + half) + imp))
     notional = q * o
-    comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional)
+    comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional, p.min_commission,
+                           commission_max(q * px, p.max_commission, p.max_commission_frac))
     pos_old = st.position
     st.cash = (st.cash - side * (q * px)) - comm
     pos_new = pos_old + side * q

@@ -35,11 +35,13 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
    the order is rejected (reason pdt).
 4. Costs and sizing (`backtest.costs`): ``slip = slippage_fraction(uniform(seed, t))``,
    ``half = spread * 0.5``. Increases: ``E <= 0`` rejects (cash); cap
-   ``q <= (max_position * E) / o - |pos|`` (reason max_position); long buys need
-   ``q * unit + per_order <= cash`` with ``unit = (o * (1 + ((slip + half) + imp(q)))) *
-   (1 + per_notional) + per_share``, else ``q = ((cash - per_order) / unit) * (1 - 1e-12)``
-   (reason cash; ``imp(q)`` is the impact of the uncapped q, an upper bound, so the capped
-   fill is always affordable). Any order: ``q <= volume_cap * prior_volume[t]`` when the
+   ``q <= (max_position * E) / o - |pos|`` (reason max_position); long buys need their
+   cost with commission within cash: with ``u0 = o * (1 + ((slip + half) + imp(q)))`` and
+   ``unit = u0 * (1 + per_notional) + per_share``, `backtest.costs.affordable_buy` (with no
+   commission minimum or maximum: ``q * unit + per_order <= cash``), else ``q`` = its
+   largest affordable quantity ``* (1 - 1e-12)`` (no minimum or maximum: ``(cash -
+   per_order) / unit``; reason cash; ``imp(q)`` is the impact of the uncapped q, an upper
+   bound, so the capped fill is always affordable). Any order: ``q <= volume_cap * prior_volume[t]`` when the
    cap is on (reason volume_cap; ``prior_volume[t] = volume[t-1]``, 0 at t = 0: the volume
    known at bar t's open, never bar t's own); ``floor(q)`` when not fractional; an
    increase with ``q * o < min_order_notional`` gets ``q = 0``. ``q <= 0`` rejects (reason
@@ -49,7 +51,8 @@ parenthesis as written; ``buy_fraction = (1 - safety_buffer) * base_allocation``
    no_history); mode portfolio, ``k * sqrt((q * o) / E)`` with ``q * o`` in place of ``E``
    when ``E <= 0`` (code portfolio); mode none: 0 (code none). ``px = o * (1 + side *
    ((slip + half) + imp))``, components ``(q * o) * slip``, ``(q * o) * half``,
-   ``(q * o) * imp``, commission ``per_order + per_share * q + per_notional * (q * px)``;
+   ``(q * o) * imp``, commission ``per_order + per_share * q + per_notional * (q * px)``
+   raised to ``min_per_order`` then lowered to the order's maximum (`backtest.costs.commission_cash`);
    ``cash = (cash - side * (q * px)) - commission``; ``pos = pos + side * q``.
 6. Bookkeeping. Increase: ``pending = s``; entry_price ``= px`` from flat (and
    bars_in_position = 0) else ``(|pos_old| * entry + q * px) / |pos_new|``; push a lot.

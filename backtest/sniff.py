@@ -16,7 +16,8 @@ reads it:
 - no header: the layout by column count and content (`HEADERLESS`): Binance klines (12
   numeric columns, the first an epoch in ms or us), MetaTrader 4 (date, time, open, high,
   low, close, volume), or ``timestamp, open, high, low, close[, volume]``. Any other
-  headerless file is refused with the header it needs.
+  headerless file is refused with the header it needs. A DataFrame read without its header
+  (columns numbered 0, 1, ...) is named the same way (`name_numbered_columns`).
 
 What was decided is kept in ``frame.attrs["read_as"]`` so that an error about the columns
 can say how the file was read (`describe`).
@@ -184,6 +185,25 @@ def read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def name_numbered_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A DataFrame read without its header (``pd.read_csv(path, header=None)``: columns
+    numbered 0, 1, ...) gets the headerless layout's names from its first row, as `read_csv`
+    gives a file's; other frames are returned as they are. One of numbered columns that
+    matches no layout is refused with the names it needs."""
+    cols = list(frame.columns)
+    if not cols or not all(isinstance(c, int) and not isinstance(c, bool) for c in cols) or len(frame) == 0:
+        return frame
+    fields = [str(frame[c].iloc[0]).strip() for c in cols]  # per column: ints stay ints
+    try:
+        names = _headerless_names(fields, Path(name))
+    except DataError:
+        raise DataError(f"{name}: its columns are numbered 0..{len(cols) - 1} (read with header=None?) and its first "
+                        f"row ({ascii(','.join(fields)[:80])}) matches no known headerless layout (Binance klines: 12 "
+                        f"numbers; MetaTrader 4: date, time, open, high, low, close, volume); name the columns "
+                        f"timestamp, open, high, low, close, volume") from None
+    return frame.set_axis(list(names), axis=1)
+
+
 def describe(frame: pd.DataFrame) -> str:
     """How a table was read, for error messages: ``read as delimiter ';', decimal ','...``."""
     read_as = frame.attrs.get("read_as")
@@ -207,4 +227,4 @@ def likely_cause(columns: list[str]) -> str:
 
 
 __all__ = ["BINANCE_KLINES", "METATRADER4", "PLAIN", "delimiter_of", "describe", "encoding_of", "likely_cause",
-           "read_csv"]
+           "name_numbered_columns", "read_csv"]

@@ -1,7 +1,9 @@
 """Curated mutations: readers, date order, asset-class detection, actions/positions files, commission limits (issue 25).
 
 Same form as `benchmarks.mutations`: exact snippet, replacement, killing tests, the bug.
-(Commission minimums/maximums per order are not in the commission model yet: no mutation.)
+The ``din_comm_`` mutations break the commission minimum and maximum per order
+(`backtest.costs.commission_cash`, `commission_max`, `affordable_buy`), their carriage into
+the simulator kernel and its torch mirror, and what `walkforward costs` reports of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from benchmarks.mutation import Mutation
 M = Mutation
 
 POSITIONS = "tests/test_data_positions.py"
+LIMITS = "tests/test_commission_limits.py"
+TORCH_PARITY = "tests/test_simulator_torch_parity.py::test_torch_mirror_is_bit_identical_where_commission_limits_bind"
 DATES = "tests/test_data_dates.py"
 CORPUS = "tests/test_data_corpus.py"
 TRAPS = "tests/test_data_traps.py"
@@ -126,4 +130,88 @@ MUTATIONS: list[Mutation] = [
       "return float(a.initial_equity * a.buy_fraction)",
       ("tests/test_costs_cli.py::test_cli_table_and_json",),
       "walkforward costs shows an order the default account never places (a full buy, not BUY_75)"),
+    M("din_numbered_columns_unnamed", "backtest/data.py",
+      "raw = name_numbered_columns(raw, name)",
+      "raw = raw",
+      ("tests/test_data_numbered_columns.py",),
+      "a DataFrame read with header=None (Binance klines) is refused as missing columns instead of loaded"),
+    M("din_numbered_columns_row_upcast", "backtest/sniff.py",
+      "fields = [str(frame[c].iloc[0]).strip() for c in cols]  # per column: ints stay ints",
+      "fields = [str(v).strip() for v in frame.iloc[0].tolist()]",
+      ("tests/test_data_numbered_columns.py::test_binance_klines_read_with_header_none_load_as_the_file_does",),
+      "the first row read across columns upcasts the epoch to a float ('1672531200000.0'): klines not recognised"),
+    M("din_dropped_bar_no_hint", "backtest/actions_file.py",
+      "within = dropped is not None and dropped[1] <= int(ns[k]) <= dropped[2]",
+      "within = False",
+      (f"{TRAPS}::test_an_action_on_a_bar_dropped_outside_sessions_names_keep_extended",),
+      "an actions row at a bar the loader dropped outside sessions is refused without naming the cause"),
+    # ---- commission minimum and maximum per order --------------------------------------------
+    M("din_comm_min_ignored", "backtest/costs.py",
+      "fee = select(fee < min_per_order, min_per_order + 0.0 * fee, fee)",
+      "fee = fee",
+      (LIMITS,),
+      "the minimum per order is never applied: a USD 79 FX order pays 0.2 bp, not IBKR's USD 2"),
+    M("din_comm_max_ignored", "backtest/costs.py",
+      "return select(fee > max_cash, max_cash + 0.0 * fee, fee)",
+      "return fee",
+      (LIMITS,),
+      "the maximum per order is never applied: large orders pay the full per-share or per-notional fee"),
+    M("din_comm_max_the_larger_cap", "backtest/costs.py",
+      "return select((max_per_notional > 0.0) & (frac < max_per_order), frac, max_per_order + 0.0 * frac)",
+      "return select((max_per_notional > 0.0) & (frac > max_per_order), frac, max_per_order + 0.0 * frac)",
+      (LIMITS,),
+      "the order's maximum is the larger of the cash and the share-of-notional caps, not the smaller"),
+    M("din_comm_min_wins_over_max", "backtest/costs.py",
+      "    fee = select(fee < min_per_order, min_per_order + 0.0 * fee, fee)\n"
+      "    return select(fee > max_cash, max_cash + 0.0 * fee, fee)",
+      "    fee = select(fee > max_cash, max_cash + 0.0 * fee, fee)\n"
+      "    return select(fee < min_per_order, min_per_order + 0.0 * fee, fee)",
+      (f"{LIMITS}::test_a_maximum_below_the_minimum_wins",),
+      "the minimum applied after the maximum: a penny-stock order pays 1.00, not IBKR's 1% of trade value"),
+    M("din_comm_cash_check_ignores_min", "backtest/costs.py",
+      "q_min = (cash - min_per_order) / u0",
+      "q_min = cash / u0",
+      (f"{LIMITS}::test_a_cash_capped_buy_counts_the_minimum_and_maximum_exactly",
+       f"{LIMITS}::test_a_minimum_larger_than_the_cash_left_refuses_the_buy"),
+      "a cash-capped buy leaves no room for the minimum commission: cash goes negative"),
+    M("din_comm_cash_check_ignores_max", "backtest/costs.py",
+      "largest = select(q_max > largest, q_max, largest)",
+      "largest = largest",
+      (f"{LIMITS}::test_a_cash_capped_buy_counts_the_minimum_and_maximum_exactly",),
+      "a cash-capped buy is sized with the unclipped fee: it buys less than the capped commission allows"),
+    M("din_comm_kernel_drops_min", "backtest/kernel.py",
+      "min_commission=friction.commission.min_per_order,",
+      "min_commission=0.0,",
+      (f"{LIMITS}::test_known_answers_minimum_between_and_maximum",),
+      "the simulator kernel never receives the minimum (the cost object has it, the backtest does not)"),
+    M("din_comm_torch_drops_min", "models/env_step.py",
+      "comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional, p.min_commission,",
+      "comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional, 0.0,",
+      (TORCH_PARITY,),
+      "the training env's torch mirror charges no minimum: training and backtest costs differ"),
+    M("din_comm_torch_cash_check_plain", "models/env_step.py",
+      "need = increase & ~broke & (side == 1) & (q > 0.0) & too_dear",
+      "need = increase & ~broke & (side == 1) & (q > 0.0) & (q * unit + p.per_order > cash)",
+      (TORCH_PARITY,),
+      "the torch mirror's cash check ignores the minimum and maximum (sizes differ from the kernel's)"),
+    M("din_comm_scaled_keeps_limits", "backtest/costs.py",
+      "min_per_order=self.commission.min_per_order * m,",
+      "min_per_order=self.commission.min_per_order,",
+      (f"{LIMITS}::test_scaled_scales_the_limits_and_the_kernel_carries_them",),
+      "cost-sensitivity runs scale the fee but not its minimum (0x is not frictionless)"),
+    M("din_comm_min_warning_silent", "walkforward/config.py",
+      "if com.min_per_order > 0 and largest < com.minimum_binds_below():",
+      "if False:",
+      (f"{LIMITS}::test_a_minimum_that_binds_on_the_account_is_said_before_any_run",),
+      "a broker minimum that costs the account hundreds of bp a side is applied without a word"),
+    M("din_comm_binds_below_ignores_per_order", "backtest/costs.py",
+      "return (self.min_per_order - self.per_order) / self.per_notional",
+      "return self.min_per_order / self.per_notional",
+      (f"{LIMITS}::test_scaled_scales_the_limits_and_the_kernel_carries_them",),
+      "the size below which a minimum binds ignores the fixed per-order fee"),
+    M("din_comm_cli_min_share", "walkforward/commands/costs.py",
+      'raised += int(np.sum(fills["commission"] > fee))',
+      'raised += int(np.sum(fills["commission"] >= fee))',
+      (f"{LIMITS}::test_costs_cli_defaults_have_no_minimum",),
+      "walkforward costs reports a minimum binding where the commission is just the fee"),
 ]

@@ -35,7 +35,8 @@ from backtest import kernel
 from backtest.account import BUY, CLOSE, HOLD, SELL
 from backtest.account import (REASON_CASH, REASON_MAX_POSITION, REASON_MIN_SIZE, REASON_NOTHING_TO_SELL,
                               REASON_PDT, REASON_VOLUME_CAP)
-from backtest.costs import IMPACT_NONE, commission_cash, impact, slippage_fraction, spread_fraction
+from backtest.costs import (IMPACT_NONE, affordable_buy, commission_cash, commission_max, impact, slippage_fraction,
+                           spread_fraction)
 from backtest.pdt import NO_SESSION, day_trades_in_window
 from backtest.rng import uniform
 from backtest.simulator import SimConfig, market_inputs
@@ -99,6 +100,9 @@ class StepParams:
     per_order: float
     per_notional: float
     volume_cap: float  # 0 = off
+    min_commission: float  # cash per order, 0 = none
+    max_commission: float  # cash per order, inf = none
+    max_commission_frac: float  # of the executed notional, 0 = none
     initial_equity: float
 
     @classmethod
@@ -202,9 +206,12 @@ def _size(side, increase, q, reason, e, o, pos, cash, slip, imp_in, prior_volume
     q = torch.where(over, torch.clamp(qmax, min=0.0), q)
     reason = torch.where(over, REASON_MAX_POSITION, reason)
     imp_u, _ = imp_in(q)
-    unit = (o * (1.0 + ((slip + half) + imp_u))) * (1.0 + p.per_notional) + p.per_share
-    need = increase & ~broke & (side == 1) & (q > 0.0) & (q * unit + p.per_order > cash)
-    q = torch.where(need, torch.clamp(((cash - p.per_order) / unit) * p.cash_margin, min=0.0), q)
+    u0 = o * (1.0 + ((slip + half) + imp_u))
+    unit = u0 * (1.0 + p.per_notional) + p.per_share
+    too_dear, largest = affordable_buy(q, u0, unit, cash, p.per_order, p.min_commission, p.max_commission,
+                                       p.max_commission_frac)
+    need = increase & ~broke & (side == 1) & (q > 0.0) & too_dear
+    q = torch.where(need, torch.clamp(largest * p.cash_margin, min=0.0), q)
     reason = torch.where(need, REASON_CASH, reason)
     if p.volume_cap > 0.0:  # the previous bar's volume, known at this open
         qv = p.volume_cap * prior_volume
@@ -255,7 +262,8 @@ def step_accounts(acc: Accounts, t: torch.Tensor, actions: torch.Tensor, kind_ta
     sidef = side.to(F64)
     px = o * (1.0 + sidef * ((slip + p.half_spread) + imp))
     notional = q * o
-    comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional)
+    comm = commission_cash(q, q * px, p.per_share, p.per_order, p.per_notional, p.min_commission,
+                           commission_max(q * px, p.max_commission, p.max_commission_frac))
     new_cash = (cash - sidef * (q * px)) - comm
     new_pos = pos + sidef * q
     grow = filled & increase  # 6. bookkeeping

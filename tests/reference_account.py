@@ -45,6 +45,38 @@ PDT_MAX_DAY_TRADES = 3  # the 4th day trade in the window is refused
 PDT_WINDOW = 5  # sessions, the current one included
 PDT_REPEAL = pd.Timestamp("2026-06-04")  # mode auto: sessions from this date are exempt
 CASH_MARGIN = 1.0 - 1e-12  # a cash-capped buy is scaled by this (simulator step 4)
+
+
+def _commission(com, q: float, exec_notional: float) -> float:
+    """The commission of one order: the fee, at least the minimum, at most the maximum (which
+    wins), the maximum being the cash one or the share of the executed notional, whichever is less."""
+    fee = com.per_order + com.per_share * q + com.per_notional * exec_notional
+    fee = max(fee, com.min_per_order)
+    caps = [com.max_per_order] if com.max_per_order > 0 else []
+    if com.max_per_notional > 0:
+        caps.append(com.max_per_notional * exec_notional)
+    return min([fee, *caps])
+
+
+def _buy_cost(com, q: float, u0: float, unit: float) -> float:
+    """Upper bound of the cash a buy of ``q`` at ``u0`` a unit takes, commission included."""
+    a = q * u0
+    cost = max(q * unit + com.per_order, a + com.min_per_order)
+    if com.max_per_order > 0:
+        cost = min(cost, a + com.max_per_order)
+    if com.max_per_notional > 0:
+        cost = min(cost, a + com.max_per_notional * a)
+    return cost
+
+
+def _largest_buy(com, cash: float, u0: float, unit: float) -> float:
+    """The largest quantity whose `_buy_cost` is within ``cash`` (each piece of the cost solved)."""
+    q = min((cash - com.per_order) / unit, (cash - com.min_per_order) / u0)
+    if com.max_per_order > 0:
+        q = max(q, (cash - com.max_per_order) / u0)
+    if com.max_per_notional > 0:
+        q = max(q, cash / (u0 + com.max_per_notional * u0))
+    return q
 LOT_EPS = 1e-12  # a lot with at most this share of its quantity left is used up
 
 
@@ -324,7 +356,7 @@ class ReferenceAccount:
         px = o * (1.0 + side * ((slip + half) + imp))
         notional = q * o
         c_slip, c_spread, c_imp = notional * slip, notional * half, notional * imp
-        comm = com.per_order + com.per_share * q + com.per_notional * (q * px)
+        comm = _commission(com, q, q * px)
         pos_old = self.position
         self.cash = (self.cash - side * (q * px)) - comm
         pos_new = pos_old + side * q
@@ -361,9 +393,10 @@ class ReferenceAccount:
                 q, reason = max(qmax, 0.0), R_MAX_POSITION
             if side == 1 and q > 0.0:
                 imp, _ = self._impact(q, o, e, t)
-                unit = (o * (1.0 + ((slip + half) + imp))) * (1.0 + com.per_notional) + com.per_share
-                if q * unit + com.per_order > cash:
-                    q, reason = max(((cash - com.per_order) / unit) * CASH_MARGIN, 0.0), R_CASH
+                u0 = o * (1.0 + ((slip + half) + imp))
+                unit = u0 * (1.0 + com.per_notional) + com.per_share
+                if _buy_cost(com, q, u0, unit) > cash:
+                    q, reason = max(_largest_buy(com, cash, u0, unit) * CASH_MARGIN, 0.0), R_CASH
         cap = fr.volume_cap.max_share
         if cap > 0.0 and q > cap * self.market.prior_volume[t]:
             q, reason = cap * self.market.prior_volume[t], R_VOLUME_CAP

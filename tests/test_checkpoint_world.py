@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.run_helpers import run_cli
@@ -19,6 +20,10 @@ max_position = 0.10
 initial_equity = 5000
 [friction.spread]
 spread = 0.001
+[friction.commission]
+per_notional = 0.001
+min_per_order = 0.25
+max_per_order = 0.3
 [reward]
 preset = "seeds"
 direction = 0.30
@@ -81,6 +86,9 @@ def test_inspect_shows_the_world(world_run, capsys):
     assert main(["inspect", str(run / "SMPA" / "fold_0" / "checkpoint.pt"), "--json"]) == 0
     world = json.loads(capsys.readouterr().out)["world"]
     assert world["account"]["max_position"] == 0.1 and world["reward"]["pnl"] == 0.3 and world["pdt"] == "on"
+    com = world["friction"]["commission"]
+    assert (com["per_notional"], com["min_per_order"], com["max_per_order"], com["max_per_notional"]) == \
+        (0.001, 0.25, 0.3, 0.0)
     assert world["resolution"]["trainer"]["n_envs"] == 64
 
 
@@ -98,6 +106,37 @@ def test_a_checkpoint_without_a_world_loads_with_a_warning(tmp_path, world_run, 
     out, err = capsys.readouterr()
     assert "defaults assumed" in out
     assert err.count("records no account, costs or PDT mode") == 1 and err.startswith("warning: ")
+
+
+def test_the_commission_limits_travel_and_an_old_world_without_them_has_none(world_run, capsys, tmp_path):
+    """The fold's trades paid the world's clipped commission (0.1% of notional, at least 0.25, at
+    most 0.30: orders under 250 pay the minimum, over 300 the maximum); a world written before
+    the limits existed loads with none, and its backtest pays the plain 0.1%."""
+    import pandas as pd
+    import torch
+
+    from models.checkpoint import load_checkpoint
+
+    cwd, run = world_run
+    fold = run / "SMPA" / "fold_0"
+    fold_trades = pd.read_csv(fold / "trades.csv")
+    notional = fold_trades["quantity"].abs() * (fold_trades["entry_price"] + fold_trades["exit_price"])
+    # each trade's exit fill alone paid at least the 0.25 minimum; none paid the plain 0.1%
+    assert len(fold_trades) > 0 and (fold_trades["commission"] >= 0.25).all()
+    assert not np.allclose(fold_trades["commission"], 0.001 * notional, rtol=1e-9)
+    data = load_checkpoint(fold / "checkpoint.pt")
+    for key in ("min_per_order", "max_per_order", "max_per_notional"):
+        del data["world"]["friction"]["commission"][key]
+    torch.save(data, tmp_path / "old_world.pt")
+    a, b = _segment(run, 0)
+    out = tmp_path / "bt"
+    assert main(["backtest", str(tmp_path / "old_world.pt"), "--sample", "--start", str(a), "--stop", str(b),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    trades = pd.read_csv(out / "SMPA" / "trades.csv")
+    notional = trades["quantity"].abs() * (trades["entry_price"] + trades["exit_price"])
+    assert len(trades) > 0
+    assert trades["commission"].to_numpy() == pytest.approx(0.001 * notional.to_numpy(), rel=1e-9)
 
 
 def test_a_checkpoint_on_crypto_data_keeps_its_account_and_takes_crypto_costs(world_run, capsys, tmp_path):

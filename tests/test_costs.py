@@ -51,7 +51,7 @@ def test_cost_formulas_known_values():
     assert SpreadModel(0.0004).fraction() == 0.0002
     assert sqrt_law_impact(10_000.0, 1_000_000.0, 0.02, 0.6) == pytest.approx(0.6 * 0.02 * 0.1)
     assert portfolio_impact(250.0, 1000.0, 0.01) == pytest.approx(0.005)
-    assert commission_cash(10.0, 1000.0, 0.01, 1.0, 0.001) == pytest.approx(1.0 + 0.1 + 1.0)
+    assert commission_cash(10.0, 1000.0, 0.01, 1.0, 0.001, 0.0, math.inf) == pytest.approx(1.0 + 0.1 + 1.0)
     model = ImpactModel()
     # auto without history pays nothing (never the portfolio form); portfolio is an explicit opt-in
     assert model.fraction(1.0, 100.0, 1000.0, 0.02, float("nan")) == (0.0, IMPACT_NO_HISTORY)
@@ -142,15 +142,18 @@ def test_validation_names_parameter():
 
 
 def test_asset_class_defaults():
-    """Retail defaults (module docstring): no equity commission, crypto taker fee, FX spread +
-    ECN commission and no impact; no class defaults to the portfolio impact form."""
+    """Retail defaults (module docstring): no equity commission, crypto taker fee, FX a
+    spread-only account (no commission, no minimum) and no impact; no class defaults to the
+    portfolio impact form."""
     eq, cr, fx = (FrictionConfig.for_asset_class(a) for a in ("equity", "crypto", "fx"))
     assert eq.commission == CommissionModel() and eq.impact.mode == "auto" and cr.impact.mode == "auto"
     assert 0.0001 <= eq.spread.spread / 2 <= 0.0002 and eq.slippage.max_slippage <= 0.0005
     assert 0.0015 <= cr.commission.per_notional <= 0.0025 and cr.commission.per_share == cr.commission.per_order == 0
-    assert fx.impact.mode == "none" and 0 < fx.commission.per_notional <= 0.00005
+    assert fx.impact.mode == "none" and fx.commission == CommissionModel()  # spread-only: no fee, no minimum
     pip = 0.0001 / 1.08  # one EUR/USD pip as a fraction of price at 1.08
-    assert 0.5 * pip <= fx.spread.spread <= 1.0 * pip
+    assert 1.0 * pip <= fx.spread.spread <= 1.5 * pip  # OANDA spread-only: from 0.6-0.8 pip, about 1.4 on average
+    assert all(c.commission.min_per_order == c.commission.max_per_order == c.commission.max_per_notional == 0
+               for c in (eq, cr, fx))
     # worst-case FX round trip (two fills, top slippage draw) stays under 3 bp
     fx_fill = fx.slippage.max_slippage + fx.spread.spread / 2 + fx.commission.per_notional
     assert 2 * fx_fill <= 0.0003

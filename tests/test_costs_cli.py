@@ -18,7 +18,7 @@ TIMEFRAMES = ("15min", "1h", "1D", "1W", "1mo")
 def test_default_round_trip_of_100_dollars_per_asset_class(timeframe):
     fx = round_trip_costs("fx", timeframe, 100.0, round_trips=60)
     assert fx["total_bp"] <= 3.0 and fx["max_total_bp"] <= 3.0 and fx["impact_bp"] == 0.0
-    assert fx["impact_models"] == {"none": 1.0} and fx["commission_bp"] > 0 and fx["spread_bp"] > 0
+    assert fx["impact_models"] == {"none": 1.0} and fx["commission_bp"] == 0.0 and fx["spread_bp"] > 0
     eq = round_trip_costs("equity", timeframe, 100.0, round_trips=60)
     assert eq["max_total_bp"] <= 12.0 and eq["commission_bp"] == 0.0
     assert 2.0 <= eq["spread_bp"] <= 4.0 and 0.0 < eq["impact_bp"] < 1.0 and eq["impact_models"] == {"sqrt": 1.0}

@@ -86,3 +86,32 @@ def test_a_refused_run_directory_says_what_differs(tmp_path):
         open_run(tmp_path / "r", make_manifest(RunConfig(folds=3), {"X": "a"}))
     with pytest.raises(ConfigError, match=r"different data \(the data of X\)"):
         open_run(tmp_path / "r", make_manifest(RunConfig(folds=5), {"X": "b"}))
+
+
+def test_an_action_on_a_bar_dropped_outside_sessions_names_keep_extended(tmp_path):
+    """An hourly EURUSD file with bars on Friday evening after the FX week closes (17:00 New
+    York): the loader drops them with a warning, and an actions row at such a bar is refused
+    with the cause (dropped outside sessions) and the fix (--keep-extended), which then works."""
+    import pandas as pd
+
+    from backtest.actions_file import actions_for, read_actions
+
+    times = pd.date_range("2024-01-04 12:00", "2024-01-05 23:00", freq="1h")  # Thu noon .. Fri 23:00 UTC
+    rows = [f"{t:%Y-%m-%d %H:%M},1.10,1.11,1.09,1.10,100" for t in times]
+    data = _csv(tmp_path, "timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n", "EURUSD.csv")
+    actions = _csv(tmp_path, "timestamp,action\n2024-01-05 12:00,BUY_25\n2024-01-05 22:00,SELL_25\n", "a.csv")
+    table = read_actions(actions)
+    meanings = ("HOLD", "BUY_25", "BUY_50", "BUY_75", "SELL_25", "SELL_50", "SELL_75")
+    with pytest.warns(UserWarning, match="dropped 2 EURUSD bar"):
+        (bars,) = load_bars(data, asset_class="fx")
+    with pytest.raises(DataError, match=r"line 3, data row 2: timestamp 2024-01-05 22:00:00 matches no EURUSD bar.*"
+                                        r"if DATA has a bar there, it is one of the 2 dropped as outside regular fx "
+                                        r"sessions.*"
+                                        r"pass --keep-extended"):
+        actions_for(table, bars, meanings)
+    late = _csv(tmp_path, "timestamp,action\n2024-01-06 22:00,SELL_25\n", "late.csv")  # after the file: no hint
+    with pytest.raises(DataError, match=r"1h bars\)$"):
+        actions_for(read_actions(late), bars, meanings)
+    (kept,) = load_bars(data, asset_class="fx", keep_extended=True)
+    ids = actions_for(table, kept, meanings)
+    assert ids[kept.index.get_loc(pd.Timestamp("2024-01-05 22:00", tz="UTC"))] == meanings.index("SELL_25")

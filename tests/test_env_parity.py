@@ -170,7 +170,12 @@ def sim_configs(draw):
                                            lookback=5),
                         commission=draw(st.sampled_from([CommissionModel(),
                                                          CommissionModel(per_share=0.005, per_order=0.2,
-                                                                         per_notional=0.0003)])),
+                                                                         per_notional=0.0003),
+                                                         # a minimum and a maximum that bind (issue 25)
+                                                         CommissionModel(per_notional=0.003, min_per_order=1.0,
+                                                                         max_per_order=2.0),
+                                                         CommissionModel(per_share=0.005, min_per_order=1.0,
+                                                                         max_per_notional=0.01)])),
                         volume_cap=VolumeCap(draw(st.sampled_from([0.0, 0.001]))))
     return SimConfig(account=acct, friction=fr, pdt=draw(st.sampled_from(["on", "auto", "off"])),
                      seed=draw(st.integers(0, 2**40)))

@@ -58,7 +58,12 @@ def frictions(draw):
     impact = ImpactModel(mode=draw(st.sampled_from(["auto", "portfolio", "none"])), lookback=5,
                          min_sessions=draw(st.sampled_from([2, 5])))
     commission = draw(st.sampled_from([CommissionModel(), CommissionModel(per_notional=0.0025),
-                                       CommissionModel(per_share=0.005, per_order=0.2, per_notional=0.0003)]))
+                                       CommissionModel(per_share=0.005, per_order=0.2, per_notional=0.0003),
+                                       # a minimum that binds below 400 of notional; IBKR-Pro-like per share,
+                                       # 1.0 minimum, 1% maximum; a cash maximum binding above 500
+                                       CommissionModel(per_notional=0.0025, min_per_order=1.0),
+                                       CommissionModel(per_share=0.005, min_per_order=1.0, max_per_notional=0.01),
+                                       CommissionModel(per_notional=0.001, min_per_order=0.1, max_per_order=0.5)]))
     return FrictionConfig(slippage=SlippageModel(draw(st.sampled_from([0.0, 0.0004, 0.002])),
                                                  mode=draw(st.sampled_from(["uniform", "fixed"]))),
                           spread=SpreadModel(draw(st.sampled_from([0.0, 0.0003, 0.002]))), impact=impact,

@@ -77,3 +77,43 @@ def test_torch_mirror_is_bit_identical(device, bars, seed, short, fractional, im
         assert float(out["entry"][b, -1]) == float(sim.account_state()["entry_price"])
         state = sim.state
         assert [int(x[b]) for x in pdt_state] == [int(state[n]) for n in ("dt0", "dt1", "dt2", "pending")]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("commission, equity, expect", [
+    # 1,000 all in: orders of about 60-1,000, so the minimum, the span between and the maximum all occur
+    (CommissionModel(per_notional=0.003, min_per_order=1.0, max_per_order=2.0), 1000.0,
+     {"min", "between", "max", "cash"}),
+    # IBKR Pro Fixed style on a 100 share: under 200 shares the minimum, above it the fee
+    (CommissionModel(per_share=0.005, min_per_order=1.0, max_per_notional=0.01), 30_000.0, {"min", "between", "cash"}),
+    # a 0.2%-of-notional cap below a 1% fee (and below the minimum on small orders): always the cap
+    (CommissionModel(per_notional=0.01, max_per_notional=0.002, min_per_order=0.5), 1000.0, {"max", "cash"}),
+])
+def test_torch_mirror_is_bit_identical_where_commission_limits_bind(device, commission, equity, expect):
+    """Commission minimums and maximums (issue 25): an all-in account whose orders meet the
+    minimum, the maximum or the span between, and whose buys are cut for cash with the clipped
+    commission; the torch mirror equals the kernel bit for bit."""
+    from backtest.sample_data import generate_equity_bars
+
+    bars = generate_equity_bars("EQ", "2023-03-01", "2023-04-15", seed=4, timeframe="1h")
+    acct = AccountConfig(initial_equity=equity, safety_buffer=0.0, base_allocation=1.0, max_position=1.0,
+                         fractional=commission.per_share == 0, include_close_action=True)
+    cfg = SimConfig(account=acct, friction=FrictionConfig(commission=commission), pdt="off", seed=9)
+    acts = np.random.default_rng(3).choice(8, size=(4, len(bars)), p=[0.3] + [0.1] * 7)
+    sim = Simulator(bars, cfg)
+    with torch.device(device):
+        out, _ = torch_run(bars, acts, cfg)
+    seen = set()
+    plain = CommissionModel(per_share=commission.per_share, per_notional=commission.per_notional)
+    for b in range(acts.shape[0]):
+        sim.reset(0)
+        r = sim.run(acts[b])
+        for name, mine in (("cash", r.cash), ("pos", r.position), ("equity", r.equity)):
+            assert torch.equal(out[name][b].cpu(), torch.from_numpy(mine)), name
+        f = r.fills[r.fills["status"] == 1]
+        fee = plain.cash(f["qty"], f["qty"] * f["exec_price"])
+        seen |= {"min"} if np.any(f["commission"] > fee) else set()
+        seen |= {"max"} if np.any(f["commission"] < fee) else set()
+        seen |= {"between"} if np.any(f["commission"] == fee) else set()
+        seen |= {"cash"} if np.any(f["reason"] == 1) else set()
+    assert seen == expect, seen

@@ -277,6 +277,24 @@ def warn_few_folds(config: RunConfig) -> None:
                       f"[verdict] min_folds)", UserWarning, stacklevel=2)
 
 
+def warn_commission_minimum(config: RunConfig, asset_classes) -> None:
+    """A commission minimum ([friction.commission] min_per_order) that binds on the account's
+    largest order (BUY_75 of initial_equity) is said before any training, with what it costs
+    there in bp a side: a broker's minimum meant for larger accounts can swamp a small one."""
+    account = config.account
+    largest = float(account.initial_equity * account.buy_fraction * 0.75)
+    for ac in sorted(set(asset_classes)):
+        com = config.friction_for(ac).commission
+        if com.min_per_order > 0 and largest < com.minimum_binds_below():
+            import warnings
+
+            warnings.warn(f"[friction.commission] min_per_order {com.min_per_order:g} binds on {ac} orders of this "
+                          f"account: {com.min_per_order / largest * 1e4:,.1f} bp a side of its largest "
+                          f"({largest:,.2f}, BUY_75 of initial_equity {account.initial_equity:,.0f}); see the round "
+                          f"trip with walkforward costs --config FILE.toml, or raise [account] initial_equity",
+                          UserWarning, stacklevel=2)
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML run config into a dict of known top-level keys (values checked by `RunConfig`)."""
     path = Path(path)

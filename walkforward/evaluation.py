@@ -166,9 +166,10 @@ def run_evaluate(config: RunConfig, actions_path: str | Path, *, force: bool = F
                                   actions=ev.source, trial_fingerprint=hashlib.sha256(
                                       f"{config.trial_fingerprint()}|actions:{ev.source['sha256']}".encode()).hexdigest())
         store = open_run(config.out, manifest, force=force)
-    from walkforward.config import warn_few_folds
+    from walkforward.config import warn_commission_minimum, warn_few_folds
 
     warn_few_folds(config)
+    warn_commission_minimum(config, (p.bars.asset_class for p in ev.plans.values()))
     todo = [(s, p, f, h) for s, p in ev.plans.items() for f, h in zip(p.folds, p.input_hashes)]
     outcomes, pending = [], []
     for symbol, plan, fold, h in todo:

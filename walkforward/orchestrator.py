@@ -25,7 +25,7 @@ from typing import Any
 
 from backtest.errors import ConfigError
 from walkforward import faults
-from walkforward.config import RunConfig, warn_few_folds
+from walkforward.config import RunConfig, warn_commission_minimum, warn_few_folds
 from walkforward.fold_job import FAILED, FoldOutcome, FoldSpec, run_folds
 from walkforward.store import (
     RunStore, data_hash, discard_on_error, fold_input_hash, make_manifest, open_run, safe_name,
@@ -214,6 +214,7 @@ def run_walkforward(config: RunConfig, *, force: bool = False, command: str | No
                                   trial_fingerprint=trial_fingerprint(config, resolution))
         store = open_run(config.out, manifest, force=force)
         warn_few_folds(config)  # the input is valid: said before any training
+        warn_commission_minimum(config, (p.bars.asset_class for p in plans.values()))
         skipped, batches = _pending_work(config, store, plans, resolution, progress and config.engine == "local")
         _say(stream, config, f"{'resuming' if store.resumed else 'starting'} run in {store.root}: "
                              f"{len(plans)} symbol(s), {sum(len(p.folds) for p in plans.values())} fold(s), "

@@ -17,6 +17,13 @@ The synthetic markets are a liquid large-cap share starting at $100 and trading 
 million a day, a coin starting at $30,000 and trading $300 million a day (volumes are
 rescaled by price so the money traded a day stays put while the price drifts), and
 EUR/USD at 1.08 (tick volume, no impact). Round trips start once the square-root law has its 20 sessions of history.
+
+The default order is the default account's largest (BUY_75 of 1,000: 78.75). ``--config
+FILE.toml`` takes a run's TOML instead: its ``[friction.<model>]`` tables on top of each
+class's defaults and its ``[account]`` for the default order. A commission minimum or
+maximum (`backtest.costs.CommissionModel`) shows in the ``min/max`` column: the share of
+fills whose commission the minimum raised / the maximum lowered; a class with a minimum
+also gets a line saying below which order size it binds and what it costs in bp there.
 """
 
 from __future__ import annotations
@@ -40,10 +47,10 @@ _END = "2024-01-01"
 _HISTORY_DAYS = 45  # calendar days before the first round trip: 20+ sessions of impact history
 
 
-def typical_order() -> float:
-    """The default account's largest order in quote currency: BUY_75 of the initial equity
-    (1,000 x 0.7 x 0.15 x 0.75 = 78.75)."""
-    a = AccountConfig()
+def typical_order(account: AccountConfig | None = None) -> float:
+    """An account's largest order in quote currency: BUY_75 of its initial equity (the default
+    account: 1,000 x 0.7 x 0.15 x 0.75 = 78.75)."""
+    a = account if account is not None else AccountConfig()
     return float(a.initial_equity * a.buy_fraction * 0.75)
 
 
@@ -116,6 +123,8 @@ def round_trip_costs(asset_class: str, timeframe, notional: float = 100.0, round
     comps = ("slippage", "spread", "impact", "commission")
     per = np.zeros((len(starts), len(comps)))
     models = []
+    plain = dataclasses.replace(friction.commission, min_per_order=0.0, max_per_order=0.0, max_per_notional=0.0)
+    raised = lowered = 0
     pair = np.array([buy, close], dtype=np.int64)
     for i, t in enumerate(starts):
         sim.reset(int(t))
@@ -126,12 +135,16 @@ def round_trip_costs(asset_class: str, timeframe, notional: float = 100.0, round
         own = fills["qty"] * fills["ref_price"]  # each fill's notional at the open
         per[i] = [float(np.sum(fills[c] / own)) * 1e4 for c in comps]
         models.extend(IMPACT_NAMES[m] for m in fills["impact_model"])
+        fee = plain.cash(fills["qty"], fills["qty"] * fills["exec_price"])  # before the minimum and maximum
+        raised += int(np.sum(fills["commission"] > fee))
+        lowered += int(np.sum(fills["commission"] < fee))
     total = per.sum(axis=1)
     names, counts = np.unique(np.asarray(models), return_counts=True)
     return {"asset_class": asset_class, "timeframe": bars.timeframe_label, "notional": float(notional),
             "round_trips": int(len(starts)),
             **{f"{c}_bp": float(per[:, j].mean()) for j, c in enumerate(comps)},
             "total_bp": float(total.mean()), "max_total_bp": float(total.max()),
+            "commission_min_share": raised / len(models), "commission_max_share": lowered / len(models),
             "impact_models": {str(n): float(k / len(models)) for n, k in zip(names, counts)}}
 
 
@@ -158,35 +171,66 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, TypeError):
             raise UserError(f"walkforward costs: --timeframe {tf!r} is not a timeframe; use e.g. 15min, 1h, 1D, "
                             f"1W, 1mo") from None
+    account, frictions = AccountConfig(), {}
+    if args.config:
+        from walkforward.config import RunConfig
+
+        cfg = RunConfig.from_sources(args.config)  # the whole file is checked; typos refused by name
+        account = cfg.account
+        frictions = {ac: cfg.friction_for(ac) for ac in classes}
     typical = args.notional is None
     if typical:
-        args.notional = typical_order()
+        args.notional = typical_order(account)
     if not (math.isfinite(args.notional) and args.notional > 0):
         raise UserError(f"walkforward costs: --notional must be a positive amount, got {args.notional!r}")
     if args.round_trips < 1:
         raise UserError(f"walkforward costs: --round-trips must be at least 1, got {args.round_trips}")
-    rows = [round_trip_costs(ac, tf, args.notional, args.round_trips, args.seed) for ac in classes for tf in frames]
+    rows = [round_trip_costs(ac, tf, args.notional, args.round_trips, args.seed, frictions.get(ac))
+            for ac in classes for tf in frames]
     if args.json:
-        print(json.dumps({"notional": args.notional, "seed": args.seed, "rows": rows}, indent=2))
+        print(json.dumps({"notional": args.notional, "seed": args.seed, "config": args.config, "rows": rows},
+                         indent=2))
         return 0
-    amount = f"{args.notional:,.0f}" if float(args.notional).is_integer() else f"{args.notional:,.2f}"
-    print(f"default round-trip cost of a {amount} order (bp of notional; buy at one bar's open, "
+    _print_table(args, rows, account, typical, {ac: frictions.get(ac) for ac in classes})
+    return 0
+
+
+def _amount(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+
+
+def _print_table(args, rows: list[dict], account: AccountConfig, typical: bool, frictions: dict) -> None:
+    """The table of `run` (module doc), with a line per class whose commission has a minimum."""
+    from backtest.costs import FrictionConfig
+
+    amount = _amount(args.notional)
+    which = "the run's" if args.config else "default"
+    print(f"{which} round-trip cost of a {amount} order (bp of notional; buy at one bar's open, "
           f"sell at the next; mean of the round trips)")
     if typical:
-        a = AccountConfig()
-        print(f"({amount} is the default account's largest order, BUY_75: equity {a.initial_equity:,.0f} x "
-              f"(1 - safety_buffer {a.safety_buffer:g}) x base_allocation {a.base_allocation:g} x 0.75; "
+        who = f"{args.config} [account]'s" if args.config else "the default account's"
+        print(f"({amount} is {who} largest order, BUY_75: equity {account.initial_equity:,.0f} x "
+              f"(1 - safety_buffer {account.safety_buffer:g}) x base_allocation {account.base_allocation:g} x 0.75; "
               f"--notional sets another)")
+    for ac, fr in frictions.items():
+        com = (fr or FrictionConfig.for_asset_class(ac)).commission
+        if com.min_per_order > 0:
+            below = com.minimum_binds_below()
+            where = ("every order" if below == math.inf else f"orders below {_amount(round(below, 2))}")
+            at = (f"{com.min_per_order / args.notional * 1e4:,.1f} bp a side at {amount}" if args.notional < below
+                  else f"not at {amount}")
+            print(f"({ac}: commission minimum {com.min_per_order:g} per order binds on {where}: {at})")
     print(f"{'class':<7} {'tf':>5} {'trips':>5} {'slippage':>8} {'spread':>7} {'impact':>7} {'commiss.':>8} "
-          f"{'total':>7} {'max':>7}  impact model")
+          f"{'total':>7} {'max':>7} {'min/max':>7}  impact model")
     for r in rows:
         model = ", ".join(f"{k} {v:.0%}" if v < 1 else k for k, v in
                           sorted(r["impact_models"].items(), key=lambda kv: -kv[1]))
+        bound = (f"{r['commission_min_share']:.0%}/{r['commission_max_share']:.0%}"
+                 if r["commission_min_share"] or r["commission_max_share"] else "-")
         print(f"{r['asset_class']:<7} {r['timeframe']:>5} {r['round_trips']:>5} {r['slippage_bp']:>8.2f} "
               f"{r['spread_bp']:>7.2f} {r['impact_bp']:>7.2f} {r['commission_bp']:>8.2f} {r['total_bp']:>7.2f} "
-              f"{r['max_total_bp']:>7.2f}  {model}")
+              f"{r['max_total_bp']:>7.2f} {bound:>7}  {model}")
     sys.stdout.flush()
-    return 0
 
 
 def register(subparsers) -> None:
@@ -198,8 +242,11 @@ def register(subparsers) -> None:
                         help=f"comma-separated timeframes (default: {','.join(DEFAULT_TIMEFRAMES)})")
     parser.add_argument("--notional", type=float, default=None,
                         help=f"order size in quote currency (default {typical_order():g}: the default account's "
-                             f"largest order, BUY_75)")
+                             f"largest order, BUY_75; with --config, its account's)")
     parser.add_argument("--round-trips", type=int, default=200, help="round trips per row (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic bars and slippage draws")
+    parser.add_argument("--config", default=None, metavar="FILE.toml",
+                        help="a run's TOML: its [friction.<model>] tables (e.g. [friction.commission] min_per_order) "
+                             "and [account] (the typical order) replace the defaults")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     parser.set_defaults(func=run)
