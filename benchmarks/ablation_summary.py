@@ -35,6 +35,12 @@ def _med(xs) -> float:
     return float(np.median(xs)) if xs else float("nan")
 
 
+def _sharpe(fig: dict) -> float:
+    """The segment's Sharpe; a policy that never trades (no return, Sharpe NaN) counts as 0."""
+    x = fig.get("sharpe")
+    return float(x) if x is not None and np.isfinite(x) else 0.0
+
+
 def summarise(records: list[tuple[str, dict]]) -> list[dict]:
     """One row per (tag, world), in first-seen order."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -42,8 +48,8 @@ def summarise(records: list[tuple[str, dict]]) -> list[dict]:
         groups[(tag, rec["args"]["world"])].append(rec)
     rows = []
     for (tag, world), recs in groups.items():
-        sh = [r["test"]["sharpe"] for r in recs]
-        caps = [r["test"]["sharpe"] / r["oracle_test"]["sharpe"] for r in recs if r["oracle_test"]["sharpe"] > 0]
+        sh = [_sharpe(r["test"]) for r in recs]
+        caps = [_sharpe(r["test"]) / r["oracle_test"]["sharpe"] for r in recs if r["oracle_test"]["sharpe"] > 0]
         rows.append({"tag": tag, "world": world, "runs": len(recs), "seeds": sorted(r["args"]["seed"] for r in recs),
                      "sharpe_median": _med(sh), "sharpe_mean": float(np.mean(sh)), "capture_median": _med(caps),
                      "half_oracle": sum(c >= 0.5 for c in caps), "capture_runs": len(caps),
