@@ -11,6 +11,8 @@ M = Mutation
 _ALIGN = "tests/test_reward_alignment.py"
 _CHECK = "tests/test_learning_check.py"
 _CLI = "tests/test_run_cli.py::test_each_fold_reports_its_checkpoint_in_sample_beside_validation_and_test"
+_OPT = "tests/test_trainer_options.py"
+_AUG = "tests/test_augment.py"
 
 MUTATIONS: list[Mutation] = [
     M("tr_default_reward_exploration", "models/reward.py",
@@ -55,4 +57,36 @@ MUTATIONS: list[Mutation] = [
       ("tests/test_trainer_learns.py",), "the policy gradient's sign is flipped: the trainer stops learning"),
     M("tr_fold_figures_segment", "walkforward/fold_job.py", 'for name in ("train", "val")}',
       'for name in ("val", "val")}', (_CLI,), "the in-sample figures are the validation backtest's"),
+    M("tr_weight_decay_ignored", "models/ppo.py",
+      'cls, extra = (torch.optim.AdamW, {"weight_decay": weight_decay}) if weight_decay > 0 else (torch.optim.Adam, {})',
+      'cls, extra = (torch.optim.AdamW, {"weight_decay": 0.0}) if weight_decay > 0 else (torch.optim.Adam, {})',
+      (_OPT + "::test_weight_decay_switches_to_adamw_and_shrinks_the_weights",),
+      "weight_decay is accepted but the optimiser never decays"),
+    M("tr_entropy_schedule_reversed", "models/config.py",
+      "return self.ent_coef + (self.ent_coef_final - self.ent_coef) * frac",
+      "return self.ent_coef_final + (self.ent_coef - self.ent_coef_final) * frac",
+      (_OPT + "::test_entropy_weight_is_constant_or_linear_to_its_final_value",),
+      "the entropy schedule runs backwards (starts at the final weight)"),
+    M("tr_entropy_schedule_unused", "models/ppo.py", "ent_coef = cfg.ent_coef_at(self.update)",
+      "ent_coef = cfg.ent_coef", (_OPT + "::test_entropy_schedule_changes_training_only_when_it_moves_the_weight",),
+      "the trainer ignores the entropy schedule"),
+    M("tr_early_stop_window", "models/ppo.py", 'not any(e.get("best") for e in hist[-k:])',
+      'not any(e.get("best") for e in hist[-k + 1:])',
+      (_OPT + "::test_early_stop_ends_training_after_k_validations_without_a_new_best",),
+      "early stopping gives up one validation too soon"),
+    M("tr_augment_block_ignored", "models/augment.py", "fresh = rng.random(n) < 1.0 / block",
+      "fresh = rng.random(n) < 1.0", (_AUG,),
+      "every resampled bar is drawn anew: the lag-1 dependence the block bootstrap keeps is lost"),
+    M("tr_augment_time_of_day_ignored", "models/augment.py", "pool = members[inverse[j]]",
+      "pool = np.arange(start, stop)", (_AUG,),
+      "runs start at any time of day: the time-of-day structure of intraday bars is scrambled"),
+    M("tr_augment_run_crosses_slots", "models/augment.py",
+      "if fresh[j] or prev >= stop or seg[prev - start] != seg[j]:", "if fresh[j] or prev >= stop:", (_AUG,),
+      "a run continues into a bar of another time of day (across a session change)"),
+    M("tr_augment_past_the_segment", "models/augment.py", "if fresh[j] or prev >= stop or seg[prev - start] != seg[j]:",
+      "if fresh[j] or prev > stop or seg[min(prev, stop - 1) - start] != seg[j]:", (_AUG,),
+      "a run continues past the training segment's end: the copy reads the bar after it (look-ahead)"),
+    M("tr_augment_offsets", "models/augment.py", "offsets = np.r_[0, np.cumsum(sizes)[:-1]]",
+      "offsets = np.r_[0, np.cumsum(sizes)[:-1]] - 1", (_AUG,),
+      "the trainer's bar index points one row off in the stacked windows: it trains on other bars than it trades"),
 ]

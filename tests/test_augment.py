@@ -73,6 +73,19 @@ def test_sources_match_the_targets_time_of_day_and_come_in_runs_of_about_the_blo
     assert np.count_nonzero(np.diff(one) == 1) < 0.2 * (STOP - START)  # block 1: (almost) every bar drawn anew
 
 
+def test_runs_never_cross_into_another_time_of_day_on_irregular_sessions():
+    """Sessions of 3 to 7 bars (early closes, odd calendars): a run that reaches the end of a
+    short source session must not continue into the next session's first bar where the
+    target still expects a later bar, and the reverse."""
+    rng = np.random.default_rng(11)
+    slots = np.concatenate([15.0 * np.arange(n) for n in rng.integers(3, 8, size=120)])
+    stop = len(slots)
+    for block in (3.0, 20.0):
+        src = resample_sources(slots, 0, stop, block, np.random.default_rng(5))
+        np.testing.assert_array_equal(slots[src], slots)
+        assert ((src >= 0) & (src < stop)).all()
+
+
 def test_daily_lag1_dependence_survives_inside_blocks():
     from benchmarks.learning_worlds import make_world
 

@@ -48,15 +48,16 @@ def test_entropy_schedule_changes_training_only_when_it_moves_the_weight():
 
 
 def test_early_stop_ends_training_after_k_validations_without_a_new_best():
-    scores = iter([0.05, 0.01, 0.02, 0.03, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    scores = iter([0.05, 0.01, 0.9, 0.02, 0.9, 0.3, 0.3, 0.3, 0.3, 0.3])  # a tie is no new best
     env = ToyEnv(seed=1)
-    cfg = small_config(total_steps=64 * 16 * 10, validation_interval=1, early_stop=3)
+    cfg = small_config(total_steps=64 * 16 * 10, validation_interval=1, early_stop=2)
     trainer = PPOTrainer(env, env.schema, cfg, verbose=0,
                          validate=lambda pol: {"net_return": next(scores), "trades": 10, "pf": 1.0})
     result = trainer.train()
-    assert result.updates == 4 and len(result.validation_history) == 4  # best at 1, then 3 without
-    assert result.best_validation["update"] == 1 and trainer.stopped_early()
-    assert trainer.train().updates == 4  # a second call (or a resume) stays stopped
+    # update 1 best, 2 not, 3 a new best (the count starts again), 4 and 5 not: stop after 5
+    assert result.updates == 5 and len(result.validation_history) == 5
+    assert result.best_validation["update"] == 3 and trainer.stopped_early()
+    assert trainer.train().updates == 5  # a second call (or a resume) stays stopped
     off = PPOTrainer(ToyEnv(seed=1), env.schema, small_config(total_steps=64 * 16 * 10, validation_interval=1),
                      verbose=0, validate=lambda pol: {"net_return": 0.0, "trades": 10, "pf": 1.0})
     assert off.train().updates == 10
@@ -80,3 +81,25 @@ def test_options_round_trip_through_the_checkpoint_dict():
     old = {k: v for k, v in cfg.to_dict().items() if k not in ("weight_decay", "ent_coef_final", "early_stop",
                                                                 "augment_paths", "augment_block")}
     assert TrainConfig.from_dict(old).augment_paths == 0  # a checkpoint written before the options loads
+
+
+@pytest.mark.slow
+def test_walkforward_run_takes_the_options_from_the_config_file(tmp_path):
+    """`[trainer]` keys reach every fold's trainer through the CLI; a bad one is one line on
+    stderr, exit 2, nothing written."""
+    from models.checkpoint import load_checkpoint
+    from tests.run_helpers import TINY, run_cli
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[trainer]\naugment_paths = 1\naugment_block = 5.0\nweight_decay = 0.1\n"
+                   "ent_coef_final = 0.0\nearly_stop = 2\n", encoding="utf-8")
+    proc = run_cli(["run", "--out", "run", *TINY, "--config", str(cfg), "-q", "--no-ledger"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ck = load_checkpoint(tmp_path / "run" / "SMPA" / "fold_0" / "checkpoint.pt")
+    got = ck["config"]
+    assert (got["augment_paths"], got["augment_block"], got["weight_decay"], got["ent_coef_final"],
+            got["early_stop"]) == (1, 5.0, 0.1, 0.0, 2)
+    cfg.write_text("[trainer]\naugment_paths = 5\n", encoding="utf-8")
+    bad = run_cli(["run", "--out", "bad", *TINY, "--config", str(cfg), "-q", "--no-ledger"], tmp_path)
+    assert bad.returncode == 2 and "augment_paths=5 needs n_envs=64 divisible" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
