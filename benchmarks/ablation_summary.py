@@ -44,8 +44,12 @@ def _sharpe(fig: dict) -> float:
 def summarise(records: list[tuple[str, dict]]) -> list[dict]:
     """One row per (tag, world), in first-seen order."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for tag, rec in records:
-        groups[(tag, rec["args"]["world"])].append(rec)
+    seen = set()
+    for tag, rec in records:  # the same run twice (files merged) counts once: runs are deterministic
+        key = (tag, rec["args"]["world"], rec["args"]["seed"])
+        if key not in seen:
+            seen.add(key)
+            groups[key[:2]].append(rec)
     rows = []
     for (tag, world), recs in groups.items():
         sh = [_sharpe(r["test"]) for r in recs]
