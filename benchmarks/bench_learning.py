@@ -244,6 +244,8 @@ def capture(r: dict, key: str = "sharpe") -> float | None:
 
 
 def _fmt(x, spec="+.2f") -> str:
+    if isinstance(x, str):  # JSON's "inf" (a PF without a losing trade)
+        x = float(x)
     return "n/a" if x is None else format(x, spec)
 
 
