@@ -56,6 +56,14 @@ def write_config(path: Path, extra: str = "") -> Path:
     return path
 
 
+def trainer_table(overrides: str | None) -> str:
+    """A ``[trainer]`` TOML table from a JSON object of `models.config.TrainConfig` fields."""
+    if not overrides:
+        return ""
+    table = json.loads(overrides)
+    return "[trainer]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+
+
 def write_csv(bars, path: Path) -> Path:
     frame = bars.frame[["open", "high", "low", "close", "volume"]]
     frame.to_csv(path, index_label="timestamp")
@@ -156,7 +164,7 @@ def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds:
     from backtest.simulator import simulate
     from benchmarks.learning_worlds import make_world, oracle_actions
     from models.config import auto_config
-    from models.env import TradingEnv
+    from models.augment import training_env
     from models.ppo import PPOTrainer
     from walkforward.fold_job import episode_length, evaluate, validation_metrics
     from walkforward.learning_check import segment_figures
@@ -171,9 +179,9 @@ def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds:
     builder = BacktestObservationBuilder(raw, schema, Normaliser.fit(raw, fold.train.start, fold.train.stop),
                                          sim_config.account)
     tc = auto_config(device, trainer_mode or mode, total_steps=steps, seed=seed)
-    env = TradingEnv(builder.features, bars, schema, sim_config=sim_config, n_envs=tc.n_envs,
-                     episode_len=episode_length(len(fold.train)), train_range=(fold.train.start, fold.train.stop),
-                     seed=seed, reward=config.reward, device=device)
+    env = training_env(builder.features, bars, schema, builder.normaliser, (fold.train.start, fold.train.stop),
+                       tc.augment_paths, tc.augment_block, n_envs=tc.n_envs, seed=seed, sim_config=sim_config,
+                       episode_len=episode_length(len(fold.train)), reward=config.reward, device=device)
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -210,7 +218,7 @@ def case(name: str, seed: int, args, work: Path) -> dict:
     case_dir = work / f"{name}_s{seed}"
     case_dir.mkdir(parents=True, exist_ok=True)
     csv = write_csv(bars, case_dir / f"{bars.symbol}.csv")
-    cfg = write_config(case_dir / "run.toml")
+    cfg = write_config(case_dir / "run.toml", trainer_table(args.trainer))
     res = run_cli(csv, case_dir / "run", cfg, mode=args.mode, folds=args.folds, seed=seed, steps=args.steps,
                   null_draws=args.null_draws, random_seeds=args.random_seeds)
     s = res["summary"]["symbols"][0]
@@ -236,6 +244,8 @@ def capture(r: dict, key: str = "sharpe") -> float | None:
 
 
 def _fmt(x, spec="+.2f") -> str:
+    if isinstance(x, str):  # JSON's "inf" (a PF without a losing trade)
+        x = float(x)
     return "n/a" if x is None else format(x, spec)
 
 
@@ -280,6 +290,8 @@ def main(argv=None) -> int:
     p.add_argument("--null-draws", type=int, default=1000)
     p.add_argument("--random-seeds", type=int, default=100)
     p.add_argument("--sb3", action="store_true", help="also train SB3 PPO on the same folds (slow)")
+    p.add_argument("--trainer", default=None,
+                   help='[trainer] overrides of the run config as JSON, e.g. \'{"augment_paths": 3}\'')
     p.add_argument("--work", default=None, help="where runs go (default: a temporary directory)")
     p.add_argument("--json", default=None, help="also write the per-run results here")
     args = p.parse_args(argv)

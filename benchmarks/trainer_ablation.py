@@ -23,7 +23,7 @@ from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
 from backtest.simulator import SimConfig, simulate
 from backtest.account import AccountConfig
-from models.env import TradingEnv
+from models.augment import training_env
 from models.reward import RewardConfig
 from models.config import mode_config
 from models.ppo import PPOTrainer
@@ -39,6 +39,8 @@ def main(argv=None) -> None:
     p.add_argument("--ent", type=float, default=0.01); p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--epochs", type=int, default=4); p.add_argument("--close", action="store_true")
     p.add_argument("--extra", default="{}"); p.add_argument("--features", default="")
+    p.add_argument("--train", type=int, default=858, help="training bars (858: a daily 5-fold layout)")
+    p.add_argument("--seg", type=int, default=250, help="validation and test bars each")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     bars = make_world(a.world, a.seed)
@@ -50,7 +52,7 @@ def main(argv=None) -> None:
     w0 = schema.warmup_bars
     emb = a.window + 1
     # folds like the 5-fold layout: train 858, val 250, test 250 from the start
-    tr = (w0, w0 + 858); va = (tr[1] + emb, tr[1] + emb + 250); te = (va[1] + emb, va[1] + emb + 250)
+    tr = (w0, w0 + a.train); va = (tr[1] + emb, tr[1] + emb + a.seg); te = (va[1] + emb, va[1] + emb + a.seg)
     norm = Normaliser.fit(raw, *tr)
     acct = AccountConfig(include_close_action=a.close)
     cfg = SimConfig(account=acct)
@@ -59,8 +61,8 @@ def main(argv=None) -> None:
                      actor_lr=a.lr, n_epochs=a.epochs, minibatch_size=min(1024, a.envs * a.nsteps), seed=a.seed)
     kw.update(json.loads(a.extra))
     tc = mode_config("smoke", **kw)
-    env = TradingEnv(builder.features, bars, schema, sim_config=cfg, n_envs=tc.n_envs, episode_len=episode_length(858),
-                     train_range=tr, seed=a.seed, reward=RewardConfig.preset(a.reward))
+    env = training_env(builder.features, bars, schema, norm, tr, tc.augment_paths, tc.augment_block, n_envs=tc.n_envs,
+                       seed=a.seed, sim_config=cfg, episode_len=episode_length(a.train), reward=RewardConfig.preset(a.reward))
 
     def validate(pol):
         return validation_metrics(evaluate(pol, builder, bars, cfg, *va))

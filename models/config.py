@@ -55,6 +55,11 @@ class TrainConfig:
     ent_coef: float = 0.01  # entropy bonus weight
     max_grad_norm: float = 0.5  # gradient-norm clip per tower
     target_kl: float | None = None  # stop the PPO epochs of an update early above this KL (None: never)
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW) of both towers; 0: plain Adam
+    ent_coef_final: float | None = None  # entropy weight at the last update, linear from ent_coef (None: constant)
+    early_stop: int = 0  # stop after this many validations without a new best (0: never)
+    augment_paths: int = 0  # resampled copies of the training segment the envs train on besides it (0: off)
+    augment_block: float = 10.0  # mean block length in bars of the resampling (models.augment)
     norm_adv: bool = True  # normalise advantages per minibatch
     validation_interval: int | None = None  # updates between validations; None: about ten per run
     checkpoint_interval: int = 0  # updates between checkpoints in the run dir; 0 = off
@@ -70,7 +75,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
-        for name in ("critic_epochs", "checkpoint_interval", "min_val_trades", "seed"):
+        for name in ("critic_epochs", "checkpoint_interval", "min_val_trades", "seed", "early_stop", "augment_paths"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name}={value!r} must be a non-negative integer (0 turns it off)")
@@ -80,11 +85,19 @@ class TrainConfig:
         for name in ("gamma", "gae_lambda", "warmup_frac", "final_lr_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must lie in [0, 1]")
-        for name in ("vf_coef", "ent_coef"):
+        for name in ("vf_coef", "ent_coef", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
         if self.validation_interval is not None and self.validation_interval <= 0:
             raise ConfigError(f"validation_interval={self.validation_interval!r} must be positive or None (auto)")
+        if self.ent_coef_final is not None and not self.ent_coef_final >= 0:
+            raise ConfigError(f"ent_coef_final={self.ent_coef_final!r} must be >= 0 or None (constant ent_coef)")
+        if not self.augment_block >= 1:
+            raise ConfigError(f"augment_block={self.augment_block!r} must be >= 1 (mean block length in bars)")
+        if self.augment_paths and self.n_envs % (self.augment_paths + 1):
+            raise ConfigError(f"augment_paths={self.augment_paths} needs n_envs={self.n_envs} divisible by "
+                              f"augment_paths + 1 = {self.augment_paths + 1} (the real path and each copy get "
+                              "the same number of envs); change either")
         if self.target_kl is not None and self.target_kl <= 0:
             raise ConfigError(f"target_kl={self.target_kl!r} must be positive or None")
 
@@ -108,6 +121,14 @@ class TrainConfig:
     def n_minibatches(self) -> int:
         """Minibatches per epoch (ceiling division; the last may be smaller)."""
         return -(-self.batch_size // self.minibatch_size)
+
+    def ent_coef_at(self, update: int) -> float:
+        """Entropy weight at ``update`` (0-based): ``ent_coef``, or linear from it to
+        ``ent_coef_final`` at the last update."""
+        if self.ent_coef_final is None or self.n_updates <= 1:
+            return self.ent_coef
+        frac = min(1.0, max(0.0, update / (self.n_updates - 1)))
+        return self.ent_coef + (self.ent_coef_final - self.ent_coef) * frac
 
     @property
     def validation_every(self) -> int:

@@ -342,12 +342,14 @@ class _Interrupt:
             signal.signal(signal.SIGINT, previous)
 
 
-def _adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch build has it (CPU and CUDA in torch >= 2.4)."""
+def _adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam (AdamW with decoupled ``weight_decay`` when it is > 0) with the fused kernel where
+    this torch build has it (CPU and CUDA in torch >= 2.4)."""
+    cls, extra = (torch.optim.AdamW, {"weight_decay": weight_decay}) if weight_decay > 0 else (torch.optim.Adam, {})
     try:
-        return torch.optim.Adam(params, lr=lr, eps=1e-5, fused=True)
+        return cls(params, lr=lr, eps=1e-5, fused=True, **extra)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, eps=1e-5, foreach=True)
+        return cls(params, lr=lr, eps=1e-5, foreach=True, **extra)
 
 
 @contextmanager
@@ -386,8 +388,8 @@ class PPOTrainer:
             self.net = ActorCritic(schema, env.n_actions, config.hidden).to(self.device)
         if config.compile and self.device.type == "cuda":
             self.net.enable_compile()
-        self.actor_opt = _adam(self.net.actor_parameters(), config.actor_lr)
-        self.critic_opt = _adam(self.net.critic_parameters(), config.critic_lr)
+        self.actor_opt = _adam(self.net.actor_parameters(), config.actor_lr, config.weight_decay)
+        self.critic_opt = _adam(self.net.critic_parameters(), config.critic_lr, config.weight_decay)
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(config.seed)
         self.bar_mode = hasattr(env, "market_windows") and hasattr(env, "bar_index")
@@ -429,7 +431,7 @@ class PPOTrainer:
                 self._check_bar_contract(obs)
         interrupt = _Interrupt()
         with interrupt.installed(), _flush_denormals(self.device):
-            while self.update < cfg.n_updates:
+            while self.update < cfg.n_updates and not self.stopped_early():
                 t0 = time.perf_counter()
                 lrs = self._set_learning_rates()
                 stats = self._new_stats()
@@ -460,6 +462,13 @@ class PPOTrainer:
         return TrainResult(self.history, self.validation_history, self.best_validation, self.best_state,
                            self.global_step, self.update, last,
                            self.run_dir / BEST_NAME if self.run_dir and self.best_state is not None else None)
+
+    def stopped_early(self) -> bool:
+        """Early stopping (``early_stop`` = K > 0): the last K validations brought no new best.
+        A function of the validation history alone, so a resumed run stops where it stopped."""
+        k = self.cfg.early_stop
+        hist = self.validation_history
+        return bool(k) and len(hist) > k and not any(e.get("best") for e in hist[-k:])
 
     # ------------------------------------------------------------------ parts
     def _check_bar_contract(self, obs: torch.Tensor) -> None:
@@ -514,6 +523,7 @@ class PPOTrainer:
         sums: dict[str, torch.Tensor] = {}
         count = 0
         actor_p, critic_p = net.actor_parameters(), net.critic_parameters()
+        ent_coef = cfg.ent_coef_at(self.update)
         for _epoch in range(cfg.n_epochs):
             perm = torch.randperm(n, generator=self.gen, device=self.device)
             for start in range(0, n, mb):
@@ -522,7 +532,7 @@ class PPOTrainer:
                     logits, values = net.heads_from_projection(self._projection(flat, idx, "both"), flat["account"][idx])
                 parts = ppo_minibatch_loss(logits, values, flat["actions"][idx], flat["logp"][idx], flat["adv"][idx],
                                            flat["returns"][idx], cfg.clip_coef, cfg.norm_adv)
-                loss = parts["pg_loss"] - cfg.ent_coef * parts["entropy"] + cfg.vf_coef * parts["v_loss"]
+                loss = parts["pg_loss"] - ent_coef * parts["entropy"] + cfg.vf_coef * parts["v_loss"]
                 self._step(loss, (self.actor_opt, self.critic_opt), (actor_p, critic_p))
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0) + v.detach()

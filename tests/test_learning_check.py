@@ -35,6 +35,9 @@ def test_each_sign_of_not_learning_in_words():
     assert diagnose(_record(pf_train=2.7, pf_test=1.4)) == []  # less than twice: no note
     assert diagnose(_record(pf_train=1.4, pf_test=0.5)) == []  # not a high PF in sample: no note
     assert len(diagnose(_record(pf_train=float("inf"), pf_test=None))) == 1
+    # no losing trade on test either (both PF infinite, as a null run's fold showed): no note
+    assert diagnose(_record(pf_train=float("inf"), pf_test=float("inf"))) == []
+    assert diagnose(_record(pf_train=9.0, pf_test=float("inf"))) == []
     assert len(diagnose(_record(best_update=1, entropy=2.0, pf_train=4.0, pf_test=0.5))) == 3
 
 

@@ -188,16 +188,17 @@ def _train(spec, schema, normaliser, builder, sim_config, meanings, train, val, 
     ``resume`` it continues from the training state saved at the last validation point."""
     import torch
 
-    from models.env import TradingEnv
+    from models.augment import training_env
     from models.ppo import PPOTrainer
 
     device = torch.device(spec.device)
     fold_id = int(spec.fold["id"])
     where = f"{spec.symbol}/{fold_id}"
     train_cfg = spec.train_config
-    env = TradingEnv(builder.features, spec.bars, schema, sim_config=sim_config, n_envs=train_cfg.n_envs,
-                     episode_len=episode_length(len(train)), train_range=(train.start, train.stop),
-                     device=device, seed=train_cfg.seed, reward=spec.reward)
+    env = training_env(builder.features, spec.bars, schema, normaliser, (train.start, train.stop),
+                       train_cfg.augment_paths, train_cfg.augment_block, n_envs=train_cfg.n_envs,
+                       seed=train_cfg.seed, sim_config=sim_config, episode_len=episode_length(len(train)),
+                       device=device, reward=spec.reward)
     if faults.armed("nan_rewards", where):
         env = _NaNRewards(env)
 

@@ -56,7 +56,7 @@ def diagnose(record: dict) -> list[str]:
     figures = record.get("figures") or {}
     pf_in = _pf((figures.get("train") or {}).get("pf"))
     pf_out = _pf((figures.get("test") or {}).get("pf"))
-    if math.isinf(pf_in) or (pf_in >= OVERFIT_MIN_PF and pf_in >= OVERFIT_RATIO * pf_out):
+    if not math.isinf(pf_out) and (math.isinf(pf_in) or (pf_in >= OVERFIT_MIN_PF and pf_in >= OVERFIT_RATIO * pf_out)):
         out.append(f"in-sample PF {pf_in:.2f} is far above the test PF {pf_out:.2f}: it learned its training "
                    "bars, not the market")
     return out
