@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.learning_worlds import parse as parse_world
+
 GOAL_WORLDS = ("lag1_daily_030", "tod_15m_050", "null_daily_000", "nulldrift_daily_000")
 FULL_GRID = tuple(f"{e}_{span}_{s}" for e in ("lag1", "meanrev", "volreg") for span in ("daily", "15m")
                   for s in ("030", "050")) + ("tod_15m_030", "tod_15m_050", "null_daily_000",
@@ -51,8 +53,16 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return float(max(0.0, mid - half)), float(min(1.0, mid + half))
 
 
-def write_config(path: Path, extra: str = "") -> Path:
-    path.write_text("[account]\ninclude_close_action = true\n" + extra, encoding="utf-8")
+def write_config(path: Path, extra: str = "", world: str | None = None) -> Path:
+    """The run config of a world: the CLOSE action (the oracle's flat) and, for intraday
+    worlds, ``pdt = "off"``. With the default 1,000 account the pattern-day-trader rule
+    (which applies to equity bars dated before its 2026-06-04 repeal; the 15-minute worlds
+    are dated 2022) rejects the 4th day trade in 5 sessions, so no policy, the oracle
+    included, can take an intraday effect: on tod_15m_050 the oracle's PF was 1.05-2.07
+    with the rule and 2.49-2.85 without it (seeds 0-2). A trader of intraday effects holds
+    25,000 or trades after the repeal; the daily worlds keep ``auto`` (no day trades)."""
+    pdt = 'pdt = "off"\n' if world is not None and parse_world(world)[1] != "daily" else ""
+    path.write_text(pdt + "[account]\ninclude_close_action = true\n" + extra, encoding="utf-8")
     return path
 
 
@@ -171,7 +181,7 @@ def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds:
     from walkforward.orchestrator import plan_symbols
 
     bars = make_world(name, seed)
-    config = run_config(write_config(Path(tempfile.mkdtemp()) / "run.toml"), mode, n_folds, seed, 20, 1)
+    config = run_config(write_config(Path(tempfile.mkdtemp()) / "run.toml", world=name), mode, n_folds, seed, 20, 1)
     plan = plan_symbols(config, [bars])[bars.symbol]
     fold = plan.folds[0]
     schema, sim_config = config.schema(), config.sim_config(bars.asset_class)
@@ -218,7 +228,7 @@ def case(name: str, seed: int, args, work: Path) -> dict:
     case_dir = work / f"{name}_s{seed}"
     case_dir.mkdir(parents=True, exist_ok=True)
     csv = write_csv(bars, case_dir / f"{bars.symbol}.csv")
-    cfg = write_config(case_dir / "run.toml", trainer_table(args.trainer))
+    cfg = write_config(case_dir / "run.toml", trainer_table(args.trainer), world=name)
     res = run_cli(csv, case_dir / "run", cfg, mode=args.mode, folds=args.folds, seed=seed, steps=args.steps,
                   null_draws=args.null_draws, random_seeds=args.random_seeds)
     s = res["summary"]["symbols"][0]

@@ -41,6 +41,9 @@ def main(argv=None) -> None:
     p.add_argument("--extra", default="{}"); p.add_argument("--features", default="")
     p.add_argument("--train", type=int, default=858, help="training bars (858: a daily 5-fold layout)")
     p.add_argument("--seg", type=int, default=250, help="validation and test bars each")
+    p.add_argument("--test", type=int, default=None,
+                   help="test bars (default --seg); a longer test (e.g. 1100 daily) ranks changes with less noise")
+    p.add_argument("--pdt", default=None, help="pattern-day-trader mode (default: off for 15m worlds, else auto)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     bars = make_world(a.world, a.seed)
@@ -52,10 +55,10 @@ def main(argv=None) -> None:
     w0 = schema.warmup_bars
     emb = a.window + 1
     # folds like the 5-fold layout: train 858, val 250, test 250 from the start
-    tr = (w0, w0 + a.train); va = (tr[1] + emb, tr[1] + emb + a.seg); te = (va[1] + emb, va[1] + emb + a.seg)
+    tr = (w0, w0 + a.train); va = (tr[1] + emb, tr[1] + emb + a.seg); te = (va[1] + emb, va[1] + emb + (a.test or a.seg))
     norm = Normaliser.fit(raw, *tr)
     acct = AccountConfig(include_close_action=a.close)
-    cfg = SimConfig(account=acct)
+    cfg = SimConfig(account=acct, pdt=a.pdt or ("off" if "_15m_" in a.world else "auto"))
     builder = BacktestObservationBuilder(raw, schema, norm, cfg.account)
     kw = dict(total_steps=a.steps, n_envs=a.envs, n_steps=a.nsteps, hidden=a.hidden, ent_coef=a.ent,
                      actor_lr=a.lr, n_epochs=a.epochs, minibatch_size=min(1024, a.envs * a.nsteps), seed=a.seed)
@@ -64,7 +67,17 @@ def main(argv=None) -> None:
     env = training_env(builder.features, bars, schema, norm, tr, tc.augment_paths, tc.augment_block, n_envs=tc.n_envs,
                        seed=a.seed, sim_config=cfg, episode_len=episode_length(a.train), reward=RewardConfig.preset(a.reward))
 
+    def stats(seg, policy=None):
+        r = evaluate(policy if policy is not None else pol, builder, bars, cfg, *seg)
+        eq = np.r_[cfg.account.initial_equity, r.sim.equity]; rets = np.diff(eq) / eq[:-1]
+        # daily annualisation for every world: to compare, not to quote
+        sh = rets.mean() / rets.std() * np.sqrt(252) if rets.std() > 0 else 0.0
+        return dict(pf=r.sim.profit_factor(), net=round(r.sim.net_return, 4), sharpe=round(float(sh), 2), trades=len(r.sim.trades),
+                    hold=round(float(np.mean(r.actions == 0)), 2))
+    test_at_validation = []  # the test figures of every validation checkpoint: compares selection rules offline
+
     def validate(pol):
+        test_at_validation.append(stats(te, pol))
         return validation_metrics(evaluate(pol, builder, bars, cfg, *va))
     t0 = time.time()
     trainer = PPOTrainer(env, schema, tc, validate=validate, action_meanings=list(cfg.account.action_space.meanings), verbose=0)
@@ -73,12 +86,6 @@ def main(argv=None) -> None:
     if res.best_state is not None:
         trainer.net.load_state_dict(res.best_state)
     pol = trainer.policy()
-    def stats(seg):
-        r = evaluate(pol, builder, bars, cfg, *seg)
-        eq = np.r_[cfg.account.initial_equity, r.sim.equity]; rets = np.diff(eq) / eq[:-1]
-        sh = rets.mean() / rets.std() * np.sqrt(252)  # daily annualisation for every world: compare, not quote if rets.std() > 0 else 0.0
-        return dict(pf=r.sim.profit_factor(), net=round(r.sim.net_return, 4), sharpe=round(float(sh), 2), trades=len(r.sim.trades),
-                    hold=round(float(np.mean(r.actions == 0)), 2))
     def ostats(seg):
         acts = oracle_actions(a.world, bars)[seg[0]:seg[1]]
         if not a.close: acts = np.where(acts == 7, 6, acts)
@@ -88,7 +95,8 @@ def main(argv=None) -> None:
     vh = [(v["update"], round(v["net_return"], 4), v["pf"] and round(v["pf"], 2)) for v in res.validation_history]
     ent = [round(h["entropy"], 2) for h in res.history]
     print(json.dumps(dict(args=vars(a), secs=round(secs, 1), train=stats(tr), val=stats(va), test=stats(te),
-                          oracle_test=ostats(te), val_hist=vh, entropy=ent[::max(1, len(ent) // 8)] + ent[-1:])))
+                          oracle_test=ostats(te), val_hist=vh,
+                          test_hist=[round(t["sharpe"], 2) for t in test_at_validation], entropy=ent[::max(1, len(ent) // 8)] + ent[-1:])))
 
 
 if __name__ == "__main__":

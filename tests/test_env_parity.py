@@ -193,6 +193,16 @@ def test_env_matches_builder_and_simulator(device, account_step, dtype, bars, cf
 
 
 @pytest.mark.parametrize("device,account_step", BACKENDS)
+@settings(max_examples=25)
+@given(bars=bars_strategy(asset_class="equity", min_bars=12, max_bars=60, timeframes=("15min", "1D")),
+       cfg=sim_configs(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 3), episode_len=st.integers(1, 20))
+def test_one_bar_window_matches_builder_and_simulator(device, account_step, bars, cfg, seed, n_envs, episode_len):
+    """The ``cpu`` mode's window (1 bar, issue 24): the observation is the last closed row alone."""
+    run_parity(bars, cfg, device=device, account_step=account_step, seed=seed, n_envs=n_envs,
+               episode_len=episode_len, window=1)
+
+
+@pytest.mark.parametrize("device,account_step", BACKENDS)
 @settings(max_examples=30)
 @given(bars=pdt_straddle_bars(), acct=near_pdt_accounts(), seed=st.integers(0, 2**31), n_envs=st.integers(1, 3))
 def test_env_matches_simulator_across_the_pdt_threshold(device, account_step, bars, acct, seed, n_envs):

@@ -98,7 +98,7 @@ def test_unknown_keys_are_named(toml_file, text, key):
         ("[friction.impact]\nmode = \"sqrt\"\n", "ImpactModel.mode must be one of"),
         ("[trainer]\ntotal_steps = 0\n", "trainer: total_steps=0 must be a positive integer"),
         ("[trainer]\nhidden = \"huge\"\n", "hidden='huge' is not a preset"),
-        ("window = 1\n", "window=1 must be >= 2"),
+        ("window = 0\n", "window=0 must be >= 1"),
         ("null_draws = 5\n", "null_draws=5 must be >= 20"),
     ],
 )
@@ -201,8 +201,8 @@ def test_precedence_cli_over_toml_over_defaults(toml_file):
 
 def test_mode_cpu_gets_a_short_window_of_compact_features_unless_told():
     cpu = RunConfig(mode="cpu")
-    assert cpu.window == 5 and cpu.features == "compact"
-    assert cpu.schema().n_market == 13 and cpu.schema().window == 5
+    assert cpu.window == 1 and cpu.features == "compact"
+    assert cpu.schema().n_market == 13 and cpu.schema().window == 1
     assert RunConfig(mode="cpu", window=20, features="all").schema().n_market == 58
     assert RunConfig().window == 100 and RunConfig().schema().n_market == 58
     with pytest.raises(ConfigError, match=r"features='small' is not a feature set; use one of \['all', 'compact'\]"):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from backtest.account import AccountConfig
 from backtest.account_features import ACCOUNT_FEATURE_NAMES, account_features
 from backtest.errors import ConfigError, UserError
-from backtest.features import compute_features, default_schema
+from backtest.features import compute_features, default_schema, named_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
 from backtest.runner import PolicyLike, PolicyRun, run_policy_naive
@@ -105,6 +105,27 @@ def test_crypto_segment_equals_naive_loop(crypto_case):
     for mode, projection in (("speculative", "fft"), ("compiled", "matmul")):
         _assert_same(run_policy(policy, builder, bars, cfg, start, stop, close_at_end=False, mode=mode,
                                 projection=projection), naive)
+
+
+def test_one_bar_window_of_compact_features_equals_naive_loop():
+    """The ``cpu`` mode's observation (1 bar of the compact features, issue 24), fast == naive."""
+    schema = named_schema("compact", window=1)
+    bars = generate_equity_bars("SMPW", "2022-01-03", "2022-02-25", seed=5)
+    feats = compute_features(bars, schema)
+    acct = AccountConfig(include_close_action=True)
+    builder = BacktestObservationBuilder(feats, schema, Normaliser.fit(feats, 0, len(feats) // 2), acct)
+    torch.manual_seed(1)
+    net = ActorCritic(schema, acct.action_space.n, (32, 16)).eval()
+    with torch.no_grad():
+        net.actor_body[-1].weight.mul_(300.0)
+        net.actor_account.weight.mul_(5.0)
+    policy = Policy(net, schema, acct.action_space.meanings)
+    cfg = SimConfig(account=acct)
+    start, stop = schema.warmup_bars, len(bars)
+    naive = run_policy_naive(policy, builder, bars, cfg, start, stop)
+    assert len(naive.sim.trades) > 10 and len(np.unique(naive.actions)) >= 3
+    for mode, projection in (("speculative", "matmul"), ("compiled", "matmul"), ("auto", "auto")):
+        _assert_same(run_policy(policy, builder, bars, cfg, start, stop, mode=mode, projection=projection), naive)
 
 
 def test_exact_ties_go_to_the_reference_and_still_agree(crypto_case):

@@ -68,9 +68,11 @@ NON_TRIAL_FIELDS = ("null_draws", "n_random_seeds")
 #: Typed tables: field name -> config class (built from a TOML table, stored as one).
 _TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
 #: Window and feature set of a mode when the config gives none (others: 100 and ``all``).
-#: ``cpu``: 5 bars of the 13 ``compact`` features (65 market inputs): on a planted lag-1
-#: world the default 100 x 58 memorised its 858 training bars (BENCHMARKS.md, issue 24).
-MODE_WINDOW = {"cpu": 5}
+#: ``cpu``: 1 bar of the 13 ``compact`` features (13 market inputs): on a planted lag-1
+#: world the default 100 x 58 memorised its 858 training bars, and on one fold of it (6 seeds,
+#: 1,100 test bars) a 1-bar window beat a 5-bar one (mean test Sharpe 1.22 vs 0.51; BENCHMARKS.md,
+#: issue 24).
+MODE_WINDOW = {"cpu": 1}
 MODE_FEATURES = {"cpu": "compact"}
 #: Trainer settings that come from the run itself, not from [trainer].
 _TRAINER_FIXED = ("mode", "seed")
@@ -143,7 +145,7 @@ class RunConfig:
             ("seed", 0, "any non-negative integer"), ("n_random_seeds", 1, "e.g. 100"),
             ("threads", 1, "e.g. 1, or the cores per worker"),
             ("null_draws", 20, "fewer than 20 draws cannot give a p-value of 0.05; e.g. 1000"),
-            ("window", 2, "e.g. 100 (the default)"),
+            ("window", 1, "e.g. 100 (the default), or 1 (mode cpu)"),
         ):
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= {minimum}; {hint}")
