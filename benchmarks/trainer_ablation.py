@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.learning_worlds import make_world, oracle_actions
+from benchmarks.learning_worlds import make_world, oracle_actions, parse
 from backtest.features import FEATURE_SETS, FeatureSchema, compute_features, default_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     tr = (w0, w0 + a.train); va = (tr[1] + emb, tr[1] + emb + a.seg); te = (va[1] + emb, va[1] + emb + (a.test or a.seg))
     norm = Normaliser.fit(raw, *tr)
     acct = AccountConfig(include_close_action=a.close)
-    cfg = SimConfig(account=acct, pdt=a.pdt or ("off" if "_15m_" in a.world else "auto"))
+    cfg = SimConfig(account=acct, pdt=a.pdt or ("auto" if parse(a.world)[1] == "daily" else "off"))
     builder = BacktestObservationBuilder(raw, schema, norm, cfg.account)
     kw = dict(total_steps=a.steps, n_envs=a.envs, n_steps=a.nsteps, hidden=a.hidden, ent_coef=a.ent,
                      actor_lr=a.lr, n_epochs=a.epochs, minibatch_size=min(1024, a.envs * a.nsteps), seed=a.seed)
