@@ -41,8 +41,11 @@ class Policy:
 
     def _as_tensor(self, x) -> tuple[torch.Tensor, bool]:
         was_numpy = not isinstance(x, torch.Tensor)
-        t = torch.as_tensor(np.asarray(x) if was_numpy else x)
-        return t.to(self.device, torch.float32), was_numpy
+        if was_numpy:
+            x = np.asarray(x)
+            if not x.flags.writeable:  # feature matrices are read-only views: torch would warn on them
+                x = x.astype(np.float32)
+        return torch.as_tensor(x).to(self.device, torch.float32), was_numpy
 
     @torch.no_grad()
     def act(self, obs):
@@ -79,7 +82,7 @@ class Policy:
     @torch.no_grad()
     def act_from_projection(self, proj, account_feats):
         """Greedy actions from `market_projection` rows and account features [B, n_account]."""
-        p = torch.as_tensor(proj).to(self.device, torch.float32)
+        p, _ = self._as_tensor(proj)
         a, was_numpy = self._as_tensor(account_feats)
         a = a.reshape(p.shape[0], -1)
         with self._autocast():
@@ -90,7 +93,7 @@ class Policy:
     def logits_from_projection(self, proj, account_feats) -> torch.Tensor:
         """Actor logits [B, n_actions] (float32, on the device) from `market_projection` rows and
         account features; lets `models.fast_runner` see near ties and send them to `act`."""
-        p = torch.as_tensor(proj).to(self.device, torch.float32)
+        p, _ = self._as_tensor(proj)
         a, _ = self._as_tensor(account_feats)
         a = a.reshape(p.shape[0], -1)
         with self._autocast():

@@ -1,5 +1,7 @@
 """load_policy: deterministic batched inference, numpy/torch, projection path, mismatch refusals."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +42,22 @@ def test_numpy_and_torch_inputs_agree_with_network(saved):
     assert len(set(a_np.tolist())) > 1
     assert policy.act(obs[0]) == a_np[0]  # a single observation
     assert policy.act(obs.astype(np.float64)).tolist() == a_np.tolist()
+
+
+def test_read_only_observations_act_without_a_warning(saved):
+    """Feature matrices are read-only views; acting on one must not print PyTorch's
+    'NumPy array is not writable' warning on a user's terminal."""
+    path, _, schema = saved
+    policy = load_policy(path)
+    obs = np.random.default_rng(3).normal(size=(9, schema.obs_dim)).astype(np.float32)
+    frozen = obs.copy()
+    frozen.flags.writeable = False
+    m = schema.window * schema.n_market
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(policy.act(frozen), policy.act(obs))
+        np.testing.assert_array_equal(policy.market_projection(frozen[:, :m]),
+                                      policy.market_projection(obs[:, :m]))
 
 
 def test_small_batches_give_the_same_actions(saved):
