@@ -12,23 +12,24 @@ from hypothesis import strategies as st
 
 from backtest.bars import Bars
 from backtest.features import compute_features, default_schema
+from backtest.features.pipeline import named_schema
 from backtest.sessions import tag_sessions
 from tests.strategies import bars_strategy
 
 SCHEMA = default_schema()
 
 
-def _check_prefixes(bars, cuts):
-    full = compute_features(bars, SCHEMA, strict=True)
-    assert full.shape == (len(bars), SCHEMA.n_market)
+def _check_prefixes(bars, cuts, schema=SCHEMA):
+    full = compute_features(bars, schema, strict=True)
+    assert full.shape == (len(bars), schema.n_market)
     assert np.isfinite(full).all()
     for t in cuts:
-        prefix = compute_features(bars.slice(0, t + 1), SCHEMA, strict=True)
+        prefix = compute_features(bars.slice(0, t + 1), schema, strict=True)
         diff = np.abs(prefix - full[: t + 1])
         if diff.max() > 1e-9:
             row, col = np.unravel_index(int(diff.argmax()), diff.shape)
             raise AssertionError(
-                f"feature {SCHEMA.names[col]!r} at bar {row} differs on the prefix [:{t + 1}]: "
+                f"feature {schema.names[col]!r} at bar {row} differs on the prefix [:{t + 1}]: "
                 f"{prefix[row, col]!r} vs full {full[row, col]!r}"
             )
 
@@ -44,6 +45,13 @@ def test_prefix_equals_full_series_all_asset_classes(bars, data):
 def test_prefix_equals_full_series_intraday_equity(bars, data):
     cuts = data.draw(st.lists(st.integers(0, len(bars) - 1), min_size=1, max_size=3))
     _check_prefixes(bars, cuts)
+
+
+@given(bars=bars_strategy(min_bars=2, max_bars=300), data=st.data())
+def test_prefix_equals_full_series_compact_set(bars, data):
+    """The named sets' features outside the defaults (``last_bar``) are causal too."""
+    cuts = data.draw(st.lists(st.integers(0, len(bars) - 1), min_size=1, max_size=3))
+    _check_prefixes(bars, cuts, named_schema("compact", window=1))
 
 
 def _frame(index, close, volume=None):

@@ -139,6 +139,32 @@ def test_calendar_at_known_times():
     assert feature(early, "day_of_week", {"fn": "cos"})[0] == pytest.approx(math.cos(2 * math.pi * 4 / 7))
 
 
+def test_last_bar_marks_each_sessions_last_bar_early_closes_included():
+    """``last_bar`` is 1 exactly on the bar whose close is the session's close (the next
+    decision fills at the next session's open), from the calendar, not from the next row."""
+    from backtest.sample_data import generate_equity_bars
+
+    bars = generate_equity_bars("T", "2024-11-25", "2024-12-04", seed=1, timeframe="15min")
+    got = feature(bars, "last_bar")
+    sid = bars.session_index
+    expected = np.r_[sid[1:] != sid[:-1], True].astype(float)  # the full series' last row ends a session too
+    np.testing.assert_array_equal(got, expected)
+    local = bars.frame.index.tz_convert("America/New_York")[got == 1]
+    assert sorted({t.strftime("%H:%M") for t in local}) == ["12:45", "15:45"]  # 2024-11-29 closed at 13:00
+    assert got.sum() == len(np.unique(sid))
+    # a prefix ending mid-session has no last bar (causal: it does not look at the next row)
+    assert feature(bars.slice(0, 10), "last_bar").sum() == 0
+    # 30-minute bars: the 15:30 bar; daily bars are each their session's last
+    half = generate_equity_bars("T", "2024-03-04", "2024-03-06", seed=1, timeframe="30min")
+    local = half.frame.index.tz_convert("America/New_York")[feature(half, "last_bar") == 1]
+    assert [t.strftime("%H:%M") for t in local] == ["15:30", "15:30"]
+    daily = generate_equity_bars("T", "2024-03-04", "2024-03-15", seed=1, timeframe="1D")
+    assert (feature(daily, "last_bar") == 1).all()
+    # a 24/7 crypto series: the UTC day's last hour
+    hours = make_bars(np.ones(48), start="2024-03-06 00:00")
+    np.testing.assert_array_equal(np.flatnonzero(feature(hours, "last_bar")), [23, 47])
+
+
 def test_regime_filter_one_step_by_hand():
     means, sd, stay = np.array([-1.0, 0.0, 1.0]), 0.5, 0.9
     p = K.regime_filter(np.array([1.0]), np.array([True]), means, sd, stay)[0]

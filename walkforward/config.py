@@ -68,7 +68,7 @@ NON_TRIAL_FIELDS = ("null_draws", "n_random_seeds")
 #: Typed tables: field name -> config class (built from a TOML table, stored as one).
 _TYPED = {"verdict": VerdictThresholds, "account": AccountConfig, "reward": RewardConfig}
 #: Window and feature set of a mode when the config gives none (others: 100 and ``all``).
-#: ``cpu``: 1 bar of the 13 ``compact`` features (13 market inputs): on a planted lag-1
+#: ``cpu``: 1 bar of the 14 ``compact`` features (14 market inputs): on a planted lag-1
 #: world the default 100 x 58 memorised its 858 training bars, and on one fold of it (6 seeds,
 #: 1,100 test bars) a 1-bar window beat a 5-bar one (mean test Sharpe 1.22 vs 0.51; BENCHMARKS.md,
 #: issue 24).

@@ -31,16 +31,17 @@ def default_schema(window: int = DEFAULT_WINDOW) -> FeatureSchema:
     return FeatureSchema(features=default_specs(), window=window)
 
 
-#: Named feature sets (``RunConfig.features``): ``all``, the 58 defaults; ``compact``, 13
-#: stationary features (last return, volatility, momentum, RSI, time of day and week, the
-#: session's end, reversal streak/stretch/wick) without price levels, months or regime
-#: one-hots, so a small CPU budget cannot identify its training bars by date or level
-#: (issue 24: with ``all`` and window 100 a policy memorised 858 daily bars, PF 1217 in
-#: sample, 0.48 out of sample).
+#: Named feature sets (``RunConfig.features``), in column order: ``all``, the 58 defaults;
+#: ``compact``, 14 stationary features (last return, volatility, momentum, RSI, time of day
+#: and week, the session's end, reversal streak/stretch/wick, and ``last_bar``, the flag
+#: that the next fill opens a session) without price levels, months or regime one-hots, so
+#: a small CPU budget cannot identify its training bars by date or level (issue 24: with
+#: ``all`` and window 100 a policy memorised 858 daily bars, PF 1217 in sample, 0.48 out of
+#: sample).
 FEATURE_SETS: dict[str, tuple[str, ...] | None] = {
     "all": None,
     "compact": ("ret_1", "vol_20", "mom_10", "rsi_14", "tod_sin", "tod_cos", "dow_sin", "dow_cos", "to_close",
-                "rev_streak", "rev_stretch_5", "rev_wick", "mw_vol_20"),
+                "rev_streak", "rev_stretch_5", "rev_wick", "mw_vol_20", "last_bar"),
 }
 
 
@@ -49,7 +50,10 @@ def named_schema(feature_set: str = "all", window: int = DEFAULT_WINDOW) -> Feat
     if feature_set not in FEATURE_SETS:
         raise ConfigError(f"features={feature_set!r} is not a feature set; use one of {list(FEATURE_SETS)}")
     keep = FEATURE_SETS[feature_set]
-    specs = default_specs() if keep is None else tuple(s for s in default_specs() if s.name in keep)
+    if keep is None:
+        return FeatureSchema(features=default_specs(), window=window)
+    available = {s.name: s for s in default_specs() + calendar.EXTRA_SPECS}
+    specs = tuple(available[name] for name in keep)
     return FeatureSchema(features=specs, window=window)
 
 
