@@ -204,7 +204,7 @@ def test_mode_cpu_gets_a_short_window_of_compact_features_unless_told():
     assert cpu.window == 1 and cpu.features == "compact"
     from models.config import mode_config
     assert mode_config("cpu").gamma == 0.5 and mode_config("smoke").gamma == 0.99  # the cpu mode's short discount
-    assert cpu.schema().n_market == 13 and cpu.schema().window == 1
+    assert cpu.schema().n_market == 14 and cpu.schema().window == 1
     assert RunConfig(mode="cpu", window=20, features="all").schema().n_market == 58
     assert RunConfig().window == 100 and RunConfig().schema().n_market == 58
     with pytest.raises(ConfigError, match=r"features='small' is not a feature set; use one of \['all', 'compact'\]"):

@@ -114,7 +114,7 @@ def test_one_bar_window_of_compact_features_equals_naive_loop():
     feats = compute_features(bars, schema)
     acct = AccountConfig(include_close_action=True)
     builder = BacktestObservationBuilder(feats, schema, Normaliser.fit(feats, 0, len(feats) // 2), acct)
-    torch.manual_seed(1)
+    torch.manual_seed(2)
     net = ActorCritic(schema, acct.action_space.n, (32, 16)).eval()
     with torch.no_grad():
         net.actor_body[-1].weight.mul_(300.0)
