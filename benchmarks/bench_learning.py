@@ -122,7 +122,8 @@ def sb3_anchor(bars, config, steps: int, seed: int) -> dict:
     from backtest.normaliser import Normaliser
     from backtest.observation import BacktestObservationBuilder
     from backtest.runner import run_policy_naive
-    from models.config import auto_config
+    from backtest.timeframes import DAY
+    from models.config import auto_config, intraday_settings
     from models.env import TradingEnv
     from models.gym_adapter import sb3_vec_env
     from reports.metrics import sharpe
@@ -131,7 +132,8 @@ def sb3_anchor(bars, config, steps: int, seed: int) -> dict:
 
     plan = plan_symbols(config, [bars])[bars.symbol]
     schema, sim_config = config.schema(), config.sim_config(bars.asset_class)
-    tc = auto_config("cpu", config.mode, total_steps=steps, seed=seed)
+    intraday = intraday_settings(config.mode) if bars.timeframe < DAY else {}
+    tc = auto_config("cpu", config.mode, total_steps=steps, seed=seed, **intraday)
     raw = compute_features(bars, schema)
     rets, t0 = [], time.perf_counter()
     for fold in plan.folds:
@@ -173,7 +175,8 @@ def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds:
     from backtest.observation import BacktestObservationBuilder
     from backtest.simulator import simulate
     from benchmarks.learning_worlds import make_world, oracle_actions
-    from models.config import auto_config
+    from backtest.timeframes import DAY
+    from models.config import auto_config, intraday_settings
     from models.augment import training_env
     from models.ppo import PPOTrainer
     from walkforward.fold_job import episode_length, evaluate, validation_metrics
@@ -188,7 +191,8 @@ def learn_one_fold(name: str, seed: int, steps: int, mode: str = "cpu", n_folds:
     raw = compute_features(bars, schema)
     builder = BacktestObservationBuilder(raw, schema, Normaliser.fit(raw, fold.train.start, fold.train.stop),
                                          sim_config.account)
-    tc = auto_config(device, trainer_mode or mode, total_steps=steps, seed=seed)
+    intraday = intraday_settings(trainer_mode or mode) if bars.timeframe < DAY else {}
+    tc = auto_config(device, trainer_mode or mode, total_steps=steps, seed=seed, **intraday)
     env = training_env(builder.features, bars, schema, builder.normaliser, (fold.train.start, fold.train.stop),
                        tc.augment_paths, tc.augment_block, n_envs=tc.n_envs, seed=seed, sim_config=sim_config,
                        episode_len=episode_length(len(fold.train)), reward=config.reward, device=device)

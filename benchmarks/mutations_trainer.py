@@ -13,6 +13,7 @@ _CHECK = "tests/test_learning_check.py"
 _CLI = "tests/test_run_cli.py::test_each_fold_reports_its_checkpoint_in_sample_beside_validation_and_test"
 _OPT = "tests/test_trainer_options.py"
 _AUG = "tests/test_augment.py"
+_RES = "tests/test_resolution.py"
 
 MUTATIONS: list[Mutation] = [
     M("tr_default_reward_exploration", "models/reward.py",
@@ -42,6 +43,14 @@ MUTATIONS: list[Mutation] = [
                 gamma=0.5),''', '''hidden="tiny",
                 gamma=0.99),''',
       ("tests/test_run_config.py",), "mode cpu loses the short discount that made it learn (issue 24)"),
+    M("tr_cpu_intraday_gamma", "models/config.py", '_INTRADAY: dict[str, dict] = {"cpu": dict(gamma=0.9)}',
+      '_INTRADAY: dict[str, dict] = {"cpu": dict(gamma=0.5)}', (_RES,),
+      "mode cpu discounts 15-minute bars like daily ones, which left it blind to a time-of-day edge"),
+    M("tr_cpu_intraday_which_bars", "walkforward/orchestrator.py", "intraday=p.bars.timeframe < DAY),",
+      "intraday=p.bars.timeframe <= DAY),", (_RES,), "daily symbols get the intraday discount too"),
+    M("tr_last_bar_edge", "backtest/features/calendar.py", "(m <= minutes_per_bar + 1e-6)",
+      "(m < minutes_per_bar - 1e-6)", ("tests/test_features_known.py",),
+      "last_bar never marks a session's last bar (its close is exactly one bar away)"),
     M("tr_check_first_point", "walkforward/learning_check.py",
       'if len(history) >= 2 and best.get("update") == history[0].get("update"):',
       'if len(history) >= 2 and best.get("update") == history[-1].get("update"):',

@@ -75,3 +75,44 @@ def test_manifest_records_the_resolution_and_folds_use_it(tmp_path):
     assert len(specs) == 2 and {s.train_config.n_envs for s in specs} == {16}
     assert [s.train_config.seed for s in specs] == [0, 1]
     assert all(s.world["resolution"] == res.to_dict() and s.world["account"]["max_position"] == 0.2 for s in specs)
+
+
+def test_the_cpu_mode_discounts_less_on_intraday_bars_unless_the_trainer_table_says(tmp_path):
+    """Mode cpu trains a 15-minute symbol with gamma 0.9 and a daily one with 0.5 (BENCHMARKS.md,
+    issue 24); a [trainer] gamma wins on both; the manifest records the intraday settings."""
+    from benchmarks.learning_worlds import make_world
+    from walkforward.orchestrator import _pending_work, build_manifest, load_series, plan_symbols
+    from walkforward.store import open_run
+
+    daily = make_world("lag1_daily_030", 0)
+    assert daily.timeframe.days == 1
+
+    def gammas(config) -> dict:
+        res = run_resolution(config)
+        series = [*load_series(config), daily]
+        plans = plan_symbols(config, series, fingerprint=run_fingerprint(config, res))
+        manifest = build_manifest(config, plans, None, fingerprint=run_fingerprint(config, res),
+                                  base_fingerprint=config.fingerprint(), resolution=res.to_dict())
+        _, batches = _pending_work(config, open_run(config.out, manifest), plans, res, False)
+        return {s.symbol: s.train_config.gamma for b in batches for s in b}
+
+    config = RunConfig(out=str(tmp_path / "cpu"), mode="cpu", folds=2, symbols=("SMPA",))
+    assert gammas(config) == {"SMPA": 0.9, daily.symbol: 0.5}
+    manifest = json.loads((tmp_path / "cpu" / "manifest.json").read_text())
+    assert manifest["resolution"]["intraday"] == {"gamma": 0.9}
+    assert Resolution.from_dict(manifest["resolution"]).train_config(seed=3, intraday=True).gamma == 0.9
+    told = RunConfig(out=str(tmp_path / "told"), mode="cpu", folds=2, symbols=("SMPA",),
+                     trainer={"gamma": 0.7})
+    assert gammas(told) == {"SMPA": 0.7, daily.symbol: 0.7}
+    smoke = RunConfig(out=str(tmp_path / "smoke"), folds=2, symbols=("SMPA",))
+    assert gammas(smoke) == {"SMPA": 0.99, daily.symbol: 0.99}  # other modes keep one discount
+
+
+def test_a_resolution_recorded_before_the_intraday_settings_keeps_its_fingerprint():
+    """Runs made before `Resolution.intraday` existed resume with one discount and the same identity."""
+    old = {"device": "cpu", "trainer": {"gamma": 0.5}, "machine": {}}
+    rec = Resolution.from_dict(old)
+    assert rec.intraday == {} and rec.identity() == {"device": "cpu", "trainer": {"gamma": 0.5}}
+    assert rec.to_dict() == old
+    with pytest.raises(ConfigError, match="malformed"):
+        Resolution.from_dict({**old, "intraday": [0.9]})

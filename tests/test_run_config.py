@@ -202,8 +202,9 @@ def test_precedence_cli_over_toml_over_defaults(toml_file):
 def test_mode_cpu_gets_a_short_window_of_compact_features_unless_told():
     cpu = RunConfig(mode="cpu")
     assert cpu.window == 1 and cpu.features == "compact"
-    from models.config import mode_config
+    from models.config import intraday_settings, mode_config
     assert mode_config("cpu").gamma == 0.5 and mode_config("smoke").gamma == 0.99  # the cpu mode's short discount
+    assert intraday_settings("cpu") == {"gamma": 0.9} and intraday_settings("smoke") == {}  # 15-minute bars: 0.9
     assert cpu.schema().n_market == 14 and cpu.schema().window == 1
     assert RunConfig(mode="cpu", window=20, features="all").schema().n_market == 58
     assert RunConfig().window == 100 and RunConfig().schema().n_market == 58

@@ -65,7 +65,7 @@ class FoldSpec:
     fold: dict  # walkforward.folds.Fold.to_dict()
     input_hash: str  # walkforward.store.fold_input_hash(...) of this fold
     sim_config: Any  # backtest.simulator.SimConfig: account, friction of the symbol's class, PDT, seed
-    train_config: Any  # models.config.TrainConfig: the run's recorded resolution with this fold's seed
+    train_config: Any  # models.config.TrainConfig: the run's resolution, this fold's seed, intraday settings
     reward: Any  # models.reward.RewardConfig
     schema: Any  # backtest.features.FeatureSchema of the run
     device: str  # resolved torch device ("cpu", "cuda", "cuda:1")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.errors import ConfigError
+from backtest.timeframes import DAY
 from walkforward import faults
 from walkforward.config import RunConfig, warn_commission_minimum, warn_few_folds
 from walkforward.fold_job import FAILED, FoldOutcome, FoldSpec, run_folds
@@ -263,7 +264,8 @@ def _pending_work(config: RunConfig, store: RunStore, plans: dict[str, SymbolPla
                      "resolution": resolution.to_dict(), "segments": fold.to_dict(), "input_hash": h}
             pending.append(FoldSpec(
                 str(store.root), symbol, p.bars, p.data_hash, fold.to_dict(), h, sim_config=sim_config,
-                train_config=resolution.train_config(seed=config.seed * 1000 + fold.id), reward=config.reward,
+                train_config=resolution.train_config(seed=config.seed * 1000 + fold.id,
+                                                     intraday=p.bars.timeframe < DAY), reward=config.reward,
                 schema=schema, device=resolution.device, bars_per_year=p.bars_per_year, evidence=evidence,
                 world=world, threads=config.threads, verbose=config.verbose, warm_start_from=prev,
                 show_progress=show_progress))

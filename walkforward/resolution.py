@@ -27,29 +27,43 @@ class Resolution:
     device: str  # torch device of every fold ("cpu", "cuda", "cuda:1")
     trainer: dict  # the resolved `models.config.TrainConfig` as a dict, without the per-fold seed
     machine: dict  # what it was resolved on (shown, not compared): bf16 CPU, GPU name and free memory
+    #: trainer settings that replace ``trainer``'s on a symbol with intraday bars (the mode's
+    #: `models.config.intraday_settings` less those [trainer] sets); empty in runs made before it
+    intraday: dict = dataclasses.field(default_factory=dict)
 
     @property
     def device_type(self) -> str:
         return self.device.split(":")[0]
 
     def identity(self) -> dict:
-        """What results depend on (part of the run's fingerprint): device type and trainer."""
-        return {"device": self.device_type, "trainer": self.trainer}
+        """What results depend on (part of the run's fingerprint): device type and trainer (and
+        the intraday settings when there are any, so older runs keep their fingerprint)."""
+        out = {"device": self.device_type, "trainer": self.trainer}
+        if self.intraday:
+            out["intraday"] = self.intraday
+        return out
 
-    def train_config(self, seed: int):
-        """The fold's `TrainConfig`: the recorded one with the fold's seed."""
+    def train_config(self, seed: int, intraday: bool = False):
+        """The fold's `TrainConfig`: the recorded one with the fold's seed, and the intraday
+        settings on a symbol whose bars are shorter than a day."""
         from models.config import TrainConfig
 
-        return TrainConfig.from_dict({**self.trainer, "seed": int(seed)})
+        return TrainConfig.from_dict({**self.trainer, **(self.intraday if intraday else {}), "seed": int(seed)})
 
     def to_dict(self) -> dict:
-        return {"device": self.device, "trainer": dict(self.trainer), "machine": dict(self.machine)}
+        out = {"device": self.device, "trainer": dict(self.trainer), "machine": dict(self.machine)}
+        if self.intraday:
+            out["intraday"] = dict(self.intraday)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Resolution":
         if not isinstance(d, dict) or not isinstance(d.get("trainer"), dict) or not isinstance(d.get("device"), str):
             raise ConfigError(f"the run's recorded resolution {d!r} is malformed; start a new --out")
-        return cls(d["device"], dict(d["trainer"]), dict(d.get("machine") or {}))
+        intraday = d.get("intraday") or {}
+        if not isinstance(intraday, dict):
+            raise ConfigError(f"the run's recorded resolution {d!r} is malformed; start a new --out")
+        return cls(d["device"], dict(d["trainer"]), dict(d.get("machine") or {}), dict(intraday))
 
 
 def resolve_device(name: str) -> str:
@@ -79,13 +93,14 @@ def machine() -> dict:
 
 def resolve(config) -> Resolution:
     """Resolve ``config`` (a `RunConfig`) on this machine: device, then the mode sized for it
-    with the [trainer] overrides on top."""
-    from models.config import auto_config
+    with the [trainer] overrides on top, and what the mode changes on intraday bars."""
+    from models.config import auto_config, intraday_settings
 
     device = resolve_device(config.device)
     trainer = auto_config(device, config.mode, **config.trainer).to_dict()
     trainer.pop("seed")
-    return Resolution(device, trainer, machine())
+    intraday = {k: v for k, v in intraday_settings(config.mode).items() if k not in config.trainer}
+    return Resolution(device, trainer, machine(), intraday)
 
 
 def check_honoured(recorded: Resolution, config) -> Resolution:
