@@ -19,8 +19,7 @@ import torch
 
 from benchmarks.learning_worlds import make_world, oracle_actions, parse
 from backtest.features import FEATURE_SETS, FeatureSchema, compute_features, default_schema
-from backtest.features.calendar import EXTRA_SPECS
-from backtest.features.pipeline import default_specs, named_schema
+from backtest.features.pipeline import available_specs, named_schema
 from backtest.normaliser import Normaliser
 from backtest.observation import BacktestObservationBuilder
 from backtest.simulator import SimConfig, simulate
@@ -54,8 +53,7 @@ def main(argv=None) -> None:
         schema = named_schema(a.features, a.window)
     elif a.features:  # a comma list of feature names, in the default order
         keep = a.features.split(",")
-        available = default_specs() + EXTRA_SPECS
-        schema = FeatureSchema(features=tuple(f for f in available if f.name in keep), window=a.window)
+        schema = FeatureSchema(features=tuple(f for f in available_specs() if f.name in keep), window=a.window)
     raw = compute_features(bars, schema)
     w0 = schema.warmup_bars
     emb = a.window + 1

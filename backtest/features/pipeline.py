@@ -45,6 +45,11 @@ FEATURE_SETS: dict[str, tuple[str, ...] | None] = {
 }
 
 
+def available_specs() -> tuple[FeatureSpec, ...]:
+    """Every feature a set may name: the 58 defaults, then those outside them (``last_bar``)."""
+    return default_specs() + calendar.EXTRA_SPECS
+
+
 def named_schema(feature_set: str = "all", window: int = DEFAULT_WINDOW) -> FeatureSchema:
     """The schema of a named feature set (`FEATURE_SETS`) with window ``window``."""
     if feature_set not in FEATURE_SETS:
@@ -52,7 +57,7 @@ def named_schema(feature_set: str = "all", window: int = DEFAULT_WINDOW) -> Feat
     keep = FEATURE_SETS[feature_set]
     if keep is None:
         return FeatureSchema(features=default_specs(), window=window)
-    available = {s.name: s for s in default_specs() + calendar.EXTRA_SPECS}
+    available = {s.name: s for s in available_specs()}
     specs = tuple(available[name] for name in keep)
     return FeatureSchema(features=specs, window=window)
 
